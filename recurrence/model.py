@@ -1,0 +1,226 @@
+"""The internal repetition model (PRODUCT 19) and its expansion into occurrences.
+
+The practice calendar repeats a meeting
+
+* weekly, on one or more chosen weekdays,
+* monthly, on a day of the month (``month_day``) or on the nth weekday of the month
+  (``nth`` 1..5 or -1 for "last", with ``nth_weekday``),
+* yearly, on the month and day of the first occurrence,
+
+every ``interval`` periods, until an end date (inclusive, in the meeting's own zone). Weeks start
+on Monday. There is no daily repetition, no open end and no exception on single occurrences: those
+are what the translation module flags when it meets them in a provider's rule.
+
+Contract between a rule and its meeting: the meeting's start *is* the first occurrence, so the start
+must match the pattern (``Rule.check_start``). That keeps the meaning of "the meeting" and "its
+first occurrence" the same on both sides of a sync.
+
+Months without the chosen day (the 31st, the 5th Tuesday, February 29) are skipped, which is what
+RFC 5545 does too; that keeps the translation to RRULE exact.
+
+This module is pure Python (no Django): the connectors and the translation module use it too.
+Expansion is delegated to python-dateutil's ``rrule`` with ``wkst=MO``; it is computed on naive
+local wall times and then placed in the series' zone, so an occurrence keeps its local time across
+a daylight-saving change.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from dateutil import rrule as du
+
+
+class RuleError(ValueError):
+    """A rule, or a rule with its start, that the internal model cannot hold.
+
+    The message is meant for the user (the meeting form shows it as is).
+    """
+
+
+class Frequency(enum.StrEnum):
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    YEARLY = "yearly"
+
+
+class Weekday(enum.IntEnum):
+    """Monday is 0, as in ``date.weekday()`` and ``dateutil.rrule``."""
+
+    MO = 0
+    TU = 1
+    WE = 2
+    TH = 3
+    FR = 4
+    SA = 5
+    SU = 6
+
+    @property
+    def label(self) -> str:
+        return _WEEKDAY_NAMES[self]
+
+
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"}
+_DU_WEEKDAYS = (du.MO, du.TU, du.WE, du.TH, du.FR, du.SA, du.SU)
+
+# Validation bounds: generous for real use, tight enough that expansion stays cheap.
+MAX_INTERVAL = 99
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One internal repetition rule. Construct it, then ``validate()`` (the constructor of a frozen
+    dataclass cannot report several problems nicely, and forms want the message)."""
+
+    frequency: Frequency
+    until: date
+    interval: int = 1
+    weekdays: frozenset[Weekday] = field(default_factory=frozenset)
+    month_day: int | None = None
+    nth: int | None = None
+    nth_weekday: Weekday | None = None
+
+    # -- validation ------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise ``RuleError`` when the rule is not one the internal model can hold."""
+        if not isinstance(self.interval, int) or not 1 <= self.interval <= MAX_INTERVAL:
+            raise RuleError(f"Repeat every 1 to {MAX_INTERVAL} periods.")
+        if self.frequency is Frequency.WEEKLY:
+            if not self.weekdays:
+                raise RuleError("Choose at least one weekday for a weekly repetition.")
+            if self.month_day is not None or self.nth is not None or self.nth_weekday is not None:
+                raise RuleError("A weekly repetition takes weekdays only.")
+        elif self.frequency is Frequency.MONTHLY:
+            if self.weekdays:
+                raise RuleError("A monthly repetition takes a day of the month or an nth weekday.")
+            by_day = self.month_day is not None
+            by_nth = self.nth is not None or self.nth_weekday is not None
+            if by_day == by_nth:
+                raise RuleError(
+                    "A monthly repetition is either on a day of the month or on an nth weekday."
+                )
+            if by_day and not 1 <= (self.month_day or 0) <= 31:
+                raise RuleError("The day of the month must be between 1 and 31.")
+            if by_nth and (self.nth not in _ORDINALS or self.nth_weekday is None):
+                raise RuleError("Choose the first to fifth, or the last, weekday of the month.")
+        elif self.frequency is Frequency.YEARLY:
+            if self.weekdays or self.month_day is not None or self.nth is not None:
+                raise RuleError("A yearly repetition repeats on the date of its first occurrence.")
+        else:  # pragma: no cover - enum exhausted
+            raise RuleError(f"Unknown frequency {self.frequency!r}.")
+
+    def check_start(self, start: date) -> None:
+        """Raise ``RuleError`` unless ``start`` (the local date of the first occurrence) matches."""
+        self.validate()
+        if self.until < start:
+            raise RuleError("The repetition must end on or after the first occurrence.")
+        if self.frequency is Frequency.WEEKLY and Weekday(start.weekday()) not in self.weekdays:
+            raise RuleError(
+                f"The first occurrence is on a {Weekday(start.weekday()).label}, "
+                "which is not one of the chosen weekdays."
+            )
+        if self.frequency is Frequency.MONTHLY:
+            if self.month_day is not None and start.day != self.month_day:
+                raise RuleError(
+                    f"The first occurrence is on day {start.day}, not on day {self.month_day} "
+                    "of the month."
+                )
+            if self.nth is not None and (
+                self.nth_weekday != start.weekday()
+                or (self.nth == -1 and not is_last_of_month(start))
+                or (self.nth != -1 and nth_of_month(start) != self.nth)
+            ):
+                raise RuleError("The first occurrence is not on the chosen weekday of the month.")
+
+    # -- presentation ----------------------------------------------------------------------------
+
+    def describe(self, start: date) -> str:
+        """A short English sentence such as "Every 2 weeks on Monday, Thursday until 2027-03-01"."""
+        unit = {"weekly": "week", "monthly": "month", "yearly": "year"}[self.frequency.value]
+        every = f"Every {unit}" if self.interval == 1 else f"Every {self.interval} {unit}s"
+        if self.frequency is Frequency.WEEKLY:
+            what = " on " + ", ".join(d.label for d in sorted(self.weekdays))
+        elif self.frequency is Frequency.MONTHLY and self.month_day is not None:
+            what = f" on day {self.month_day}"
+        elif self.frequency is Frequency.MONTHLY:
+            assert self.nth is not None and self.nth_weekday is not None
+            what = f" on the {_ORDINALS[self.nth]} {self.nth_weekday.label}"
+        else:
+            what = f" on {start:%B} {start.day}"
+        return f"{every}{what} until {self.until.isoformat()}"
+
+    # -- expansion -------------------------------------------------------------------------------
+
+    def to_dateutil(self, dtstart: datetime) -> du.rrule:
+        """The equivalent ``dateutil`` rule over naive local wall times starting at ``dtstart``."""
+        self.validate()
+        kwargs: dict[str, Any] = {
+            "dtstart": dtstart,
+            "interval": self.interval,
+            "wkst": du.MO,
+            "until": datetime.combine(self.until, time.max),
+            "cache": False,
+        }
+        if self.frequency is Frequency.WEEKLY:
+            freq = du.WEEKLY
+            kwargs["byweekday"] = [_DU_WEEKDAYS[d] for d in sorted(self.weekdays)]
+        elif self.frequency is Frequency.MONTHLY:
+            freq = du.MONTHLY
+            if self.month_day is not None:
+                kwargs["bymonthday"] = self.month_day
+            else:
+                assert self.nth is not None and self.nth_weekday is not None
+                kwargs["byweekday"] = _DU_WEEKDAYS[self.nth_weekday](self.nth)
+        else:
+            freq = du.YEARLY
+            kwargs["bymonth"] = dtstart.month
+            kwargs["bymonthday"] = dtstart.day
+        return du.rrule(freq, **kwargs)
+
+    def occurrences(
+        self, start: datetime, *, after: datetime | None = None, before: datetime | None = None
+    ) -> Iterator[datetime]:
+        """Occurrence starts of a series whose first occurrence starts at ``start`` (aware).
+
+        Each occurrence keeps the local wall time of ``start`` in ``start``'s zone. ``after`` and
+        ``before`` (aware) bound the result: occurrences with ``after <= occ < before``.
+        """
+        zone = start.tzinfo
+        if zone is None:
+            raise ValueError("start must be timezone-aware")
+        local_start = start.replace(tzinfo=None)
+        for local in self.to_dateutil(local_start):
+            occurrence = localize(local, zone)
+            if before is not None and occurrence >= before:
+                return
+            if after is not None and occurrence < after:
+                continue
+            yield occurrence
+
+    def dates(self, start: date) -> Iterator[date]:
+        """Occurrence dates of an all-day series whose first day is ``start``."""
+        for local in self.to_dateutil(datetime.combine(start, time())):
+            yield local.date()
+
+
+def localize(local: datetime, zone: tzinfo) -> datetime:
+    """Attach ``zone`` to a naive wall time; a time skipped by a DST jump moves forward, as
+    ``zoneinfo`` with ``fold=0`` does (the same choice Google and Outlook make)."""
+    aware = local.replace(tzinfo=zone)
+    # Normalise through UTC so a non-existent wall time (spring forward) becomes a real instant.
+    return aware.astimezone(UTC).astimezone(zone)
+
+
+def nth_of_month(day: date) -> int:
+    """1 for the first such weekday of its month, 2 for the second, ..."""
+    return (day.day - 1) // 7 + 1
+
+
+def is_last_of_month(day: date) -> bool:
+    return (day + timedelta(days=7)).month != day.month
