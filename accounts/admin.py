@@ -1,0 +1,49 @@
+"""The Django admin is for operators (``is_operator``), who run the installation."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+
+from accounts.models import Tenant, User
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin[Tenant]):
+    list_display = ("name", "slug", "time_zone", "created_at")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+class CalSyncUserCreationForm(UserCreationForm[User]):
+    class Meta:
+        model = User
+        fields = ("email", "full_name", "tenant", "role")
+
+
+class CalSyncUserChangeForm(UserChangeForm[User]):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = CalSyncUserChangeForm
+    add_form = CalSyncUserCreationForm
+    ordering = ("tenant__name", "email")
+    list_display = ("email", "full_name", "tenant", "role", "is_active", "last_seen_at")
+    list_filter = ("tenant", "role", "is_active", "is_operator")
+    search_fields = ("email", "full_name")
+    readonly_fields = ("last_seen_at", "last_login", "date_joined")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Practice", {"fields": ("full_name", "tenant", "role", "time_zone")}),
+        ("Access", {"fields": ("is_active", "is_operator", "is_superuser", "groups", "user_permissions")}),
+        ("Activity", {"fields": ("last_seen_at", "last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "full_name", "tenant", "role", "password1", "password2")}),
+    )
+    filter_horizontal = ("groups", "user_permissions")

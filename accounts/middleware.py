@@ -1,0 +1,33 @@
+"""Activity tracking: ``User.last_seen_at`` tells the scheduler who is active (PRODUCT 23)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from accounts.services import user_mark_seen
+
+
+class ActivityMiddleware:
+    """Records that an authenticated user used the application.
+
+    The write is skipped while the stored value is younger than
+    ``ACCOUNTS_ACTIVITY_RESOLUTION_SECONDS``, so a busy user costs one UPDATE a minute, not one per
+    request. The check uses the value loaded with the user (no extra query).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = timezone.now()
+            resolution = timedelta(seconds=settings.ACCOUNTS_ACTIVITY_RESOLUTION_SECONDS)
+            if user.last_seen_at is None or now - user.last_seen_at >= resolution:
+                user_mark_seen(user=user, now=now)
+        return self.get_response(request)

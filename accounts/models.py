@@ -1,0 +1,143 @@
+"""Tenants (practices) and their users.
+
+Every user except an operator belongs to exactly one tenant and has one role:
+
+* ``admin``: runs the practice's settings and billing; has no calendar and cannot sync.
+* ``staff``: a practitioner with a calendar, who may link it to an external calendar.
+
+Operators run the installation; they use the Django admin (``is_operator``) and belong to no
+tenant. Everything a tenant owns carries a ``tenant`` foreign key, and views reach it only through
+``accounts.access``.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA zone name that this machine's zone database knows."""
+    if value not in available_time_zones():
+        raise ValidationError("%(value)s is not a known time zone.", params={"value": value})
+
+
+def available_time_zones() -> frozenset[str]:
+    return _ZONES
+
+
+_ZONES = frozenset(zoneinfo.available_timezones())
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Amsterdam", validators=[validate_time_zone]
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Administrator"
+    STAFF = "staff", "Staff"
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(
+        self, email: str, password: str | None = None, **extra: Any
+    ) -> User:
+        if not email:
+            raise ValueError("A user needs an e-mail address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        """An operator: Django admin access, no tenant, no role."""
+        extra.update(is_operator=True, is_superuser=True, tenant=None, role="")
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="users"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, blank=True)
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Amsterdam", validators=[validate_time_zone]
+    )
+    is_active = models.BooleanField(default=True)
+    is_operator = models.BooleanField(
+        default=False, help_text="Operators run the installation and may use the Django admin."
+    )
+    date_joined = models.DateTimeField(default=timezone.now)
+    # Written by ActivityMiddleware at most once a minute; drives the 3/50-minute sync cadence.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[UserManager] = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        constraints = [
+            # Tenant users have a role; operators have neither tenant nor role.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(tenant__isnull=False, role__in=["admin", "staff"])
+                    | models.Q(tenant__isnull=True, role="")
+                ),
+                name="user_tenant_has_role",
+            ),
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+        indexes = [models.Index(fields=["tenant", "role"])]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    # Django's admin site asks for ``is_staff``; in CalSync "staff" is a tenant role, so the admin
+    # flag is called ``is_operator`` and this property keeps the admin working.
+    @property
+    def is_staff(self) -> bool:
+        return self.is_operator
+
+    @property
+    def is_practice_admin(self) -> bool:
+        return self.tenant_id is not None and self.role == Role.ADMIN
+
+    @property
+    def is_practice_staff(self) -> bool:
+        return self.tenant_id is not None and self.role == Role.STAFF
+
+    @property
+    def has_calendar(self) -> bool:
+        """Administrators have no calendar (PRODUCT: "Who uses it")."""
+        return self.is_practice_staff
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return (self.full_name.split(" ")[0] if self.full_name else self.email)
+
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)

@@ -1,0 +1,246 @@
+"""Every write to the practice calendar.
+
+Views, the demo seeder and (later) the sync engine call these functions; nothing else saves a
+``Meeting``. Each write, in one transaction:
+
+* validates everything, including tenant membership of every related object, and raises
+  ``django.core.exceptions.ValidationError`` keyed by field so a form can show it,
+* takes a new number from the change sequence,
+* on a time change clears the attendees' confirmations (PRODUCT 14),
+* on delete leaves a tombstone rather than removing the row, so sync can push the deletion.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Tenant, User, available_time_zones
+from agenda.changeseq import next_change_seq
+from agenda.models import (
+    Client,
+    Confirmation,
+    Meeting,
+    MeetingAttendee,
+    MeetingKind,
+    MeetingStatus,
+    Resource,
+    clean_other_attendees,
+    fields_from_rule,
+)
+from recurrence import Frequency, Rule, RuleError
+
+
+@dataclass(frozen=True)
+class MeetingData:
+    """Everything a meeting holds, as the form (or sync) hands it to the services.
+
+    ``start`` and ``end`` are aware. For an all-day meeting they are local midnights in
+    ``time_zone`` (end exclusive); ``all_day_bounds`` builds them.
+    """
+
+    title: str
+    start: datetime
+    end: datetime
+    time_zone: str
+    all_day: bool = False
+    kind: str = MeetingKind.APPOINTMENT
+    client: Client | None = None
+    description: str = ""
+    location: str = ""
+    status: str = MeetingStatus.CONFIRMED
+    resources: tuple[Resource, ...] = ()
+    attendees: tuple[User, ...] = ()
+    other_attendees: tuple[str, ...] = ()
+    reminder_minutes: int | None = None
+    visible_for_all: bool = False
+    rule: Rule | None = None
+
+
+def all_day_bounds(first_day: date, last_day: date, time_zone: str) -> tuple[datetime, datetime]:
+    """Local midnight of ``first_day`` and local midnight after ``last_day`` in ``time_zone``."""
+    zone = zoneinfo.ZoneInfo(time_zone)
+    start = datetime.combine(first_day, time(), tzinfo=zone)
+    end = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=zone)
+    return start, end
+
+
+def _validate(owner: User, data: MeetingData) -> None:
+    errors: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    if not owner.is_practice_staff or owner.tenant is None:
+        raise ValidationError("Only staff members have a calendar.")
+    tenant_id = owner.tenant_id
+    if not data.title.strip():
+        add("title", "Give the meeting a title.")
+    zone_ok = data.time_zone in available_time_zones()
+    if not zone_ok:
+        add("time_zone", f"{data.time_zone!r} is not a known time zone.")
+    if data.start.tzinfo is None or data.end.tzinfo is None:
+        raise ValueError("MeetingData times must be timezone-aware")
+    if data.end <= data.start:
+        add("end", "The meeting must end after it starts.")
+    if data.kind not in MeetingKind.values:
+        add("kind", "Choose appointment or personal.")
+    if data.status not in MeetingStatus.values:
+        add("status", "Choose confirmed or tentative.")
+    if data.client is not None:
+        if data.client.tenant_id != tenant_id:
+            add("client", "That client is not one of this practice's clients.")
+        if data.kind == MeetingKind.PERSONAL:
+            add("client", "A personal meeting has no client; make it an appointment.")
+    for resource in data.resources:
+        if resource.tenant_id != tenant_id:
+            add("resources", f"{resource} is not one of this practice's resources.")
+    for user in data.attendees:
+        if user.tenant_id != tenant_id or not user.is_practice_staff:
+            add("attendees", f"{user} is not a staff member of this practice.")
+        elif user.pk == owner.pk:
+            add("attendees", "The owner of a meeting is not one of its attendees.")
+    try:
+        clean_other_attendees(list(data.other_attendees))
+    except ValidationError:
+        add("other_attendees", "Enter valid e-mail addresses, one per line.")
+    if data.rule is not None and zone_ok:
+        first_day = data.start.astimezone(zoneinfo.ZoneInfo(data.time_zone)).date()
+        try:
+            data.rule.check_start(first_day)
+        except RuleError as exc:
+            add("repeat", str(exc))
+        if data.rule.frequency is Frequency.WEEKLY and data.end - data.start > timedelta(days=7):
+            # Its occurrences would overlap each other.
+            add("repeat", "A weekly repeating meeting cannot last longer than a week.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _apply(meeting: Meeting, data: MeetingData) -> None:
+    meeting.title = data.title.strip()
+    meeting.description = data.description
+    meeting.kind = data.kind
+    meeting.client = data.client
+    meeting.status = data.status
+    meeting.start = data.start
+    meeting.end = data.end
+    meeting.time_zone = data.time_zone
+    meeting.all_day = data.all_day
+    meeting.location = data.location.strip()
+    meeting.other_attendees = clean_other_attendees(list(data.other_attendees))
+    meeting.reminder_minutes = data.reminder_minutes
+    meeting.visible_for_all = data.visible_for_all
+    for name, value in fields_from_rule(data.rule).items():
+        setattr(meeting, name, value)
+
+
+def _set_attendees(meeting: Meeting, users: Iterable[User], *, times_changed: bool) -> None:
+    wanted = {user.pk for user in users}
+    MeetingAttendee.objects.filter(meeting=meeting).exclude(user_id__in=wanted).delete()
+    existing = set(
+        MeetingAttendee.objects.filter(meeting=meeting).values_list("user_id", flat=True)
+    )
+    MeetingAttendee.objects.bulk_create(
+        [MeetingAttendee(meeting=meeting, user_id=pk) for pk in wanted - existing]
+    )
+    if times_changed:
+        # PRODUCT 14: a new time needs a new confirmation from everyone.
+        MeetingAttendee.objects.filter(meeting=meeting).exclude(
+            confirmation=Confirmation.PENDING
+        ).update(confirmation=Confirmation.PENDING)
+
+
+@transaction.atomic
+def meeting_create(*, owner: User, data: MeetingData) -> Meeting:
+    _validate(owner, data)
+    assert owner.tenant is not None
+    meeting = Meeting(tenant=owner.tenant, owner=owner)
+    _apply(meeting, data)
+    meeting.change_seq = next_change_seq()
+    meeting.created_at = meeting.updated_at = timezone.now()
+    meeting.full_clean()
+    meeting.save()
+    meeting.resources.set(data.resources)
+    _set_attendees(meeting, data.attendees, times_changed=False)
+    return meeting
+
+
+def _snapshot(meeting: Meeting) -> tuple[object, ...]:
+    """What a user can change on a meeting, for "did anything change?"."""
+    return (
+        meeting.title, meeting.description, meeting.kind, meeting.client_id, meeting.status,
+        meeting.start, meeting.end, meeting.time_zone, meeting.all_day, meeting.location,
+        tuple(meeting.other_attendees), meeting.reminder_minutes, meeting.visible_for_all,
+        meeting.repeat, meeting.repeat_interval, tuple(meeting.repeat_weekdays),
+        meeting.repeat_monthly_by, meeting.repeat_until,
+    )
+
+
+@transaction.atomic
+def meeting_update(*, meeting: Meeting, data: MeetingData) -> Meeting:
+    """Apply ``data`` to ``meeting``. Saving without a change writes nothing and keeps the change
+    number, so sync does not push a meeting that did not change."""
+    owner = meeting.owner
+    _validate(owner, data)
+    locked = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    before = _snapshot(locked)
+    times_before = (locked.start, locked.end, locked.all_day)
+    before_resources = set(locked.resources.values_list("pk", flat=True))
+    before_attendees = set(locked.attendance.values_list("user_id", flat=True))
+    _apply(locked, data)
+    times_changed = (locked.start, locked.end, locked.all_day) != times_before
+    unchanged = (
+        _snapshot(locked) == before
+        and {r.pk for r in data.resources} == before_resources
+        and {u.pk for u in data.attendees} == before_attendees
+    )
+    if unchanged:
+        return locked
+    locked.change_seq = next_change_seq()
+    locked.updated_at = timezone.now()
+    locked.full_clean()
+    locked.save()
+    locked.resources.set(data.resources)
+    _set_attendees(locked, data.attendees, times_changed=times_changed)
+    return locked
+
+
+@transaction.atomic
+def meeting_delete(*, meeting: Meeting) -> None:
+    """Delete ``meeting``, leaving a tombstone with a new change number for sync."""
+    now = timezone.now()
+    Meeting.all_objects.filter(pk=meeting.pk, deleted_at__isnull=True).update(
+        deleted_at=now, updated_at=now, change_seq=next_change_seq()
+    )
+    meeting.deleted_at = now
+
+
+@transaction.atomic
+def attendance_confirm(*, meeting: Meeting, user: User, accept: bool) -> MeetingAttendee:
+    """An attendee accepts or declines. Not a change to the meeting itself: no new change number,
+    since external calendars do not carry our internal confirmations."""
+    attendance = MeetingAttendee.objects.select_for_update().get(meeting=meeting, user=user)
+    attendance.confirmation = Confirmation.ACCEPTED if accept else Confirmation.DECLINED
+    attendance.save(update_fields=["confirmation"])
+    return attendance
+
+
+def resource_create(*, tenant: Tenant, name: str) -> Resource:
+    resource = Resource(tenant=tenant, name=name.strip())
+    resource.full_clean()  # includes the per-tenant unique name
+    resource.save()
+    return resource
+
+
+def client_create(*, tenant: Tenant, name: str, email: str = "", phone: str = "") -> Client:
+    client = Client(tenant=tenant, name=name.strip(), email=email.strip().lower(), phone=phone)
+    client.full_clean()
+    client.save()
+    return client

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from django import template
+
+from agenda.models import Occurrence
+
+register = template.Library()
+
+
+@register.filter
+def in_zone(value: datetime, zone: tzinfo) -> datetime:
+    """``value`` converted to ``zone`` (the viewer's zone, not the server's)."""
+    return value.astimezone(zone)
+
+
+@register.filter
+def category(occurrence: Occurrence) -> str:
+    """The week view tells three kinds apart: client appointments, meetings, personal."""
+    meeting = occurrence.meeting
+    if meeting.kind == "personal":
+        return "personal"
+    if meeting.client_id is not None:
+        return "client"
+    return "meeting"

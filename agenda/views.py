@@ -1,0 +1,199 @@
+"""Staff pages: the week view, the meeting page and the meeting form.
+
+Every meeting is reached through ``_meeting_for`` (the tenant-scoped lookup), so another
+tenant's meeting id, or a colleague's meeting that the user neither owns nor attends, is a 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.access import current_user, get_object_for_tenant, staff_required
+from accounts.models import User
+from agenda.forms import COMMON_ZONES, MeetingForm
+from agenda.models import Meeting, MeetingAttendee, Occurrence
+from agenda.selectors import occurrences_between, week_start
+from agenda.services import attendance_confirm, meeting_create, meeting_delete, meeting_update
+
+
+@dataclass(frozen=True)
+class Day:
+    date: date
+    all_day: list[Occurrence]
+    timed: list[Occurrence]
+
+
+def _meeting_for(request: HttpRequest, pk: int, *, owner_only: bool = False) -> Meeting:
+    user = current_user(request)
+    visible = Q(owner=user) if owner_only else Q(owner=user) | Q(attendance__user=user)
+    return get_object_for_tenant(Meeting.objects.filter(visible).distinct(), request, pk=pk)
+
+
+def _parse_week(value: str | None, today: date) -> date:
+    if not value:
+        return week_start(today)
+    try:
+        return week_start(date.fromisoformat(value))
+    except ValueError as exc:
+        raise Http404("Not a date.") from exc
+
+
+@staff_required
+def week(request: HttpRequest) -> HttpResponse:
+    user = current_user(request)
+    zone = user.zone()
+    today = datetime.now(zone).date()
+    monday = _parse_week(request.GET.get("week"), today)
+    window_start = datetime.combine(monday, time(), tzinfo=zone)
+    window_end = datetime.combine(monday + timedelta(days=7), time(), tzinfo=zone)
+    occurrences = occurrences_between(user, window_start, window_end)
+    days = [Day(monday + timedelta(days=i), [], []) for i in range(7)]
+    for occ in occurrences:
+        if occ.meeting.all_day:
+            # An all-day meeting covers its dates in its own zone, whatever the viewer's zone.
+            first = occ.start.astimezone(occ.meeting.zone).date()
+            last = (occ.end.astimezone(occ.meeting.zone) - timedelta(days=1)).date()
+            for day in days:
+                if first <= day.date <= last:
+                    day.all_day.append(occ)
+        else:
+            local = occ.start.astimezone(zone).date()
+            for day in days:
+                if day.date == local:
+                    day.timed.append(occ)
+    return render(
+        request,
+        "agenda/week.html",
+        {
+            "days": days,
+            "monday": monday,
+            "sunday": monday + timedelta(days=6),
+            "previous_week": monday - timedelta(days=7),
+            "next_week": monday + timedelta(days=7),
+            "today": today,
+            "zone": zone,
+            "occurrence_count": len(occurrences),
+        },
+    )
+
+
+@staff_required
+def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting_for(request, pk)
+    user = current_user(request)
+    attendance = list(meeting.attendance.select_related("user"))
+    mine = next((a for a in attendance if a.user_id == user.pk), None)
+    rule = meeting.rule
+    return render(
+        request,
+        "agenda/meeting_detail.html",
+        {
+            "meeting": meeting,
+            "attendance": attendance,
+            "my_attendance": mine,
+            "is_owner": meeting.owner_id == user.pk,
+            "repetition": rule.describe(meeting.local_start.date()) if rule else "",
+        },
+    )
+
+
+def _zones_context() -> dict[str, object]:
+    return {"common_zones": COMMON_ZONES}
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def meeting_new(request: HttpRequest) -> HttpResponse:
+    user = current_user(request)
+    if request.method == "POST":
+        form = MeetingForm(request.POST, owner=user)
+        if form.is_valid():
+            try:
+                meeting = meeting_create(owner=user, data=form.meeting_data())
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, f"“{meeting.title}” was created.")
+                return redirect(_week_url(meeting, user))
+    else:
+        form = MeetingForm(owner=user, initial=_initial_from_query(request, user))
+    return render(
+        request, "agenda/meeting_form.html", {"form": form, "meeting": None, **_zones_context()}
+    )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = current_user(request)
+    meeting = _meeting_for(request, pk, owner_only=True)
+    if request.method == "POST":
+        form = MeetingForm(request.POST, owner=user)
+        if form.is_valid():
+            try:
+                meeting = meeting_update(meeting=meeting, data=form.meeting_data())
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, f"“{meeting.title}” was saved.")
+                return redirect(_week_url(meeting, user))
+    else:
+        form = MeetingForm(owner=user, initial=MeetingForm.initial_for(meeting))
+    return render(
+        request,
+        "agenda/meeting_form.html",
+        {"form": form, "meeting": meeting, **_zones_context()},
+    )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def meeting_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    user = current_user(request)
+    meeting = _meeting_for(request, pk, owner_only=True)
+    if request.method == "POST":
+        meeting_delete(meeting=meeting)
+        messages.success(request, f"“{meeting.title}” was deleted.")
+        return redirect(_week_url(meeting, user))
+    return render(request, "agenda/meeting_confirm_delete.html", {"meeting": meeting})
+
+
+@staff_required
+@require_POST
+def meeting_respond(request: HttpRequest, pk: int) -> HttpResponse:
+    user = current_user(request)
+    meeting = _meeting_for(request, pk)
+    answer = request.POST.get("answer")
+    if answer not in ("accept", "decline"):
+        messages.error(request, "Choose accept or decline.")
+    elif not MeetingAttendee.objects.filter(meeting=meeting, user=user).exists():
+        messages.error(request, "You are not an attendee of this meeting.")
+    else:
+        attendance_confirm(meeting=meeting, user=user, accept=answer == "accept")
+        messages.success(request, "Your answer was saved.")
+    return redirect("agenda:meeting", pk=meeting.pk)
+
+
+def _week_url(meeting: Meeting, user: User) -> str:
+    day = meeting.start.astimezone(user.zone()).date()
+    return f"{reverse('agenda:week')}?week={week_start(day).isoformat()}"
+
+
+def _initial_from_query(request: HttpRequest, user: User) -> dict[str, object]:
+    """Prefill the start day from ``?date=YYYY-MM-DD`` (the week view's "+" links)."""
+    initial: dict[str, object] = {"time_zone": user.time_zone}
+    try:
+        day = date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        day = datetime.now(user.zone()).date()
+    initial.update(start_date=day, end_date=day, start_time=time(9), end_time=time(10))
+    return initial

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CalsyncConfig(AppConfig):
+    name = "calsync"
+    verbose_name = "Calendar sync"

@@ -1,0 +1,42 @@
+"""The Celery application.
+
+Worker and delivery settings come from Django settings (``CELERY_*``, see
+``calsync/settings/base.py`` for why each is set). The beat schedule is declared here, in code,
+so there is exactly one definition of what runs periodically and ``celery beat`` needs no
+database scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calsync.settings.dev")
+
+app = Celery("calsync")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# Interactive work (a button press, a first sync, an on-commit push) has its own queue so that a
+# backlog of background polls never delays it. Workers consume both; operators may run dedicated
+# workers per queue (see docker-compose.yml).
+app.conf.task_queues = (Queue("interactive"), Queue("background"))
+app.conf.task_default_queue = "background"
+
+app.conf.beat_schedule = {
+    # Liveness of the whole beat -> broker -> worker path, read by /health/.
+    "heartbeat": {
+        "task": "calsync.tasks.heartbeat",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    # Django does not remove expired sessions by itself.
+    "clear-expired-sessions": {
+        "task": "accounts.tasks.clear_expired_sessions",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
+
+app.autodiscover_tasks()

@@ -1,0 +1,43 @@
+"""The embedded default: SQLite, Celery over kombu's filesystem transport, console e-mail.
+
+Nothing here needs a running service; ``make run`` uses it. Never use it in production: the secret
+key below is public.
+"""
+
+from __future__ import annotations
+
+from calsync.settings.base import *  # noqa: F403
+from calsync.settings.base import VAR_DIR, env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-do-not-use-in-production")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'calsync.sqlite3'}"),
+}
+# SQLite: wait for the worker's write lock instead of failing at once.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+# A file cache is shared by the web process and the worker (the heartbeat on /health/ and the
+# login throttle need that); no cache server is needed.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache"),
+    }
+}
+
+# kombu's filesystem transport: the web process, the worker and beat exchange messages as files in
+# var/broker, so the demo needs no Redis. Producers write to data_folder_out, consumers read
+# data_folder_in: both point at the same folder.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(VAR_DIR / "broker" / "out"),
+        "data_folder_out": str(VAR_DIR / "broker" / "out"),
+        "processed_folder": str(VAR_DIR / "broker" / "processed"),
+        "store_processed": False,
+    }
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

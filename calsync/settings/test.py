@@ -1,0 +1,27 @@
+"""The test settings: the real PostgreSQL and Redis on 127.0.0.1 (scripts/test starts them)."""
+
+from __future__ import annotations
+
+from calsync.settings.base import *  # noqa: F403
+from calsync.settings.base import env
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-that-is-long-enough-for-django-checks-0123456789"
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
+
+DATABASES = {
+    "default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/calsync"),
+}
+REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CELERY_BROKER_URL = REDIS_URL
+# Tests run tasks eagerly unless a test starts a real worker (see tests/test_celery.py).
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as account_views
+from agenda import settings_views
+from calsync import views
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("account/", include("accounts.urls")),
+    path("account/calendarsync/", views.calendarsync, name="calendarsync"),
+    path("calendar/", include("agenda.urls")),
+    path("settings/", account_views.settings_home, name="settings"),
+    path("settings/resources/", settings_views.resource_add, name="settings_resource_add"),
+    path("settings/clients/", settings_views.client_add, name="settings_client_add"),
+    path("health/", views.health, name="health"),
+    path("admin/", admin.site.urls),
+]
