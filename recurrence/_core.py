@@ -1,0 +1,553 @@
+"""Machinery shared by the RRULE and Graph readers.
+
+A reader turns the provider's data into a ``Reading``: the series' start, the *shape* the internal
+model could hold (a ``Candidate`` rule without its end, a ``Daily`` repetition, or ``Unsupported``),
+the provider's own expansion as an unbounded dateutil rule over naive local wall times (the ground
+truth for that provider's semantics: WKST, Outlook's month-end clamping), and the end (COUNT, UNTIL,
+end date or none). ``finish`` then decides the end date, checks what must be checked by expansion,
+and raises the flags.
+
+Why expansion at all, when the shape maps structurally? Three questions can only be answered by the
+dates: where COUNT or an UTC UNTIL ends in local dates, whether a non-Monday week start really
+changes the dates of *this* series, and whether Outlook's clamping of day 29-31 is ever hit within
+the series. Everything else is exact by construction (each candidate is the same dateutil rule as
+the provider's), which the test suite checks by expansion.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil import rrule as du
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from recurrence.errors import RecurrenceParseError
+from recurrence.model import Frequency, Rule, RuleError, Weekday, localize
+from recurrence.translation import (
+    Flag,
+    Meeting,
+    Message,
+    Suggestion,
+    SuggestionKind,
+    Text,
+    Translation,
+    gettext_noop,
+)
+
+FAR_FUTURE = date(2078, 12, 31)
+"""Default end of a series without end (PRODUCT 21); the Django setting passes its own value."""
+
+WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+DU_WEEKDAYS = (du.MO, du.TU, du.WE, du.TH, du.FR, du.SA, du.SU)
+
+
+# -- the series' start ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Series:
+    """The first occurrence: an aware datetime (its zone is the expansion zone) or a date."""
+
+    start: datetime | date
+
+    @property
+    def all_day(self) -> bool:
+        return not isinstance(self.start, datetime)
+
+    @property
+    def zone(self) -> tzinfo | None:
+        return self.start.tzinfo if isinstance(self.start, datetime) else None
+
+    @property
+    def local(self) -> datetime:
+        """Naive local wall time of the first occurrence (midnight for all-day series)."""
+        if isinstance(self.start, datetime):
+            return self.start.replace(tzinfo=None)
+        return datetime.combine(self.start, time())
+
+    @property
+    def day(self) -> date:
+        return self.local.date()
+
+    def value(self, local: datetime) -> datetime | date:
+        """An expanded naive wall time as this series' occurrence value."""
+        zone = self.zone
+        return local.date() if zone is None else localize(local, zone)
+
+
+def make_series(start: object) -> Series:
+    if isinstance(start, datetime):
+        if start.tzinfo is None or start.utcoffset() is None:
+            raise RecurrenceParseError("start must be timezone-aware (or a date for all-day)")
+        return Series(start)
+    if isinstance(start, date):
+        return Series(start)
+    raise RecurrenceParseError(f"start must be a datetime or a date, not {type(start).__name__}")
+
+
+def resolve_zone(name: str | None) -> tzinfo | None:
+    """An IANA or Windows zone name as a zone, or None when unknown (callers fall back)."""
+    if not name or not isinstance(name, str):
+        return None
+    name = name.strip()
+    for candidate in (name, WINDOWS_TO_OLSON.get(name)):
+        if not candidate:
+            continue
+        try:
+            return ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    if name.upper() in {"UTC", "Z", "GMT", "ETC/UTC"}:
+        return UTC
+    return None
+
+
+# -- the end of a series -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Count:
+    n: int
+
+
+@dataclass(frozen=True)
+class UntilInstant:
+    """RRULE ``UNTIL=...Z``: inclusive, compared with each occurrence's instant."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class UntilLocal:
+    """RRULE ``UNTIL`` without ``Z`` on a timed series: a floating wall time, inclusive."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class UntilDate:
+    """Graph ``endDate``, or RRULE ``UNTIL=YYYYMMDD``: inclusive, on local dates."""
+
+    day: date
+
+
+End = Count | UntilInstant | UntilLocal | UntilDate | None
+
+
+# -- shapes ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An internal rule without its end date."""
+
+    frequency: Frequency
+    interval: int
+    weekdays: frozenset[Weekday] = frozenset()
+    month_day: int | None = None
+    nth: int | None = None
+    nth_weekday: Weekday | None = None
+
+    def rule(self, until: date) -> Rule:
+        return Rule(
+            frequency=self.frequency,
+            until=until,
+            interval=self.interval,
+            weekdays=self.weekdays,
+            month_day=self.month_day,
+            nth=self.nth,
+            nth_weekday=self.nth_weekday,
+        )
+
+
+@dataclass(frozen=True)
+class Daily:
+    """A daily repetition; ``weekly`` is the weekly rule giving exactly the same dates, if any."""
+
+    weekly: Candidate | None
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    reasons: tuple[Text, ...]
+
+
+Shape = Candidate | Daily | Unsupported
+
+
+@dataclass(frozen=True)
+class Reading:
+    series: Series
+    shape: Shape
+    external: du.rrule | None  # unbounded, naive local wall times, the provider's semantics
+    end: End
+    week_start: Weekday = Weekday.MO
+    # When set, the whole series is compared by expansion and a difference makes it UNSUPPORTED
+    # for this reason (Outlook clamps days 29-31 where RFC 5545 and the internal model skip).
+    whole_series_reason: Text | None = None
+    exdates: tuple[datetime | date, ...] = field(default=())
+
+
+def unsupported(template: str, **params: str | int | Text) -> Unsupported:
+    return Unsupported((Text.of(template, **params),))
+
+
+def check_interval(interval: int, *, unit_months: int = 1) -> Unsupported | None:
+    # The internal model, like Exchange, allows 1..99 periods.
+    if interval * unit_months > 99:
+        return unsupported(
+            gettext_noop("repeats every %(interval)s periods, and at most 99 are possible"),
+            interval=interval * unit_months,
+        )
+    return None
+
+
+def weekly_for_daily(interval: int, days: frozenset[Weekday], start: date) -> Candidate | None:
+    """The weekly rule equal to a daily one, when there is one: every day limited to some weekdays
+    is weekly on those weekdays; every 7k days is every k weeks on the start's weekday."""
+    if interval == 1:
+        return Candidate(Frequency.WEEKLY, 1, days or frozenset(Weekday))
+    if interval % 7 == 0 and interval // 7 <= 99:
+        weekday = Weekday(start.weekday())
+        if not days or weekday in days:
+            return Candidate(Frequency.WEEKLY, interval // 7, frozenset({weekday}))
+    return None
+
+
+# -- expansion helpers ---------------------------------------------------------------------------
+
+
+def _until_bound(rr: Iterable[datetime], last: date) -> Iterator[datetime]:
+    return itertools.takewhile(lambda d: d.date() <= last, rr)
+
+
+def last_date(reading: Reading, external: du.rrule, all_day_zone: tzinfo) -> date | None:
+    """The local date of the last occurrence, or None for a series without end.
+
+    The series always includes its first occurrence (RFC 5545: DTSTART is the first instance), so
+    an UNTIL before the start leaves a series of one.
+    """
+    series, end = reading.series, reading.end
+    if end is None:
+        return None
+    last: datetime | None
+    if isinstance(end, Count):
+        last = None
+        for occurrence in itertools.islice(external, end.n):
+            last = occurrence
+    elif isinstance(end, UntilDate):
+        last = external.before(datetime.combine(end.day + timedelta(days=1), time()))
+    elif isinstance(end, UntilLocal):
+        last = external.before(end.at, inc=True)
+    elif series.zone is None:
+        # An all-day occurrence is the day starting at midnight in the calendar's zone: it is
+        # included when that midnight is not after UNTIL. Comparing local dates is the same thing.
+        last = external.before(
+            datetime.combine(end.at.astimezone(all_day_zone).date() + timedelta(days=1), time())
+        )
+    else:
+        zone = series.zone
+        # A first guess in wall time, then step back over any occurrence whose real instant is
+        # after UNTIL (the guess is generous by a few hours to cover any UTC offset change).
+        guess = end.at.astimezone(zone).replace(tzinfo=None) + timedelta(hours=3)
+        last = external.before(guess, inc=True)
+        while last is not None and localize(last, zone) > end.at:
+            last = external.before(last)
+    return series.day if last is None else max(last.date(), series.day)
+
+
+def dates_through(rr: Iterable[datetime], last: date) -> list[datetime]:
+    return list(_until_bound(rr, last))
+
+
+# -- finishing a reading -------------------------------------------------------------------------
+
+
+def unsupported_translation(series: Series, reasons: Iterable[Text]) -> Translation:
+    reasons = tuple(reasons)
+    what = reasons[0]
+    for extra in reasons[1:]:
+        what = Text.of(gettext_noop("%(first)s; it also %(second)s"), first=what, second=extra)
+    message = Message(
+        Flag.UNSUPPORTED,
+        Text.of(
+            gettext_noop(
+                "This repeated meeting was not synchronised, because it %(what)s: the practice "
+                "calendar cannot repeat a meeting that way. Tip: change it to repeat weekly, "
+                "monthly or yearly on a single pattern (or create separate meetings); it will "
+                "then be synchronised."
+            ),
+            what=what,
+        ),
+    )
+    return Translation(None, series.start, frozenset({Flag.UNSUPPORTED}), (message,))
+
+
+def _describe(rule: Rule, start: date) -> Text:
+    # Rule.describe is English only; it is passed as a parameter so the sentence around it still
+    # translates.
+    return Text.of("%(rule)s", rule=rule.describe(start))
+
+
+def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Translation:
+    series, shape = reading.series, reading.shape
+    if isinstance(shape, Unsupported):
+        return unsupported_translation(series, shape.reasons)
+    external = reading.external
+    assert external is not None
+    first = next(iter(external), None)
+    on_pattern = first == series.local
+    if not on_pattern and not isinstance(shape, Daily):
+        return unsupported_translation(
+            series,
+            [
+                Text.of(
+                    gettext_noop(
+                        "does not include its own start (%(date)s is not one of the repeated dates)"
+                    ),
+                    date=series.day.isoformat(),
+                )
+            ],
+        )
+    last = last_date(reading, external, all_day_zone)
+    until = last if last is not None else max(far_future, series.day)
+
+    if isinstance(shape, Daily):
+        return _daily(series, shape, until if on_pattern else None)
+
+    rule = shape.rule(until)
+    try:
+        rule.check_start(series.day)
+    except RuleError as error:  # pragma: no cover - the reader's shape and its start disagree
+        return unsupported_translation(series, [Text.of("%(error)s", error=str(error))])
+
+    if reading.whole_series_reason is not None:
+        external_dates = dates_through(external, until)
+        if external_dates != list(rule.to_dateutil(series.local)):
+            return unsupported_translation(series, [reading.whole_series_reason])
+
+    tr = Translation(rule, series.start)
+    if last is None:
+        tr = tr.with_message(
+            Message(
+                Flag.NO_END,
+                Text.of(
+                    gettext_noop(
+                        "This repeated meeting has no end date. The practice calendar needs one, "
+                        "so it repeats until %(until)s there. Tip: give the meeting an end date "
+                        "if it should stop earlier."
+                    ),
+                    until=until.isoformat(),
+                ),
+            )
+        )
+    tr = _week_start(tr, reading, external, rule, until)
+    return _exdates(tr, reading, external, until, all_day_zone)
+
+
+def _daily(series: Series, shape: Daily, until: date | None) -> Translation:
+    suggestions: tuple[Suggestion, ...] = ()
+    tip = Text.of(
+        gettext_noop(
+            "Tip: most daily meetings can be described as a weekly repetition on the working "
+            "days; change it that way and it will be synchronised."
+        )
+    )
+    if shape.weekly is not None and until is not None:
+        rule = shape.weekly.rule(until)
+        described = _describe(rule, series.day)
+        offer = Message(
+            Flag.DAILY,
+            Text.of(gettext_noop("Repeat weekly instead: %(rule)s."), rule=described),
+        )
+        suggestions = (
+            Suggestion(SuggestionKind.WEEKLY, Flag.DAILY, (Meeting(rule, series.start),), offer),
+        )
+        tip = Text.of(
+            gettext_noop(
+                "Tip: the same dates can be described as a weekly repetition (%(rule)s); accept "
+                "the suggestion to convert it in one click."
+            ),
+            rule=described,
+        )
+    message = Message(
+        Flag.DAILY,
+        Text.of(
+            gettext_noop(
+                "This meeting repeats daily, and the practice calendar has no daily repetition, "
+                "so it was not synchronised. %(tip)s"
+            ),
+            tip=tip,
+        ),
+    )
+    return Translation(None, series.start, frozenset({Flag.DAILY}), (message,), suggestions)
+
+
+def _week_start(
+    tr: Translation, reading: Reading, external: du.rrule, rule: Rule, until: date
+) -> Translation:
+    """SUNDAY_WEEK_START, raised only when the provider's week start changes this series' dates.
+
+    Both expansions repeat with a period of ``interval`` weeks from the start, so if they agree on
+    the first ``interval`` weeks (or on the whole series, if shorter) they agree everywhere.
+    """
+    wkst = reading.week_start
+    if (
+        rule.frequency is not Frequency.WEEKLY
+        or wkst is Weekday.MO
+        or rule.interval == 1
+        or len(rule.weekdays) < 2
+    ):
+        return tr
+    series = reading.series
+    window = min(until, series.day + timedelta(weeks=rule.interval, days=1))
+    internal = rule.to_dateutil(series.local)
+    if dates_through(external, window) == dates_through(internal, window):
+        return tr
+
+    # The exact alternative: in the provider's weeks, the days from its week start through Sunday
+    # come first and lie in one Monday week; the days from Monday up to its week start lie in the
+    # next Monday week. Each group alone is therefore the same in both week systems.
+    groups = [
+        frozenset(d for d in rule.weekdays if d >= wkst),
+        frozenset(d for d in rule.weekdays if d < wkst),
+    ]
+    meetings: list[Meeting] = []
+    for group in groups:
+        if not group:
+            continue
+        first = next(
+            (d for d in _until_bound(external, until) if Weekday(d.weekday()) in group), None
+        )
+        if first is not None:
+            part = Rule(Frequency.WEEKLY, until, rule.interval, group)
+            meetings.append(Meeting(part, series.value(first)))
+    descriptions = [_describe(m.rule, _day(m.start)) for m in meetings]
+    split_text = descriptions[0]
+    for more in descriptions[1:]:
+        split_text = Text.of(
+            gettext_noop("%(first)s, and %(second)s"), first=split_text, second=more
+        )
+    offer = Message(
+        Flag.SUNDAY_WEEK_START,
+        Text.of(
+            gettext_noop("Split it into two weekly meetings: %(meetings)s."), meetings=split_text
+        ),
+    )
+    message = Message(
+        Flag.SUNDAY_WEEK_START,
+        Text.of(
+            gettext_noop(
+                "This meeting repeats every %(interval)s weeks on several days including "
+                "%(week_start)s, in a calendar whose weeks start on %(week_start)s. The practice "
+                "calendar starts weeks on Monday, so the two calendars show some of its dates "
+                "differently. The meeting was synchronised as normal. Tip: split it into two "
+                "weekly meetings, one for %(first_days)s and one for the other days; both "
+                "calendars will then show the same dates."
+            ),
+            interval=rule.interval,
+            week_start=wkst.label,
+            first_days=", ".join(d.label for d in sorted(groups[0])),
+        ),
+    )
+    tr = tr.with_message(message)
+    return Translation(
+        tr.rule,
+        tr.start,
+        tr.flags,
+        tr.messages,
+        (
+            *tr.suggestions,
+            Suggestion(SuggestionKind.SPLIT, Flag.SUNDAY_WEEK_START, tuple(meetings), offer),
+        ),
+        tr.exceptions,
+    )
+
+
+def _day(value: datetime | date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _exdates(
+    tr: Translation, reading: Reading, external: du.rrule, until: date, all_day_zone: tzinfo
+) -> Translation:
+    """EXCEPTION for each EXDATE that removes an occurrence the provider really has (RFC 5545:
+    an EXDATE that matches no instance removes nothing)."""
+    series = reading.series
+    found: list[datetime | date] = []
+    for value in reading.exdates:
+        local = _exdate_occurrence(series, external, value, all_day_zone)
+        if local is not None and local.date() <= until:
+            occurrence = series.value(local)
+            if occurrence not in found:
+                found.append(occurrence)
+    if not found:
+        return tr
+    return with_exception_starts(tr, found)
+
+
+def _exdate_occurrence(
+    series: Series, external: du.rrule, value: datetime | date, all_day_zone: tzinfo
+) -> datetime | None:
+    zone = series.zone
+    if not isinstance(value, datetime) or zone is None:
+        # A date, or any value on an all-day series: the occurrence on that local date. A
+        # DATE-TIME on an all-day series is read in the calendar's zone.
+        if isinstance(value, datetime):
+            day = (value.astimezone(all_day_zone) if value.tzinfo else value).date()
+        else:
+            day = value
+        hit = external.after(datetime.combine(day, time()), inc=True)
+        return hit if hit is not None and hit.date() == day else None
+    if value.tzinfo is None:  # floating: the series' own wall time
+        return value if value in external else None
+    local = value.astimezone(zone).replace(tzinfo=None)
+    if local in external and localize(local, zone) == value:
+        return local
+    return None
+
+
+def with_exception_starts(tr: Translation, starts: Iterable[datetime | date]) -> Translation:
+    """Add EXCEPTION for occurrences removed or moved externally (PRODUCT 21): the internal series
+    keeps them, and the user is told which."""
+    if tr.rule is None:
+        return tr  # the series itself is not synced; its own message says so
+    merged = list(tr.exceptions)
+    for start in starts:
+        if isinstance(tr.start, datetime) and isinstance(start, datetime):
+            assert tr.start.tzinfo is not None
+            start = start.astimezone(tr.start.tzinfo)
+        if start not in merged:
+            merged.append(start)
+    if not merged:
+        return tr
+    merged.sort(key=_sort_key)
+    listed = ", ".join(_display(s) for s in merged)
+    message = Message(
+        Flag.EXCEPTION,
+        Text.of(
+            gettext_noop(
+                "Your external calendar has an exception on this repeated meeting: the occurrence "
+                "of %(dates)s was moved or deleted there. The practice calendar does not allow "
+                "exceptions on a repeated meeting, so the series was synchronised without it. "
+                "Tip: add a separate meeting to your calendar to remind you of the exception."
+            ),
+            dates=listed,
+        ),
+    )
+    tr = tr.with_message(message)
+    return Translation(tr.rule, tr.start, tr.flags, tr.messages, tr.suggestions, tuple(merged))
+
+
+def _sort_key(value: datetime | date) -> tuple[date, str]:
+    return (_day(value), value.isoformat())
+
+
+def _display(value: datetime | date) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
