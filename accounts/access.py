@@ -53,7 +53,7 @@ def _role_required(check: Callable[[User], bool], what: str) -> Callable[[View[P
                 raise PermissionDenied(what)
             return view(request, *args, **kwargs)
 
-        return login_required(wrapped)
+        return login_required(wrapped)  # type: ignore[return-value]  # same signature
 
     return decorator
 

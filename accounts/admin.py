@@ -29,7 +29,7 @@ class CalSyncUserChangeForm(UserChangeForm[User]):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]  # stubs want AbstractUser
     form = CalSyncUserChangeForm
     add_form = CalSyncUserCreationForm
     ordering = ("tenant__name", "email")
@@ -40,10 +40,19 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Practice", {"fields": ("full_name", "tenant", "role", "time_zone")}),
-        ("Access", {"fields": ("is_active", "is_operator", "is_superuser", "groups", "user_permissions")}),
+        (
+            "Access",
+            {"fields": ("is_active", "is_operator", "is_superuser", "groups", "user_permissions")},
+        ),
         ("Activity", {"fields": ("last_seen_at", "last_login", "date_joined")}),
     )
     add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("email", "full_name", "tenant", "role", "password1", "password2")}),
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "full_name", "tenant", "role", "password1", "password2"),
+            },
+        ),
     )
     filter_horizontal = ("groups", "user_permissions")

@@ -44,7 +44,8 @@ class EmailAuthenticationForm(AuthenticationForm):
 class ProfileForm(forms.Form):
     full_name = forms.CharField(max_length=200, required=False, label="Name")
     time_zone = forms.CharField(
-        max_length=64, widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),
+        max_length=64,
+        widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),
         help_text="Your calendar is shown in this zone.",
     )
 

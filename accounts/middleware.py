@@ -31,3 +31,19 @@ class ActivityMiddleware:
             if user.last_seen_at is None or now - user.last_seen_at >= resolution:
                 user_mark_seen(user=user, now=now)
         return self.get_response(request)
+
+
+class UserTimeZoneMiddleware:
+    """Renders times in the logged-in user's zone (Django converts aware datetimes to the active
+    zone in templates); anonymous pages use the settings' zone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            timezone.activate(user.zone())
+        else:
+            timezone.deactivate()
+        return self.get_response(request)

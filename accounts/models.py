@@ -56,9 +56,7 @@ class Role(models.TextChoices):
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def create_user(
-        self, email: str, password: str | None = None, **extra: Any
-    ) -> User:
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
         if not email:
             raise ValueError("A user needs an e-mail address.")
         user = self.model(email=self.normalize_email(email).lower(), **extra)
@@ -66,6 +64,11 @@ class UserManager(BaseUserManager["User"]):
         user.full_clean(exclude=["password"])
         user.save(using=self._db)
         return user
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        # E-mail addresses are stored lower-cased (and unique case-insensitively), so every login
+        # path, the admin's included, finds the user whatever case they type.
+        return self.get(email=(username or "").strip().lower())
 
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         """An operator: Django admin access, no tenant, no role."""
@@ -137,7 +140,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name or self.email
 
     def get_short_name(self) -> str:
-        return (self.full_name.split(" ")[0] if self.full_name else self.email)
+        return self.full_name.split(" ")[0] if self.full_name else self.email
 
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)

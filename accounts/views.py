@@ -61,9 +61,7 @@ def my_account(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:my_account")
     else:
         form = ProfileForm(initial={"full_name": user.full_name, "time_zone": user.time_zone})
-    return render(
-        request, "accounts/my_account.html", {"form": form, "common_zones": COMMON_ZONES}
-    )
+    return render(request, "accounts/my_account.html", {"form": form, "common_zones": COMMON_ZONES})
 
 
 @admin_required

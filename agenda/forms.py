@@ -34,9 +34,19 @@ from recurrence.model import MAX_INTERVAL, localize
 
 WEEKDAY_CHOICES = [(str(int(d)), d.label) for d in Weekday]
 COMMON_ZONES = [
-    "Europe/Amsterdam", "Europe/London", "Europe/Berlin", "Europe/Paris", "Europe/Dublin",
-    "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
-    "Australia/Sydney", "Australia/Melbourne", "Asia/Tokyo", "UTC",
+    "Europe/Amsterdam",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/Dublin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "Australia/Sydney",
+    "Australia/Melbourne",
+    "Asia/Tokyo",
+    "UTC",
 ]
 
 # Service error keys -> the form field that shows them.
@@ -58,7 +68,9 @@ class MeetingForm(forms.Form):
     title = forms.CharField(max_length=255)
     kind = forms.ChoiceField(choices=MeetingKind.choices, initial=MeetingKind.APPOINTMENT)
     client = forms.ModelChoiceField(
-        queryset=Client.objects.none(), required=False, empty_label="No client",
+        queryset=Client.objects.none(),
+        required=False,
+        empty_label="No client",
         help_text="A meeting with a client is a client appointment.",
     )
     status = forms.ChoiceField(choices=MeetingStatus.choices, initial=MeetingStatus.CONFIRMED)
@@ -68,7 +80,8 @@ class MeetingForm(forms.Form):
     end_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     end_time = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
     time_zone = forms.CharField(
-        max_length=64, widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),
+        max_length=64,
+        widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),
         help_text="An IANA zone name such as Europe/Amsterdam.",
     )
     location = forms.CharField(max_length=255, required=False)
@@ -77,19 +90,27 @@ class MeetingForm(forms.Form):
         queryset=Resource.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
     attendees = forms.ModelMultipleChoiceField(
-        queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Colleagues of this practice.",
     )
     other_attendees = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), required=False,
-        label="Attendees (other)", help_text="E-mail addresses, one per line or separated by commas.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        label="Attendees (other)",
+        help_text="E-mail addresses, one per line or separated by commas.",
     )
     reminder_minutes = forms.TypedChoiceField(
-        choices=[("", "No reminder"), *Reminder.choices], required=False, coerce=int,
-        empty_value=None, label="Reminder",
+        choices=[("", "No reminder"), *Reminder.choices],
+        required=False,
+        coerce=int,
+        empty_value=None,
+        label="Reminder",
     )
     visible_for_all = forms.BooleanField(
-        required=False, label="Visible for all users",
+        required=False,
+        label="Visible for all users",
         help_text="Internal only; never sent to external calendars.",
     )
     repeat = forms.ChoiceField(choices=Repeat.choices, required=False)
@@ -97,7 +118,9 @@ class MeetingForm(forms.Form):
         min_value=1, max_value=MAX_INTERVAL, initial=1, required=False, label="Every"
     )
     repeat_weekdays = forms.MultipleChoiceField(
-        choices=WEEKDAY_CHOICES, required=False, widget=forms.CheckboxSelectMultiple,
+        choices=WEEKDAY_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         label="On",
     )
     repeat_monthly_by = forms.ChoiceField(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import date, datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.validators import validate_email
@@ -125,7 +125,7 @@ class Meeting(models.Model):
     )
 
     # Times. For all-day meetings start is local midnight of the first day and end local midnight
-    # after the last day (exclusive), in ``time_zone``: the same convention as iCalendar DATE values.
+    # after the last day (exclusive), in ``time_zone``, as iCalendar DATE values do.
     start = models.DateTimeField()
     end = models.DateTimeField()
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
@@ -133,7 +133,7 @@ class Meeting(models.Model):
 
     location = models.CharField(max_length=255, blank=True)
     resources = models.ManyToManyField(Resource, blank=True, related_name="meetings")
-    attendees = models.ManyToManyField(
+    attendees: models.ManyToManyField[Any, Any] = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         through="MeetingAttendee",
         related_name="attended_meetings",
@@ -141,9 +141,7 @@ class Meeting(models.Model):
     )
     # "Attendees (other)": addresses that are not users of the tenant (PRODUCT 10).
     other_attendees = models.JSONField(default=list, blank=True)
-    reminder_minutes = models.PositiveIntegerField(
-        null=True, blank=True, choices=Reminder.choices
-    )
+    reminder_minutes = models.PositiveIntegerField(null=True, blank=True, choices=Reminder.choices)
     visible_for_all = models.BooleanField(
         default=False, help_text="Internal only: never synced (PRODUCT 12)."
     )
@@ -173,7 +171,9 @@ class Meeting(models.Model):
         base_manager_name = "all_objects"
         ordering = ["start"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="meeting_end_after_start"),
+            models.CheckConstraint(
+                condition=models.Q(end__gt=models.F("start")), name="meeting_end_after_start"
+            ),
             models.CheckConstraint(
                 condition=models.Q(repeat="") | models.Q(repeat_until__isnull=False),
                 name="meeting_repeat_has_end",
@@ -240,9 +240,7 @@ class Meeting(models.Model):
             starts = [self.start] if self.start < window_end and self.end > window_start else []
         else:
             starts = list(
-                rule.occurrences(
-                    self.local_start, after=window_start - duration, before=window_end
-                )
+                rule.occurrences(self.local_start, after=window_start - duration, before=window_end)
             )
         return [
             Occurrence(meeting=self, start=s, end=s + duration)
@@ -278,7 +276,10 @@ def rule_from_fields(
         if monthly_by in (MonthlyBy.NTH_WEEKDAY, MonthlyBy.LAST_WEEKDAY):
             nth = -1 if monthly_by == MonthlyBy.LAST_WEEKDAY else nth_of_month(first_day)
             return Rule(
-                frequency, until=until, interval=interval, nth=nth,
+                frequency,
+                until=until,
+                interval=interval,
+                nth=nth,
                 nth_weekday=Weekday(first_day.weekday()),
             )
         return Rule(frequency, until=until, interval=interval, month_day=first_day.day)
@@ -292,8 +293,13 @@ def fields_from_rule(rule: Rule | None) -> dict[str, object]:
     monthly day and weekday from the start.
     """
     if rule is None:
-        return {"repeat": "", "repeat_interval": 1, "repeat_weekdays": [],
-                "repeat_monthly_by": "", "repeat_until": None}
+        return {
+            "repeat": "",
+            "repeat_interval": 1,
+            "repeat_weekdays": [],
+            "repeat_monthly_by": "",
+            "repeat_until": None,
+        }
     monthly_by = ""
     if rule.frequency is Frequency.MONTHLY:
         if rule.month_day is not None:
@@ -343,9 +349,7 @@ class MeetingAttendee(models.Model):
     )
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["meeting", "user"], name="attendee_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["meeting", "user"], name="attendee_unique")]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.meeting}"
@@ -359,6 +363,9 @@ class ChangeCounter(models.Model):
     """
 
     value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"change counter at {self.value}"
 
 
 def clean_other_attendees(addresses: list[str]) -> list[str]:

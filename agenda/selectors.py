@@ -12,9 +12,11 @@ from agenda.models import Meeting, MeetingAttendee, Occurrence
 
 def calendar_meetings(user: User) -> QuerySet[Meeting]:
     """Live meetings in ``user``'s calendar: the ones they own and the ones they attend."""
-    return Meeting.objects.filter(tenant_id=user.tenant_id).filter(
-        Q(owner=user) | Q(attendance__user=user)
-    ).distinct()
+    return (
+        Meeting.objects.filter(tenant=user.tenant)
+        .filter(Q(owner=user) | Q(attendance__user=user))
+        .distinct()
+    )
 
 
 def occurrences_between(user: User, start: datetime, end: datetime) -> list[Occurrence]:
@@ -42,9 +44,7 @@ def occurrences_between(user: User, start: datetime, end: datetime) -> list[Occu
 def meetings_changed_since(owner: User, change_seq: int) -> QuerySet[Meeting]:
     """Meetings of ``owner`` written after change number ``change_seq``, tombstones included,
     in change order: what sync pushes (index ``meeting_owner_seq``)."""
-    return Meeting.all_objects.filter(owner=owner, change_seq__gt=change_seq).order_by(
-        "change_seq"
-    )
+    return Meeting.all_objects.filter(owner=owner, change_seq__gt=change_seq).order_by("change_seq")
 
 
 def week_start(day: date) -> date:

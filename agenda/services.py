@@ -175,11 +175,24 @@ def meeting_create(*, owner: User, data: MeetingData) -> Meeting:
 def _snapshot(meeting: Meeting) -> tuple[object, ...]:
     """What a user can change on a meeting, for "did anything change?"."""
     return (
-        meeting.title, meeting.description, meeting.kind, meeting.client_id, meeting.status,
-        meeting.start, meeting.end, meeting.time_zone, meeting.all_day, meeting.location,
-        tuple(meeting.other_attendees), meeting.reminder_minutes, meeting.visible_for_all,
-        meeting.repeat, meeting.repeat_interval, tuple(meeting.repeat_weekdays),
-        meeting.repeat_monthly_by, meeting.repeat_until,
+        meeting.title,
+        meeting.description,
+        meeting.kind,
+        meeting.client_id,
+        meeting.status,
+        meeting.start,
+        meeting.end,
+        meeting.time_zone,
+        meeting.all_day,
+        meeting.location,
+        tuple(meeting.other_attendees),
+        meeting.reminder_minutes,
+        meeting.visible_for_all,
+        meeting.repeat,
+        meeting.repeat_interval,
+        tuple(meeting.repeat_weekdays),
+        meeting.repeat_monthly_by,
+        meeting.repeat_until,
     )
 
 

@@ -23,11 +23,15 @@ class ClientForm(forms.Form):
     phone = forms.CharField(max_length=40, required=False)
 
 
-def _report(request: HttpRequest, errors: dict[str, list[str]] | list[str]) -> None:
-    items = errors.values() if isinstance(errors, dict) else [errors]
-    for messages_ in items:
-        for message in messages_:
-            messages.error(request, str(message))
+def _report(request: HttpRequest, errors: ValidationError | forms.Form) -> None:
+    """Show a form's or a service's errors as page messages (the forms live on the Settings
+    page, which this redirects back to)."""
+    if isinstance(errors, forms.Form):
+        texts = [str(e) for field_errors in errors.errors.values() for e in field_errors]
+    else:
+        texts = list(errors.messages)
+    for text in texts:
+        messages.error(request, text)
 
 
 @admin_required
@@ -38,11 +42,11 @@ def resource_add(request: HttpRequest) -> HttpResponse:
         try:
             resource = resource_create(tenant=tenant_of(request), **form.cleaned_data)
         except ValidationError as exc:
-            _report(request, exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+            _report(request, exc)
         else:
             messages.success(request, f"Resource “{resource.name}” was added.")
     else:
-        _report(request, {k: list(v) for k, v in form.errors.items()})
+        _report(request, form)
     return redirect("settings")
 
 
@@ -54,9 +58,9 @@ def client_add(request: HttpRequest) -> HttpResponse:
         try:
             client = client_create(tenant=tenant_of(request), **form.cleaned_data)
         except ValidationError as exc:
-            _report(request, exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+            _report(request, exc)
         else:
             messages.success(request, f"Client “{client.name}” was added.")
     else:
-        _report(request, {k: list(v) for k, v in form.errors.items()})
+        _report(request, form)
     return redirect("settings")

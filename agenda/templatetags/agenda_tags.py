@@ -1,18 +1,10 @@
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
-
 from django import template
 
 from agenda.models import Occurrence
 
 register = template.Library()
-
-
-@register.filter
-def in_zone(value: datetime, zone: tzinfo) -> datetime:
-    """``value`` converted to ``zone`` (the viewer's zone, not the server's)."""
-    return value.astimezone(zone)
 
 
 @register.filter

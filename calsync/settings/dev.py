@@ -10,7 +10,9 @@ from calsync.settings.base import *  # noqa: F403
 from calsync.settings.base import VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-do-not-use-in-production")
+SECRET_KEY = env.str(
+    "DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-do-not-use-in-production"
+)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 DATABASES = {

@@ -6,14 +6,16 @@ from calsync.settings.base import *  # noqa: F403
 from calsync.settings.base import env
 
 DEBUG = False
-SECRET_KEY = "test-only-secret-key-that-is-long-enough-for-django-checks-0123456789"
+SECRET_KEY = "test-only-secret-key-that-is-long-enough-for-django-checks-0123456789"  # noqa: S105
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 
 DATABASES = {
     "default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/calsync"),
 }
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+}
 CELERY_BROKER_URL = REDIS_URL
 # Tests run tasks eagerly unless a test starts a real worker (see tests/test_celery.py).
 CELERY_TASK_ALWAYS_EAGER = True

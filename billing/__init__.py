@@ -1,0 +1,1 @@
+"""Credits, plans and subscriptions: see ARCHITECTURE.md. Empty until the billing issue lands."""

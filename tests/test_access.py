@@ -1,0 +1,156 @@
+"""Access to every view: anonymous users go to the login page, a wrong role is refused (403), and
+another tenant's ids are indistinguishable from missing ones (404).
+
+``VIEWS`` lists every URL name the project has; ``test_every_view_is_listed`` fails when a new
+view is added without saying here who may see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client as HttpClient
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.models import User
+from agenda.models import Meeting
+from tests.conftest import login
+from tests.factories import make_meeting
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    who: str  # "staff", "admin", "member" (any tenant user), "public", "operator"
+    takes_meeting: bool = False
+    method: str = "get"
+
+
+VIEWS = [
+    View("home", "public"),
+    View("health", "public"),
+    View("accounts:login", "public"),
+    View("accounts:logout", "public", method="post"),
+    View("accounts:password_reset", "public"),
+    View("accounts:password_reset_done", "public"),
+    View("accounts:password_reset_complete", "public"),
+    View("accounts:my_account", "member"),
+    View("calendarsync", "staff"),
+    View("agenda:week", "staff"),
+    View("agenda:meeting_new", "staff"),
+    View("agenda:meeting", "staff", takes_meeting=True),
+    View("agenda:meeting_edit", "staff", takes_meeting=True),
+    View("agenda:meeting_delete", "staff", takes_meeting=True),
+    View("agenda:meeting_respond", "staff", takes_meeting=True, method="post"),
+    View("settings", "admin"),
+    View("settings_resource_add", "admin", method="post"),
+    View("settings_client_add", "admin", method="post"),
+]
+# Views with arguments other than a meeting id, tested on their own (password reset links).
+SPECIAL = {"accounts:password_reset_confirm"}
+
+
+def _names(patterns: list[URLPattern | URLResolver], prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin":
+                continue  # Django's admin guards itself (operators only), tested below
+            inner = f"{prefix}{pattern.namespace}:" if pattern.namespace else prefix
+            names |= _names(pattern.url_patterns, inner)
+        elif pattern.name:
+            names.add(prefix + pattern.name)
+    return names
+
+
+def test_every_view_is_listed() -> None:
+    assert _names(get_resolver().url_patterns) == {v.name for v in VIEWS} | SPECIAL
+
+
+def _request(client: HttpClient, view: View, meeting: Meeting | None = None):  # type: ignore[no-untyped-def]
+    url = reverse(view.name, args=[meeting.pk] if view.takes_meeting and meeting else [])
+    return getattr(client, view.method)(url)
+
+
+PROTECTED = [v for v in VIEWS if v.who != "public"]
+
+
+@pytest.mark.parametrize("view", PROTECTED, ids=lambda v: v.name)
+def test_anonymous_users_are_sent_to_login(view: View, staff: User) -> None:
+    meeting = make_meeting(staff)
+    response = _request(HttpClient(), view, meeting)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.parametrize("view", [v for v in VIEWS if v.who == "staff"], ids=lambda v: v.name)
+def test_administrators_cannot_use_staff_views(view: View, admin_user: User, staff: User) -> None:
+    meeting = make_meeting(staff)
+    assert _request(login(admin_user), view, meeting).status_code == 403
+
+
+@pytest.mark.parametrize("view", [v for v in VIEWS if v.who == "admin"], ids=lambda v: v.name)
+def test_staff_cannot_use_admin_views(view: View, staff: User) -> None:
+    assert _request(login(staff), view).status_code == 403
+
+
+@pytest.mark.parametrize("view", [v for v in VIEWS if v.takes_meeting], ids=lambda v: v.name)
+def test_another_tenants_meeting_is_not_found(view: View, staff: User, outsider: User) -> None:
+    foreign = make_meeting(outsider, title="Their secret")
+    response = _request(login(staff), view, foreign)
+    assert response.status_code == 404
+    assert b"Their secret" not in response.content
+    foreign.refresh_from_db()
+    assert foreign.deleted_at is None and foreign.title == "Their secret"
+
+
+@pytest.mark.parametrize("view", [v for v in VIEWS if v.takes_meeting], ids=lambda v: v.name)
+def test_a_colleagues_private_meeting_is_not_found(
+    view: View, staff: User, colleague: User
+) -> None:
+    # Same tenant, but neither owned nor attended: not in this user's calendar.
+    theirs = make_meeting(colleague, title="Colleague only")
+    assert _request(login(staff), view, theirs).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "name", ["agenda:meeting_edit", "agenda:meeting_delete"], ids=lambda n: n
+)
+def test_attendees_may_look_but_not_edit(name: str, staff: User, colleague: User) -> None:
+    theirs = make_meeting(colleague, attendees=(staff,))
+    client = login(staff)
+    assert client.get(reverse("agenda:meeting", args=[theirs.pk])).status_code == 200
+    assert client.get(reverse(name, args=[theirs.pk])).status_code == 404
+
+
+def test_operators_use_the_django_admin_and_others_do_not(staff: User, admin_user: User) -> None:
+    operator = User.objects.create_superuser("ops@example.test", "ops-password-123")
+    client = HttpClient()
+    assert client.login(username=operator.email, password="ops-password-123")
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/agenda/meeting/").status_code == 200
+    # Practice administrators and staff are not operators.
+    for user in (staff, admin_user):
+        response = login(user).get("/admin/")
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize(
+    "url", ["/calendar/meetings/999999/", "/calendar/meetings/abc/", "/calendar/?week=2026-13-45"]
+)
+def test_bad_ids_and_dates_in_urls_give_404(url: str, staff: User) -> None:
+    assert login(staff).get(url).status_code == 404
+
+
+def _home_target(user_factory: Callable[[], User]) -> str:
+    return login(user_factory()).get("/")["Location"]
+
+
+def test_home_leads_each_role_to_its_place(staff: User, admin_user: User) -> None:
+    assert _home_target(lambda: staff) == reverse("agenda:week")
+    assert _home_target(lambda: admin_user) == reverse("settings")
+    assert HttpClient().get("/")["Location"] == reverse("accounts:login")
