@@ -97,6 +97,11 @@ class RecurParts:
 
 def parse_recur(value: str) -> RecurParts:
     """Parse and check one RRULE value (``FREQ=...;...``); raise ``RecurrenceParseError``."""
+    # vRecur keeps the last of a repeated part silently; RFC 5545 allows each part once.
+    names = [p.split("=", 1)[0].strip().upper() for p in value.split(";") if p.strip()]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise RecurrenceParseError(f"RRULE part(s) {repeated} given twice in {value!r}")
     try:
         raw = vRecur.from_ical(value.strip())
     except Exception as error:  # icalendar raises ValueError, but be strict about the contract

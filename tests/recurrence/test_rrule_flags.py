@@ -1,0 +1,298 @@
+"""UNSUPPORTED naming what, EXCEPTION from EXDATE, NO_END, and malformed input."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from recurrence import (
+    FAR_FUTURE,
+    Flag,
+    Message,
+    RecurrenceParseError,
+    Text,
+    Weekday,
+    from_rrule,
+)
+from tests.recurrence.helpers import translated
+
+BERLIN = ZoneInfo("Europe/Berlin")
+START = datetime(2026, 1, 5, 9, 0, tzinfo=BERLIN)  # a Monday, the 5th, the first Monday
+
+
+# -- UNSUPPORTED ---------------------------------------------------------------------------------
+
+UNSUPPORTED = [
+    # (lines, start, words the message must contain)
+    (["RRULE:FREQ=HOURLY;INTERVAL=2"], START, ["several times a day", "FREQ=HOURLY"]),
+    (["RRULE:FREQ=MINUTELY;INTERVAL=30"], START, ["FREQ=MINUTELY"]),
+    (["RRULE:FREQ=SECONDLY"], START, ["FREQ=SECONDLY"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=MO;BYHOUR=9,14"], START, ["times of day", "BYHOUR=9,14"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=MO;BYHOUR=10"], START, ["BYHOUR=10"]),
+    (["RRULE:FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"], datetime(2026, 1, 30, 9, tzinfo=BERLIN),
+     ["BYSETPOS=-1"]),
+    (["RRULE:FREQ=MONTHLY;BYDAY=TU;BYSETPOS=2,4"], datetime(2026, 1, 13, 9, tzinfo=BERLIN),
+     ["BYSETPOS=2,4"]),
+    (["RRULE:FREQ=MONTHLY;BYMONTHDAY=1,15"], datetime(2026, 1, 1, 9, tzinfo=BERLIN),
+     ["several days of the month", "BYMONTHDAY=1,15"]),
+    (["RRULE:FREQ=MONTHLY;BYMONTHDAY=-1"], datetime(2026, 1, 31, 9, tzinfo=BERLIN),
+     ["end of the month", "BYMONTHDAY=-1"]),
+    (["RRULE:FREQ=MONTHLY;BYDAY=1MO,3MO"], START, ["several weekdays of the month", "1MO,3MO"]),
+    (["RRULE:FREQ=MONTHLY;BYDAY=-2FR"], datetime(2026, 1, 23, 9, tzinfo=BERLIN), ["-2FR"]),
+    (["RRULE:FREQ=MONTHLY;BYDAY=MO"], START, ["every Monday of the month", "BYDAY=MO"]),
+    (["RRULE:FREQ=MONTHLY;BYDAY=FR;BYMONTHDAY=13"], datetime(2026, 2, 13, 9, tzinfo=BERLIN),
+     ["BYMONTHDAY=13"]),
+    (["RRULE:FREQ=YEARLY;BYWEEKNO=20;BYDAY=MO"], datetime(2026, 5, 11, 9, tzinfo=BERLIN),
+     ["week numbers", "BYWEEKNO=20"]),
+    (["RRULE:FREQ=YEARLY;BYYEARDAY=100"], datetime(2026, 4, 10, 9, tzinfo=BERLIN),
+     ["days of the year", "BYYEARDAY=100"]),
+    (["RRULE:FREQ=YEARLY;BYMONTH=1,7"], START, ["several months", "BYMONTH=1,7"]),
+    (["RRULE:FREQ=YEARLY;BYDAY=1MO"], START, ["whole year", "BYDAY=1MO"]),
+    (["RRULE:FREQ=YEARLY;BYMONTHDAY=5"], START, ["every month", "BYMONTHDAY=5"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=MO;BYMONTH=6,7,8"], datetime(2026, 6, 1, 9, tzinfo=BERLIN),
+     ["BYMONTH=6,7,8"]),
+    (["RRULE:FREQ=WEEKLY;INTERVAL=150;BYDAY=MO"], START, ["150", "99"]),
+    (["RRULE:FREQ=YEARLY;INTERVAL=9;BYMONTH=3;BYDAY=2SU"], datetime(2026, 3, 8, 9, tzinfo=BERLIN),
+     ["108", "99"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=MO", "RDATE;TZID=Europe/Berlin:20260107T090000"], START,
+     ["separately added dates", "RDATE"]),
+    (["RDATE;VALUE=DATE:20260107,20260110"], date(2026, 1, 7), ["RDATE"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=MO", "EXRULE:FREQ=MONTHLY;BYDAY=1MO"], START, ["EXRULE"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=MO", "RRULE:FREQ=MONTHLY;BYDAY=1TU"], START, ["several repetition rules"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=TU"], START, ["does not include its own start", "2026-01-05"]),
+    (["RRULE:FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=15"], START, ["own start"]),
+    (["RRULE:FREQ=MONTHLY;BYMONTHDAY=6"], START, ["own start"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=MO;RSCALE=HEBREW"], START, ["RSCALE=HEBREW"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=MO;BYHOUR=9"], date(2026, 1, 5), ["BYHOUR=9"]),  # all-day
+    (["RRULE:FREQ=HOURLY;BYWEEKNO=3"], START, ["FREQ=HOURLY", "BYWEEKNO=3"]),  # both named
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("lines", "start", "words"), UNSUPPORTED, ids=lambda v: str(v)[:60])
+def test_unsupported_names_what(lines: list[str], start: datetime | date, words: list[str]) -> None:
+    tr = from_rrule(lines, start)
+    assert tr.rule is None
+    assert tr.flags == {Flag.UNSUPPORTED}
+    (message,) = tr.messages
+    assert message.flag is Flag.UNSUPPORTED
+    for word in words:
+        assert word in message, (word, str(message))
+    assert "not synchronised" in message and "Tip:" in message
+
+
+def test_bysetpos_with_one_weekday_is_the_nth_weekday_exactly() -> None:
+    # "BYSETPOS" in general is unsupported, but with one plain weekday it *is* the nth weekday,
+    # as Outlook and Apple write "the second Tuesday": holding it is exact, not a guess.
+    start = datetime(2026, 1, 13, 9, tzinfo=BERLIN)
+    a = from_rrule(["RRULE:FREQ=MONTHLY;BYDAY=TU;BYSETPOS=2"], start)
+    b = from_rrule(["RRULE:FREQ=MONTHLY;BYDAY=2TU"], start)
+    assert a.rule == b.rule and a.rule is not None
+    assert a.rule.nth == 2
+
+
+# -- DAILY ---------------------------------------------------------------------------------------
+
+
+def test_daily_message_and_suggestion() -> None:
+    tr = from_rrule(["RRULE:FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;COUNT=15"], START)
+    assert tr.rule is None and tr.flags == {Flag.DAILY}
+    message = str(tr.message(Flag.DAILY))
+    assert "repeats daily" in message and "not synchronised" in message
+    (suggestion,) = tr.suggestions
+    (meeting,) = suggestion.meetings
+    assert meeting.start == START
+    assert set(meeting.rule.weekdays) == set(range(5)) and meeting.rule.until == date(2026, 1, 23)
+    assert "Every week on Monday, Tuesday, Wednesday, Thursday, Friday" in suggestion.message
+
+
+def test_daily_without_weekly_equivalent_gives_the_working_days_tip() -> None:
+    tr = from_rrule(["RRULE:FREQ=DAILY;INTERVAL=3"], START)
+    assert tr.suggestions == ()
+    assert "weekly repetition on the working days" in str(tr.message(Flag.DAILY))
+
+
+def test_daily_not_starting_on_its_pattern_offers_nothing() -> None:
+    tr = from_rrule(["RRULE:FREQ=DAILY;BYDAY=TU,WE"], START)  # START is a Monday
+    assert tr.flags == {Flag.DAILY} and tr.suggestions == ()
+
+
+def test_daily_limited_by_month_offers_nothing() -> None:
+    tr = from_rrule(["RRULE:FREQ=DAILY;BYMONTH=1"], START)
+    assert tr.flags == {Flag.DAILY} and tr.suggestions == ()
+
+
+# -- EXCEPTION (EXDATE) --------------------------------------------------------------------------
+
+
+def test_exdate_with_tzid_is_an_exception() -> None:
+    lines = [
+        "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6",
+        "EXDATE;TZID=Europe/Berlin:20260112T090000,20260126T090000",
+    ]
+    tr = from_rrule(lines, START)
+    assert tr.flags == {Flag.EXCEPTION}
+    assert tr.exceptions == (
+        datetime(2026, 1, 12, 9, tzinfo=BERLIN),
+        datetime(2026, 1, 26, 9, tzinfo=BERLIN),
+    )
+    # The series is synced without the exception: the internal rule keeps every occurrence.
+    assert len(translated(tr)) == 6
+    message = str(tr.message(Flag.EXCEPTION))
+    assert "2026-01-12 09:00" in message and "2026-01-26 09:00" in message
+    assert "add a separate meeting" in message
+
+
+def test_exdate_in_utc_matches_the_instant() -> None:
+    tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO", "EXDATE:20260112T080000Z"], START)
+    assert tr.exceptions == (datetime(2026, 1, 12, 9, tzinfo=BERLIN),)
+    assert tr.flags == {Flag.EXCEPTION, Flag.NO_END}
+
+
+def test_exdate_that_matches_no_occurrence_removes_nothing() -> None:
+    # RFC 5545 §3.8.5.1: an EXDATE whose time differs from the instance excludes nothing.
+    lines = ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4", "EXDATE:20260112T090000Z"]
+    tr = from_rrule(lines, START)
+    assert tr.flags == frozenset() and tr.exceptions == ()
+    # Nor does one after the end of the series.
+    tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=2", "EXDATE:20260126T080000Z"], START)
+    assert tr.flags == frozenset()
+
+
+def test_exdate_on_an_all_day_series() -> None:
+    lines = ["RRULE:FREQ=WEEKLY;BYDAY=SU;UNTIL=20260301", "EXDATE;VALUE=DATE:20260118"]
+    tr = from_rrule(lines, date(2026, 1, 4))
+    assert tr.flags == {Flag.EXCEPTION}
+    assert tr.exceptions == (date(2026, 1, 18),)
+
+
+def test_exdate_floating_and_unknown_tzid_use_the_series_zone() -> None:
+    lines = ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4", "EXDATE;TZID=Mars/Olympus:20260119T090000"]
+    assert from_rrule(lines, START).exceptions == (datetime(2026, 1, 19, 9, tzinfo=BERLIN),)
+    lines = ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4", "EXDATE:20260119T090000"]
+    assert from_rrule(lines, START).exceptions == (datetime(2026, 1, 19, 9, tzinfo=BERLIN),)
+
+
+def test_exdate_windows_tzid() -> None:
+    lines = ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4", "EXDATE;TZID=W. Europe Standard Time:20260119T090000"]
+    assert from_rrule(lines, START).exceptions == (datetime(2026, 1, 19, 9, tzinfo=BERLIN),)
+
+
+def test_exception_is_not_reported_for_a_series_that_is_not_synced() -> None:
+    tr = from_rrule(["RRULE:FREQ=DAILY", "EXDATE:20260106T080000Z"], START)
+    assert tr.flags == {Flag.DAILY}
+
+
+# -- NO_END ----------------------------------------------------------------------------------------
+
+
+def test_no_end_uses_the_far_future_setting() -> None:
+    tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO"], START)
+    assert tr.flags == {Flag.NO_END} and tr.rule is not None
+    assert tr.rule.until == FAR_FUTURE == date(2078, 12, 31)
+    assert "2078-12-31" in str(tr.message(Flag.NO_END))
+    tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO"], START, far_future=date(2040, 1, 1))
+    assert tr.rule is not None and tr.rule.until == date(2040, 1, 1)
+    assert "2040-01-01" in str(tr.message(Flag.NO_END))
+
+
+# -- messages --------------------------------------------------------------------------------------
+
+
+def test_messages_are_translatable_and_render_in_another_language() -> None:
+    tr = from_rrule(["RRULE:FREQ=MONTHLY;BYMONTHDAY=1,15"], datetime(2026, 1, 1, 9, tzinfo=BERLIN))
+    (message,) = tr.messages
+    catalogue = {
+        message.text.template: "NICHT SYNCHRONISIERT: %(what)s",
+        "repeats on several days of the month (BYMONTHDAY=%(value)s)": "mehrere Tage (%(value)s)",
+    }
+    assert message.render(lambda s: catalogue.get(s, s)) == "NICHT SYNCHRONISIERT: mehrere Tage (1,15)"
+    assert isinstance(message, str) and isinstance(message.text, Text)
+    again = pickle.loads(pickle.dumps(message))  # noqa: S301 - our own object
+    assert isinstance(again, Message) and again == message and again.flag is Flag.UNSUPPORTED
+
+
+def test_module_imports_no_django() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, recurrence, recurrence.instances; print('django' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- malformed input -------------------------------------------------------------------------------
+
+MALFORMED = [
+    ["RRULE:BYDAY=MO"],  # FREQ missing
+    ["RRULE:FREQ=WEEKLY;COUNT=3;UNTIL=20260201T000000Z"],  # COUNT and UNTIL
+    ["RRULE:FREQ=FORTNIGHTLY"],
+    ["RRULE:FREQ=WEEKLY;BYDAY=XX"],
+    ["RRULE:FREQ=WEEKLY;BYDAY=+MO"],
+    ["RRULE:FREQ=MONTHLY;BYDAY=0MO"],
+    ["RRULE:FREQ=MONTHLY;BYDAY=60MO"],
+    ["RRULE:FREQ=WEEKLY;INTERVAL=0"],
+    ["RRULE:FREQ=WEEKLY;INTERVAL=-2"],
+    ["RRULE:FREQ=WEEKLY;INTERVAL=two"],
+    ["RRULE:FREQ=WEEKLY;COUNT=0"],
+    ["RRULE:FREQ=MONTHLY;BYMONTHDAY=32"],
+    ["RRULE:FREQ=MONTHLY;BYMONTHDAY=0"],
+    ["RRULE:FREQ=YEARLY;BYMONTH=13"],
+    ["RRULE:FREQ=WEEKLY;BYHOUR=24"],
+    ["RRULE:FREQ=WEEKLY;WKST=XX"],
+    ["RRULE:FREQ=WEEKLY;FOO=BAR"],
+    ["RRULE:FREQ=WEEKLY;FREQ=DAILY"],
+    ["RRULE:FREQ=WEEKLY;BYDAY=MO;BYDAY=TU"],
+    ["RRULE:FREQ=WEEKLY;UNTIL=2026"],
+    ["RRULE:FREQ=WEEKLY;UNTIL=20261301"],
+    ["RRULE"],
+    ["RRULE:"],
+    ["RRULE:;;;"],
+    ["garbage"],
+    [":"],
+    ["DTSTART:20260105T090000"],
+    ["EXDATE:20260105T090000"],  # no RRULE at all
+    [],
+    ["RRULE:FREQ=WEEKLY", "EXDATE:notadate"],
+    ["RRULE:FREQ=WEEKLY", "EXDATE;VALUE=DATE:2026-01-05"],
+]
+
+
+@pytest.mark.parametrize("lines", MALFORMED, ids=str)
+def test_malformed_input_raises_the_documented_error(lines: list[str]) -> None:
+    with pytest.raises(RecurrenceParseError):
+        from_rrule(lines, START)
+
+
+@pytest.mark.parametrize(
+    "start", [datetime(2026, 1, 5, 9), "2026-01-05", None, 20260105], ids=repr  # noqa: DTZ001
+)
+def test_bad_start_raises_the_documented_error(start: object) -> None:
+    with pytest.raises(RecurrenceParseError):
+        from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO"], start)  # type: ignore[arg-type]
+
+
+def test_non_string_lines_raise_the_documented_error() -> None:
+    with pytest.raises(RecurrenceParseError):
+        from_rrule([b"RRULE:FREQ=WEEKLY"], START)  # type: ignore[list-item]
+
+
+def test_parse_error_is_a_value_error() -> None:
+    assert issubclass(RecurrenceParseError, ValueError)
+
+
+def test_folded_text_block_and_bare_value() -> None:
+    block = "RRULE:FREQ=WEEKLY;BYDAY=MO,\r\n WE;COUNT=4\r\n"  # RFC 5545 §3.1 line folding
+    tr = from_rrule(block, START)
+    assert tr.rule is not None and tr.rule.until == date(2026, 1, 14)
+    assert set(tr.rule.weekdays) == {Weekday.MO, Weekday.WE}
+    bare = from_rrule(["FREQ=WEEKLY;BYDAY=MO;COUNT=4"], START)
+    assert bare.rule is not None and bare.rule.until == date(2026, 1, 26)
+
+
+def test_utc_start_is_its_own_zone() -> None:
+    start = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=SU;COUNT=3"], start)
+    assert [o - start for o in translated(tr)] == [timedelta(days=7 * i) for i in range(3)]
