@@ -100,7 +100,9 @@ _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "su
 _INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
 
 
-def outlook_dates(recurrence: Mapping[str, Any], start: date, *, until: date | None = None) -> list[date]:
+def outlook_dates(
+    recurrence: Mapping[str, Any], start: date, *, until: date | None = None
+) -> list[date]:
     """The dates Outlook shows for a ``patternedRecurrence`` whose first occurrence is ``start``."""
     pattern, range_ = recurrence["pattern"], recurrence["range"]
     kind = pattern["type"]

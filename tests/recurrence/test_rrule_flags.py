@@ -176,7 +176,10 @@ def test_exdate_floating_and_unknown_tzid_use_the_series_zone() -> None:
 
 
 def test_exdate_windows_tzid() -> None:
-    lines = ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4", "EXDATE;TZID=W. Europe Standard Time:20260119T090000"]
+    lines = [
+        "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4",
+        "EXDATE;TZID=W. Europe Standard Time:20260119T090000",
+    ]
     assert from_rrule(lines, START).exceptions == (datetime(2026, 1, 19, 9, tzinfo=BERLIN),)
 
 
@@ -208,7 +211,9 @@ def test_messages_are_translatable_and_render_in_another_language() -> None:
         message.text.template: "NICHT SYNCHRONISIERT: %(what)s",
         "repeats on several days of the month (BYMONTHDAY=%(value)s)": "mehrere Tage (%(value)s)",
     }
-    assert message.render(lambda s: catalogue.get(s, s)) == "NICHT SYNCHRONISIERT: mehrere Tage (1,15)"
+    assert (
+        message.render(lambda s: catalogue.get(s, s)) == "NICHT SYNCHRONISIERT: mehrere Tage (1,15)"
+    )
     assert isinstance(message, str) and isinstance(message.text, Text)
     again = pickle.loads(pickle.dumps(message))  # noqa: S301 - our own object
     assert isinstance(again, Message) and again == message and again.flag is Flag.UNSUPPORTED
@@ -267,7 +272,9 @@ def test_malformed_input_raises_the_documented_error(lines: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "start", [datetime(2026, 1, 5, 9), "2026-01-05", None, 20260105], ids=repr  # noqa: DTZ001
+    "start",
+    [datetime(2026, 1, 5, 9), "2026-01-05", None, 20260105],
+    ids=repr,  # noqa: DTZ001
 )
 def test_bad_start_raises_the_documented_error(start: object) -> None:
     with pytest.raises(RecurrenceParseError):

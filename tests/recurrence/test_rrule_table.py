@@ -218,7 +218,14 @@ def test_protocols_sunday_monday_example() -> None:
     start = at(2026, 1, 4)
     tr = from_rrule(["RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO"], start)
     got = [o.date().isoformat() for o in suggestion_occurrences(tr)[:6]]
-    assert got == ["2026-01-04", "2026-01-05", "2026-01-18", "2026-01-19", "2026-02-01", "2026-02-02"]
+    assert got == [
+        "2026-01-04",
+        "2026-01-05",
+        "2026-01-18",
+        "2026-01-19",
+        "2026-02-01",
+        "2026-02-02",
+    ]
     internal = [o.date().isoformat() for o in translated(tr)[:6]]
     assert internal == [
         "2026-01-04", "2026-01-12", "2026-01-18", "2026-01-26", "2026-02-01", "2026-02-09",
@@ -234,7 +241,9 @@ def test_sunday_week_start_not_flagged_when_series_too_short_to_differ() -> None
     tr = from_rrule(["RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO;COUNT=1"], start)
     assert tr.flags == frozenset()
     # Ending before the first Monday: still the same dates in both week systems.
-    tr = from_rrule(["RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO;UNTIL=20260104T225959Z"], start)
+    tr = from_rrule(
+        ["RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO;UNTIL=20260104T225959Z"], start
+    )
     assert tr.flags == frozenset()
     assert translated(tr) == [start]
 

@@ -1,0 +1,229 @@
+"""Exceptions as each provider shows them, and EXCEPTION on the series' translation."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from icalendar import Calendar
+
+from recurrence import (
+    ExceptionInstance,
+    Flag,
+    RecurrenceParseError,
+    caldav_exceptions,
+    from_graph,
+    from_rrule,
+    from_vevent,
+    google_exception,
+    graph_cancelled_occurrences,
+    graph_exception,
+    graph_missing_occurrences,
+    with_exceptions,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+BUENOS_AIRES = ZoneInfo("America/Argentina/Buenos_Aires")
+
+
+# -- Google --------------------------------------------------------------------------------------
+
+
+def test_google_moved_instance() -> None:
+    # The shape of a real Google response (PROTOCOLS §1.5).
+    event = {
+        "id": "7sull595rv5apd9mr77a6g0s0h_20220131T170000Z",
+        "recurringEventId": "7sull595rv5apd9mr77a6g0s0h",
+        "originalStartTime": {
+            "dateTime": "2022-01-31T14:00:00-03:00",
+            "timeZone": "America/Argentina/Buenos_Aires",
+        },
+        "start": {"dateTime": "2022-01-31T16:00:00-03:00"},
+        "status": "confirmed",
+    }
+    assert google_exception(event) == ExceptionInstance(
+        "7sull595rv5apd9mr77a6g0s0h", datetime(2022, 1, 31, 17, 0, tzinfo=UTC), cancelled=False
+    )
+
+
+def test_google_cancelled_instance_all_day_and_without_offset() -> None:
+    cancelled = {"id": "x_20260112", "recurringEventId": "x", "status": "cancelled",
+                 "originalStartTime": {"date": "2026-01-12"}}  # fmt: skip
+    assert google_exception(cancelled) == ExceptionInstance("x", date(2026, 1, 12), True)
+    no_offset = {"recurringEventId": "x", "status": "cancelled",
+                 "originalStartTime": {"dateTime": "2026-01-12T09:00:00", "timeZone": "Europe/Berlin"}}  # fmt: skip
+    assert google_exception(no_offset) == ExceptionInstance(
+        "x", datetime(2026, 1, 12, 8, tzinfo=UTC), True
+    )
+
+
+def test_google_master_and_single_events_are_not_exceptions() -> None:
+    assert google_exception({"id": "m", "recurrence": ["RRULE:FREQ=WEEKLY"]}) is None
+    assert google_exception({"id": "s", "start": {"dateTime": "2026-01-05T09:00:00Z"}}) is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"recurringEventId": "x"},
+        {"recurringEventId": "x", "originalStartTime": {}},
+        {"recurringEventId": "x", "originalStartTime": {"dateTime": "yesterday"}},
+        {"recurringEventId": "x", "originalStartTime": {"dateTime": "2026-01-12T09:00:00"}},
+        {"recurringEventId": "x", "originalStartTime": {"date": "2026-02-30"}},
+    ],
+)
+def test_google_malformed(event: dict[str, Any]) -> None:
+    with pytest.raises(RecurrenceParseError):
+        google_exception(event)
+
+
+def test_with_exceptions_flags_the_series() -> None:
+    start = datetime(2022, 1, 3, 14, 0, tzinfo=BUENOS_AIRES)
+    tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10"], start)
+    assert tr.flags == frozenset()
+    moved = google_exception(
+        {"recurringEventId": "s", "originalStartTime": {"dateTime": "2022-01-31T17:00:00Z"}}
+    )
+    assert moved is not None
+    flagged = with_exceptions(tr, [moved])
+    assert flagged.flags == {Flag.EXCEPTION}
+    assert flagged.exceptions == (datetime(2022, 1, 31, 14, 0, tzinfo=BUENOS_AIRES),)
+    assert "2022-01-31 14:00" in str(flagged.message(Flag.EXCEPTION))
+    assert flagged.rule == tr.rule  # synced without the exception
+    # Adding more keeps one EXCEPTION message listing them all (one message per flag).
+    again = with_exceptions(flagged, [datetime(2022, 1, 10, 17, 0, tzinfo=UTC)])
+    assert len(again.messages) == 1 and len(again.exceptions) == 2
+    assert with_exceptions(tr, []) == tr
+
+
+def test_with_exceptions_leaves_an_unsynced_series_alone() -> None:
+    tr = from_rrule(["RRULE:FREQ=DAILY"], datetime(2026, 1, 5, 9, tzinfo=BERLIN))
+    assert with_exceptions(tr, [date(2026, 1, 6)]) == tr
+
+
+# -- Graph ---------------------------------------------------------------------------------------
+
+
+def test_graph_exception_and_cancelled_occurrence() -> None:
+    edited = {"type": "exception", "seriesMasterId": "AAM=",
+              "originalStart": "2026-01-12T08:00:00.0000000Z"}  # fmt: skip
+    assert graph_exception(edited) == ExceptionInstance(
+        "AAM=", datetime(2026, 1, 12, 8, tzinfo=UTC), cancelled=False
+    )
+    cancelled = {"type": "occurrence", "isCancelled": True, "seriesMasterId": "AAM=",
+                 "originalStart": "2026-01-19T08:00:00Z"}  # fmt: skip
+    assert graph_exception(cancelled) == ExceptionInstance(
+        "AAM=", datetime(2026, 1, 19, 8, tzinfo=UTC), cancelled=True
+    )
+    assert graph_exception({"type": "occurrence", "seriesMasterId": "AAM="}) is None
+    assert graph_exception({"type": "seriesMaster"}) is None
+    assert graph_exception({"type": "singleInstance"}) is None
+    with pytest.raises(RecurrenceParseError):
+        graph_exception({"type": "exception", "seriesMasterId": "AAM="})
+    with pytest.raises(RecurrenceParseError):
+        graph_exception({"type": "exception", "seriesMasterId": "A", "originalStart": "soon"})
+
+
+def test_graph_beta_cancelled_occurrences() -> None:
+    master = {"cancelledOccurrences": ["OID.AAMkAGI2=.2026-01-12", "OID.AAMkAGI2=.2026-02-09"]}
+    assert graph_cancelled_occurrences(master) == [date(2026, 1, 12), date(2026, 2, 9)]
+    assert graph_cancelled_occurrences({}) == []
+    with pytest.raises(RecurrenceParseError):
+        graph_cancelled_occurrences({"cancelledOccurrences": ["OID.x.notadate"]})
+
+
+def test_graph_missing_occurrences_are_the_deleted_ones() -> None:
+    recurrence = {
+        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"],
+                    "firstDayOfWeek": "sunday"},
+        "range": {"type": "numbered", "startDate": "2026-01-05", "numberOfOccurrences": 6,
+                  "recurrenceTimeZone": "W. Europe Standard Time"},
+    }  # fmt: skip
+    start = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    listed = [
+        {"type": "occurrence", "start": {"dateTime": "2026-01-05T08:00:00.0000000", "timeZone": "UTC"}},
+        # 01-12 was deleted; 01-19 was moved to the Tuesday: its slot is its originalStart.
+        {"type": "exception", "originalStart": "2026-01-19T08:00:00Z",
+         "start": {"dateTime": "2026-01-20T08:00:00.0000000", "timeZone": "UTC"}},
+        {"type": "occurrence", "start": {"dateTime": "2026-01-26T09:00:00", "timeZone": "Europe/Berlin"}},
+        {"type": "occurrence", "start": {"dateTime": "2026-02-02T08:00:00Z"}},
+    ]  # fmt: skip
+    missing = graph_missing_occurrences(
+        recurrence, start, listed, window_start=start, window_end=datetime(2026, 2, 3, tzinfo=UTC)
+    )
+    assert missing == [datetime(2026, 1, 12, 9, tzinfo=BERLIN)]
+    # The window bounds the check; the series' end too (6 occurrences: last is 02-09).
+    everything = graph_missing_occurrences(
+        recurrence, start, [], window_start=date(2026, 1, 1), window_end=date(2027, 1, 1)
+    )
+    assert len(everything) == 6
+    tr = with_exceptions(from_graph(recurrence, start), missing)
+    assert tr.flags == {Flag.EXCEPTION}
+
+
+# -- CalDAV --------------------------------------------------------------------------------------
+
+ICS = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Apple Inc.//macOS 15.0//EN
+BEGIN:VEVENT
+UID:series-1
+DTSTART;TZID=Europe/Berlin:20260104T090000
+DTEND;TZID=Europe/Berlin:20260104T100000
+RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=SU,MO;WKST=SU;COUNT=8
+EXDATE;TZID=Europe/Berlin:20260118T090000
+SUMMARY:Team
+END:VEVENT
+BEGIN:VEVENT
+UID:series-1
+RECURRENCE-ID;TZID=Europe/Berlin:20260105T090000
+DTSTART;TZID=Europe/Berlin:20260105T110000
+DTEND;TZID=Europe/Berlin:20260105T120000
+SUMMARY:Team (moved)
+END:VEVENT
+BEGIN:VEVENT
+UID:series-1
+RECURRENCE-ID;TZID=Europe/Berlin:20260201T090000
+DTSTART;TZID=Europe/Berlin:20260201T090000
+STATUS:CANCELLED
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_caldav_overrides_and_exdates() -> None:
+    found = caldav_exceptions(ICS)
+    assert sorted(found, key=lambda e: str(e.original_start)) == [
+        ExceptionInstance("series-1", datetime(2026, 1, 5, 8, tzinfo=UTC), cancelled=False),
+        ExceptionInstance("series-1", datetime(2026, 1, 18, 8, tzinfo=UTC), cancelled=True),
+        ExceptionInstance("series-1", datetime(2026, 2, 1, 8, tzinfo=UTC), cancelled=True),
+    ]
+    assert caldav_exceptions(ICS.encode()) == found
+    with pytest.raises(RecurrenceParseError):
+        caldav_exceptions("not a calendar")
+
+
+def test_from_vevent_reads_the_master() -> None:
+    cal = Calendar.from_ical(ICS)
+    master = next(e for e in cal.walk("VEVENT") if e.get("RECURRENCE-ID") is None)
+    tr = from_vevent(master)
+    assert tr.start == datetime(2026, 1, 4, 9, tzinfo=BERLIN)
+    assert tr.flags == {Flag.SUNDAY_WEEK_START, Flag.EXCEPTION}  # WKST=SU, and the EXDATE
+    assert tr.exceptions == (datetime(2026, 1, 18, 9, tzinfo=BERLIN),)
+    tr = with_exceptions(tr, caldav_exceptions(cal))
+    assert len(tr.exceptions) == 3
+
+
+def test_from_vevent_all_day_and_missing_start() -> None:
+    cal = Calendar.from_ical(
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART;VALUE=DATE:20260704\r\n"
+        "RRULE:FREQ=YEARLY\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:b\r\nRRULE:FREQ=YEARLY\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    first, second = cal.walk("VEVENT")
+    tr = from_vevent(first)
+    assert tr.start == date(2026, 7, 4) and tr.flags == {Flag.NO_END}
+    with pytest.raises(RecurrenceParseError):
+        from_vevent(second)
