@@ -12,7 +12,8 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from kombu import Queue
+from django.conf import settings
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calsync.settings.dev")
 
@@ -22,15 +23,18 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Interactive work (a button press, a first sync, an on-commit push) has its own queue so that a
 # backlog of background polls never delays it. Workers consume both; operators may run dedicated
 # workers per queue (see docker-compose.yml).
-app.conf.task_queues = (Queue("interactive"), Queue("background"))
-app.conf.task_default_queue = "background"
+app.conf.task_queues = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("interactive", "background")
+)
 
 app.conf.beat_schedule = {
     # Liveness of the whole beat -> broker -> worker path, read by /health/.
     "heartbeat": {
         "task": "calsync.tasks.heartbeat",
-        "schedule": 60.0,
-        "options": {"expires": 50},
+        "schedule": settings.CALSYNC_HEARTBEAT_SECONDS,
+        # A heartbeat that could not run in time is worthless: drop it rather than pile up.
+        "options": {"expires": settings.CALSYNC_HEARTBEAT_SECONDS},
     },
     # Django does not remove expired sessions by itself.
     "clear-expired-sessions": {

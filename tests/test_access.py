@@ -117,9 +117,7 @@ def test_a_colleagues_private_meeting_is_not_found(
     assert _request(login(staff), view, theirs).status_code == 404
 
 
-@pytest.mark.parametrize(
-    "name", ["agenda:meeting_edit", "agenda:meeting_delete"], ids=lambda n: n
-)
+@pytest.mark.parametrize("name", ["agenda:meeting_edit", "agenda:meeting_delete"], ids=lambda n: n)
 def test_attendees_may_look_but_not_edit(name: str, staff: User, colleague: User) -> None:
     theirs = make_meeting(colleague, attendees=(staff,))
     client = login(staff)

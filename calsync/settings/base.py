@@ -3,6 +3,7 @@ same code runs on a laptop, in CI and in ``docker compose``."""
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import environ
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = BASE_DIR / "var"  # local state of the embedded default (SQLite, broker folders, Radicale)
+# Local state of the embedded default (SQLite, broker folders, cache, Radicale).
+VAR_DIR = Path(os.environ.get("CALSYNC_VAR_DIR", str(BASE_DIR / "var")))
 
 env = environ.Env()
 
@@ -124,6 +126,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "background"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
+# How often beat sends the heartbeat task that /health/ reports.
+CALSYNC_HEARTBEAT_SECONDS = env.float("CALSYNC_HEARTBEAT_SECONDS", default=60.0)
 
 LOGGING = {
     "version": 1,

@@ -34,8 +34,8 @@ CACHES = {
 # kombu's filesystem transport: the web process, the worker and beat exchange messages as files in
 # var/broker, so the demo needs no Redis. Producers write to data_folder_out, consumers read
 # data_folder_in: both point at the same folder.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-if CELERY_BROKER_URL == "filesystem://":
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
+if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(VAR_DIR / "broker" / "out"),
         "data_folder_out": str(VAR_DIR / "broker" / "out"),

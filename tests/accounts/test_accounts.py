@@ -53,9 +53,7 @@ def test_password_reset_sends_a_working_link(staff: User) -> None:
     client = HttpClient()
     response = client.get(link.group(1), follow=True)
     new = "a-brand-new-passphrase-42"
-    client.post(
-        response.redirect_chain[-1][0], {"new_password1": new, "new_password2": new}
-    )
+    client.post(response.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
     assert HttpClient().login(username=staff.email, password=new)
 
 
@@ -103,9 +101,10 @@ def test_my_account_shows_calendarsync_to_staff_only(staff: User, admin_user: Us
     assert b"Administrators have no calendar" in page
     sync_page = login(staff).get("/account/calendarsync/").content
     # Honest page: no Setup buttons until the connectors exist.
-    assert b"You have no linked calendars." in sync_page and b"<button" not in sync_page.split(
-        b"<main>"
-    )[1]
+    assert (
+        b"You have no linked calendars." in sync_page
+        and b"<button" not in sync_page.split(b"<main>")[1]
+    )
 
 
 def test_settings_adds_resources_and_clients_for_this_tenant_only(
@@ -114,7 +113,9 @@ def test_settings_adds_resources_and_clients_for_this_tenant_only(
     client = login(admin_user)
     client.post(reverse("settings_resource_add"), {"name": "Room 7"})
     client.post(reverse("settings_client_add"), {"name": "Ms. Example", "email": "ex@example.com"})
-    assert list(Resource.objects.values_list("tenant", "name")) == [(admin_user.tenant_id, "Room 7")]
+    assert list(Resource.objects.values_list("tenant", "name")) == [
+        (admin_user.tenant_id, "Room 7")
+    ]
     assert Client.objects.get().tenant_id == admin_user.tenant_id
     # A duplicate name and an invalid address are explained, not a 500.
     page = client.post(reverse("settings_resource_add"), {"name": "Room 7"}, follow=True)

@@ -86,7 +86,10 @@ def test_monthly_last_weekday_and_yearly(staff: User) -> None:
         staff, datetime(2026, 11, 1, tzinfo=AMS), datetime(2027, 4, 1, tzinfo=AMS)
     )
     assert [o.start.date() for o in found] == [
-        date(2026, 11, 27), date(2026, 12, 25), date(2027, 1, 29), date(2027, 2, 26),
+        date(2026, 11, 27),
+        date(2026, 12, 25),
+        date(2027, 1, 29),
+        date(2027, 2, 26),
         date(2027, 3, 26),
     ]
 

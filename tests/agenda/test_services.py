@@ -198,8 +198,19 @@ def test_database_refuses_an_end_before_the_start(staff: User) -> None:
 
 @pytest.mark.parametrize(
     ("minutes", "expected"),
-    [(0, 0), (3, 5), (7, 5), (8, 10), (20, 15), (25, 30), (45, 60), (90, 120), (600, 120), (1000, 1440),
-     (100000, 10080)],
+    [
+        (0, 0),
+        (3, 5),
+        (7, 5),
+        (8, 10),
+        (20, 15),
+        (25, 30),
+        (45, 60),
+        (90, 120),
+        (600, 120),
+        (1000, 1440),
+        (100000, 10080),
+    ],
 )
 def test_incoming_reminders_round_to_the_nearest_choice(minutes: int, expected: int) -> None:
     assert nearest_reminder(minutes) == expected

@@ -1,0 +1,89 @@
+"""Settings per environment, checked in fresh interpreters (settings load once per process),
+and the production files read as text (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PROD_ENV = {
+    "DJANGO_SETTINGS_MODULE": "calsync.settings.prod",
+    "DJANGO_SECRET_KEY": "x" * 60,
+    "DJANGO_ALLOWED_HOSTS": "calsync.example.com",
+    "DATABASE_URL": "postgres://calsync:pw@db:5432/calsync",
+    "REDIS_URL": "redis://redis:6379/0",
+}
+
+
+def load_settings(env: dict[str, str], expression: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    code = (
+        f"import django; django.setup(); from django.conf import settings as s; print({expression})"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_production_refuses_to_start_without_a_secret(missing: str) -> None:
+    env = {k: v for k, v in PROD_ENV.items() if k != missing}
+    result = load_settings(env, "s.DEBUG")
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {missing} is not set" in result.stderr
+
+
+def test_production_refuses_sqlite() -> None:
+    result = load_settings({**PROD_ENV, "DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "s.DEBUG")
+    assert "DATABASE_URL must point at PostgreSQL" in result.stderr
+
+
+def test_production_settings_load_with_everything_set() -> None:
+    result = load_settings(
+        PROD_ENV, "s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL"
+    )
+    assert result.stdout.strip() == "False django.db.backends.postgresql redis://redis:6379/0"
+
+
+def test_development_default_needs_no_service() -> None:
+    result = load_settings(
+        {"DJANGO_SETTINGS_MODULE": "calsync.settings.dev"},
+        "s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.CACHES['default']['BACKEND']",
+    )
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "filesystem://localhost//",
+        "django.core.cache.backends.filebased.FileBasedCache",
+    ]
+
+
+def test_compose_runs_the_production_shape() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"web", "worker", "beat", "postgres", "redis", "migrate"} <= set(services)
+    assert services["web"].get("command") is None  # the image's CMD: gunicorn
+    assert "gunicorn" in (ROOT / "Dockerfile").read_text()
+    assert services["worker"]["command"][:4] == ["celery", "-A", "calsync", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "calsync", "beat"]
+    for name in ("web", "worker", "postgres", "redis"):
+        assert "healthcheck" in services[name], name
+    # Every setting production requires reaches the app containers.
+    env = services["web"]["environment"]
+    assert env["DJANGO_SETTINGS_MODULE"] == "calsync.settings.prod"
+    assert {"DATABASE_URL", "REDIS_URL"} <= set(env)
+    example = (ROOT / ".env.example").read_text()
+    assert "DJANGO_SECRET_KEY=" in example and "DJANGO_ALLOWED_HOSTS=" in example
+    # The app waits for a healthy database and broker, and for migrations.
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
