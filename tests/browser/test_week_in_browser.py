@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -57,7 +58,7 @@ def test_staff_creates_a_weekly_meeting_and_sees_it_in_the_week(
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     staff = UserFactory(role=Role.STAFF, email="petra@example.test", full_name="Petra Physio")
-    today = date.today()
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()
     monday = today - timedelta(days=today.weekday()) + timedelta(weeks=1)
 
     page.goto(f"{live_server.url}/account/login/")
