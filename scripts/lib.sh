@@ -72,6 +72,14 @@ ensure_postgres() {
   wait_for 30 postgres_up || { say "PostgreSQL did not come up on 127.0.0.1:5432"; return 1; }
 }
 
+# The database the test settings name (pytest itself creates and drops test_calsync; the checks
+# before it, such as makemigrations --check, connect to this one).
+ensure_database() {
+  local exists
+  exists="$(psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'calsync'")"
+  [ "$exists" = 1 ] || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE calsync"
+}
+
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 
 ensure_redis() {
