@@ -181,7 +181,7 @@ class Rule:
             freq = du.YEARLY
             kwargs["bymonth"] = dtstart.month
             kwargs["bymonthday"] = dtstart.day
-        return du.rrule(freq, **kwargs)
+        return du.rrule(freq, **kwargs)  # type: ignore[arg-type]  # freq is one of the constants
 
     def occurrences(
         self, start: datetime, *, after: datetime | None = None, before: datetime | None = None

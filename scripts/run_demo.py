@@ -146,7 +146,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     os.environ.update(ENV)
     VAR.mkdir(exist_ok=True)
-    for folder in ("broker/out", "broker/processed", "cache"):
+    for folder in ("broker/out", "broker/processed", "broker/control", "cache"):
         (VAR / folder).mkdir(parents=True, exist_ok=True)
 
     log("migrating the SQLite database (var/calsync.sqlite3)")
