@@ -83,7 +83,9 @@ def make_series(start: object) -> Series:
     if isinstance(start, datetime):
         if start.tzinfo is None or start.utcoffset() is None:
             raise RecurrenceParseError("start must be timezone-aware (or a date for all-day)")
-        return Series(start)
+        # Calendars have whole seconds (Graph's 7 fractional digits are zeros), and dateutil drops
+        # microseconds from its start: keep the two in step.
+        return Series(start.replace(microsecond=0))
     if isinstance(start, date):
         return Series(start)
     raise RecurrenceParseError(f"start must be a datetime or a date, not {type(start).__name__}")
@@ -196,6 +198,15 @@ def unsupported(template: str, **params: str | int | Text) -> Unsupported:
     return Unsupported((Text.of(template, **params),))
 
 
+def not_on_pattern(series: Series) -> Unsupported:
+    # RFC 5545 leaves a DTSTART that does not match its rule undefined (§3.8.5.3), and the
+    # internal model requires the start to be the first occurrence: nothing exact is possible.
+    return unsupported(
+        gettext_noop("does not include its own start (%(date)s is not one of the repeated dates)"),
+        date=series.day.isoformat(),
+    )
+
+
 def check_interval(interval: int, *, unit_months: int = 1) -> Unsupported | None:
     # The internal model, like Exchange, allows 1..99 periods.
     if interval * unit_months > 99:
@@ -297,22 +308,21 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
     series, shape = reading.series, reading.shape
     if isinstance(shape, Unsupported):
         return unsupported_translation(series, shape.reasons)
+    if isinstance(shape, Daily) and shape.weekly is None:
+        return _daily(series, shape, None)  # nothing to expand: no suggestion to prove
+    if isinstance(shape, Candidate):
+        # Checked on the structure first: dateutil walks up to year 9999 looking for the first
+        # occurrence of a rule that has none (BYMONTH=2;BYMONTHDAY=30), which takes seconds.
+        try:
+            shape.rule(series.day).check_start(series.day)
+        except RuleError:
+            return unsupported_translation(series, not_on_pattern(series).reasons)
     external = reading.external
     assert external is not None
-    first = next(iter(external), None)
-    on_pattern = first == series.local
+    # On the pattern, the first occurrence is the start itself, found at once.
+    on_pattern = next(iter(external), None) == series.local
     if not on_pattern and not isinstance(shape, Daily):
-        return unsupported_translation(
-            series,
-            [
-                Text.of(
-                    gettext_noop(
-                        "does not include its own start (%(date)s is not one of the repeated dates)"
-                    ),
-                    date=series.day.isoformat(),
-                )
-            ],
-        )
+        return unsupported_translation(series, not_on_pattern(series).reasons)
     last = last_date(reading, external, all_day_zone)
     until = last if last is not None else max(far_future, series.day)
 
@@ -320,10 +330,6 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
         return _daily(series, shape, until if on_pattern else None)
 
     rule = shape.rule(until)
-    try:
-        rule.check_start(series.day)
-    except RuleError as error:  # pragma: no cover - the reader's shape and its start disagree
-        return unsupported_translation(series, [Text.of("%(error)s", error=str(error))])
 
     if reading.whole_series_reason is not None:
         external_dates = dates_through(external, until)

@@ -35,6 +35,7 @@ from recurrence._core import (
     dates_through,
     finish,
     make_series,
+    not_on_pattern,
     resolve_zone,
     unsupported,
     weekly_for_daily,
@@ -142,7 +143,10 @@ def _read_pattern(
         else:
             freq = du.YEARLY
             kwargs["bymonth"] = _ranged(pattern.get("month"), "month", 1, 12)
-            shape = Candidate(Frequency.YEARLY, interval)
+            on_start = kwargs["bymonth"] == series.day.month and (
+                day >= 29 or day == series.day.day  # 29-31 may be clamped: checked by expansion
+            )
+            shape = Candidate(Frequency.YEARLY, interval) if on_start else not_on_pattern(series)
     else:  # relativeMonthly, relativeYearly
         days = _days(pattern)
         index = pattern.get("index") or "first"
@@ -154,6 +158,8 @@ def _read_pattern(
             freq = du.YEARLY
             kwargs["bymonth"] = _ranged(pattern.get("month"), "month", 1, 12)
             months = 12  # "every N years in March" is "every 12N months" from a March start
+            if kwargs["bymonth"] != series.day.month:
+                return not_on_pattern(series), None, week_start, None
         else:
             freq = du.MONTHLY
         if len(days) > 1:

@@ -36,6 +36,7 @@ from recurrence._core import (
     check_interval,
     finish,
     make_series,
+    not_on_pattern,
     resolve_zone,
     unsupported,
     unsupported_translation,
@@ -371,7 +372,7 @@ def shape_of(parts: RecurParts, series: Series) -> Shape:
     elif parts.freq == "MONTHLY":
         shape = _monthly_shape(parts, series)
     else:
-        shape = _yearly_shape(parts)
+        shape = _yearly_shape(parts, series)
         if isinstance(shape, Candidate) and shape.frequency is Frequency.MONTHLY:
             limit = check_interval(parts.interval, unit_months=12)
     if limit is not None and not isinstance(shape, Unsupported):
@@ -477,9 +478,14 @@ def _monthly_byday(parts: RecurParts, interval: int) -> Shape:
     return _nth_shape(n, day, interval, f"BYDAY={parts.text('BYDAY')}")
 
 
-def _yearly_shape(parts: RecurParts) -> Shape:
+def _yearly_shape(parts: RecurParts, series: Series) -> Shape:
     lists = parts.lists
     months = lists.get("BYMONTH", ())
+    month_days = lists.get("BYMONTHDAY", ())
+    if (len(months) == 1 and months[0] != series.day.month) or (
+        len(month_days) == 1 and not parts.byday and month_days[0] != series.day.day
+    ):
+        return not_on_pattern(series)
     if len(months) > 1:
         return unsupported(
             gettext_noop("repeats in several months of the year (BYMONTH=%(value)s)"),
@@ -504,7 +510,6 @@ def _yearly_shape(parts: RecurParts) -> Shape:
         if "BYSETPOS" in lists:
             return _named_parts(parts, ["BYSETPOS"])
         return _monthly_byday(parts, parts.interval * 12)
-    month_days = lists.get("BYMONTHDAY", ())
     if month_days and not months:
         return unsupported(
             gettext_noop(

@@ -53,7 +53,7 @@ def rfc_occurrences(line: str, start: Value, *, until: date | None = None) -> li
         return out
     # All-day: floating midnight; a UNTIL with Z is read in UTC, that is with the Z dropped.
     floating = re.sub(r"(UNTIL=\d{8}T\d{6})Z", r"\1", line)
-    for occ in rrulestr(floating, dtstart=datetime.combine(start, time())):  # noqa: DTZ001
+    for occ in rrulestr(floating, dtstart=datetime.combine(start, time())):
         assert isinstance(occ, datetime)
         if occ.date() > last:
             break

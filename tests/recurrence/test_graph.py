@@ -62,7 +62,8 @@ def at(y: int, m: int, d: int, hh: int = 9, zone: ZoneInfo = BERLIN) -> datetime
 
 F = Flag
 CASES: list[tuple[str, dict[str, Any], datetime | date, set[Flag]]] = [
-    ("weekly mo,we until", graph({"type": "weekly", "interval": 1, "daysOfWeek": ["monday", "wednesday"]},
+    ("weekly mo,we until", graph({"type": "weekly", "interval": 1,
+                                  "daysOfWeek": ["monday", "wednesday"]},
                                  end("2026-03-31")), at(2026, 1, 5), set()),
     ("weekly endDate between occurrences", graph({"type": "weekly", "interval": 1,
                                                   "daysOfWeek": ["friday"]}, end("2026-03-01")),
@@ -222,7 +223,8 @@ BAD_GRAPH: list[object] = [
     graph({"type": "weekly", "interval": 1, "daysOfWeek": []}, NO_END),
     graph({"type": "weekly", "interval": 1, "daysOfWeek": ["funday"]}, NO_END),
     graph({"type": "weekly", "interval": 1, "daysOfWeek": "monday"}, NO_END),
-    graph({"type": "weekly", "interval": 1, "daysOfWeek": ["monday"], "firstDayOfWeek": "x"}, NO_END),
+    graph({"type": "weekly", "interval": 1, "daysOfWeek": ["monday"], "firstDayOfWeek": "x"},
+          NO_END),
     graph({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 0}, NO_END),
     graph({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 32}, NO_END),
     graph({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 5, "month": 13}, NO_END),
@@ -306,8 +308,12 @@ def test_to_graph_refuses_what_outlook_would_show_differently() -> None:
 def test_to_graph_end_date_when_asked() -> None:
     rule = Rule(Frequency.WEEKLY, FAR_FUTURE, 1, frozenset({MO}))
     out = to_graph(rule, at(2026, 1, 5), far_future=None)
-    assert out["range"] == {"type": "endDate", "startDate": "2026-01-05",
-                            "endDate": "2078-12-31", "recurrenceTimeZone": "Europe/Berlin"}  # fmt: skip
+    assert out["range"] == {
+        "type": "endDate",
+        "startDate": "2026-01-05",
+        "endDate": "2078-12-31",
+        "recurrenceTimeZone": "Europe/Berlin",
+    }
 
 
 def test_to_graph_utc_zone_name() -> None:

@@ -53,7 +53,8 @@ def test_google_cancelled_instance_all_day_and_without_offset() -> None:
                  "originalStartTime": {"date": "2026-01-12"}}  # fmt: skip
     assert google_exception(cancelled) == ExceptionInstance("x", date(2026, 1, 12), True)
     no_offset = {"recurringEventId": "x", "status": "cancelled",
-                 "originalStartTime": {"dateTime": "2026-01-12T09:00:00", "timeZone": "Europe/Berlin"}}  # fmt: skip
+                 "originalStartTime": {"dateTime": "2026-01-12T09:00:00",
+                                       "timeZone": "Europe/Berlin"}}  # fmt: skip
     assert google_exception(no_offset) == ExceptionInstance(
         "x", datetime(2026, 1, 12, 8, tzinfo=UTC), True
     )
@@ -143,11 +144,13 @@ def test_graph_missing_occurrences_are_the_deleted_ones() -> None:
     }  # fmt: skip
     start = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     listed = [
-        {"type": "occurrence", "start": {"dateTime": "2026-01-05T08:00:00.0000000", "timeZone": "UTC"}},
+        {"type": "occurrence",
+         "start": {"dateTime": "2026-01-05T08:00:00.0000000", "timeZone": "UTC"}},
         # 01-12 was deleted; 01-19 was moved to the Tuesday: its slot is its originalStart.
         {"type": "exception", "originalStart": "2026-01-19T08:00:00Z",
          "start": {"dateTime": "2026-01-20T08:00:00.0000000", "timeZone": "UTC"}},
-        {"type": "occurrence", "start": {"dateTime": "2026-01-26T09:00:00", "timeZone": "Europe/Berlin"}},
+        {"type": "occurrence",
+         "start": {"dateTime": "2026-01-26T09:00:00", "timeZone": "Europe/Berlin"}},
         {"type": "occurrence", "start": {"dateTime": "2026-02-02T08:00:00Z"}},
     ]  # fmt: skip
     missing = graph_missing_occurrences(

@@ -32,8 +32,8 @@ UNSUPPORTED = [
     (["RRULE:FREQ=SECONDLY"], START, ["FREQ=SECONDLY"]),
     (["RRULE:FREQ=WEEKLY;BYDAY=MO;BYHOUR=9,14"], START, ["times of day", "BYHOUR=9,14"]),
     (["RRULE:FREQ=WEEKLY;BYDAY=MO;BYHOUR=10"], START, ["BYHOUR=10"]),
-    (["RRULE:FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"], datetime(2026, 1, 30, 9, tzinfo=BERLIN),
-     ["BYSETPOS=-1"]),
+    (["RRULE:FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"],
+     datetime(2026, 1, 30, 9, tzinfo=BERLIN), ["BYSETPOS=-1"]),
     (["RRULE:FREQ=MONTHLY;BYDAY=TU;BYSETPOS=2,4"], datetime(2026, 1, 13, 9, tzinfo=BERLIN),
      ["BYSETPOS=2,4"]),
     (["RRULE:FREQ=MONTHLY;BYMONTHDAY=1,15"], datetime(2026, 1, 1, 9, tzinfo=BERLIN),
@@ -61,7 +61,8 @@ UNSUPPORTED = [
      ["separately added dates", "RDATE"]),
     (["RDATE;VALUE=DATE:20260107,20260110"], date(2026, 1, 7), ["RDATE"]),
     (["RRULE:FREQ=WEEKLY;BYDAY=MO", "EXRULE:FREQ=MONTHLY;BYDAY=1MO"], START, ["EXRULE"]),
-    (["RRULE:FREQ=WEEKLY;BYDAY=MO", "RRULE:FREQ=MONTHLY;BYDAY=1TU"], START, ["several repetition rules"]),
+    (["RRULE:FREQ=WEEKLY;BYDAY=MO", "RRULE:FREQ=MONTHLY;BYDAY=1TU"], START,
+     ["several repetition rules"]),
     (["RRULE:FREQ=WEEKLY;BYDAY=TU"], START, ["does not include its own start", "2026-01-05"]),
     (["RRULE:FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=15"], START, ["own start"]),
     (["RRULE:FREQ=MONTHLY;BYMONTHDAY=6"], START, ["own start"]),
@@ -273,8 +274,8 @@ def test_malformed_input_raises_the_documented_error(lines: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "start",
-    [datetime(2026, 1, 5, 9), "2026-01-05", None, 20260105],
-    ids=repr,  # noqa: DTZ001
+    [datetime(2026, 1, 5, 9), "2026-01-05", None, 20260105],  # noqa: DTZ001 - naive on purpose
+    ids=repr,
 )
 def test_bad_start_raises_the_documented_error(start: object) -> None:
     with pytest.raises(RecurrenceParseError):
