@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -10,6 +12,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from accounts.access import admin_required, tenant_of
+from agenda.models import Client, Resource
 from agenda.services import client_create, resource_create
 
 
@@ -34,33 +37,29 @@ def _report(request: HttpRequest, errors: ValidationError | forms.Form) -> None:
         messages.error(request, text)
 
 
-@admin_required
-@require_POST
-def resource_add(request: HttpRequest) -> HttpResponse:
-    form = ResourceForm(request.POST)
+def _add(
+    request: HttpRequest, form: forms.Form, create: Callable[..., Resource | Client], what: str
+) -> HttpResponse:
+    """Validate ``form``, create the object for the request's tenant, and report on Settings."""
     if form.is_valid():
         try:
-            resource = resource_create(tenant=tenant_of(request), **form.cleaned_data)
+            created = create(tenant=tenant_of(request), **form.cleaned_data)
         except ValidationError as exc:
             _report(request, exc)
         else:
-            messages.success(request, f"Resource “{resource.name}” was added.")
+            messages.success(request, f"{what} “{created.name}” was added.")
     else:
         _report(request, form)
     return redirect("settings")
+
+
+@admin_required
+@require_POST
+def resource_add(request: HttpRequest) -> HttpResponse:
+    return _add(request, ResourceForm(request.POST), resource_create, "Resource")
 
 
 @admin_required
 @require_POST
 def client_add(request: HttpRequest) -> HttpResponse:
-    form = ClientForm(request.POST)
-    if form.is_valid():
-        try:
-            client = client_create(tenant=tenant_of(request), **form.cleaned_data)
-        except ValidationError as exc:
-            _report(request, exc)
-        else:
-            messages.success(request, f"Client “{client.name}” was added.")
-    else:
-        _report(request, form)
-    return redirect("settings")
+    return _add(request, ClientForm(request.POST), client_create, "Client")

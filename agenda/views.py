@@ -6,6 +6,7 @@ tenant's meeting id, or a colleague's meeting that the user neither owns nor att
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -22,7 +23,13 @@ from accounts.models import User
 from agenda.forms import COMMON_ZONES, MeetingForm
 from agenda.models import Meeting, MeetingAttendee, Occurrence
 from agenda.selectors import occurrences_between, week_start
-from agenda.services import attendance_confirm, meeting_create, meeting_delete, meeting_update
+from agenda.services import (
+    MeetingData,
+    attendance_confirm,
+    meeting_create,
+    meeting_delete,
+    meeting_update,
+)
 
 
 @dataclass(frozen=True)
@@ -106,52 +113,59 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _zones_context() -> dict[str, object]:
-    return {"common_zones": COMMON_ZONES}
+def _meeting_form_page(
+    request: HttpRequest,
+    *,
+    meeting: Meeting | None,
+    initial: dict[str, object],
+    save: Callable[[MeetingData], Meeting],
+    done: str,
+) -> HttpResponse:
+    """The form page for a new or an existing meeting: validate, call ``save`` (a service), and
+    show the service's errors on the form if it refuses."""
+    user = current_user(request)
+    if request.method == "POST":
+        form = MeetingForm(request.POST, owner=user)
+        if form.is_valid():
+            try:
+                saved = save(form.meeting_data())
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, f"“{saved.title}” was {done}.")
+                return redirect(_week_url(saved, user))
+    else:
+        form = MeetingForm(owner=user, initial=initial)
+    return render(
+        request,
+        "agenda/meeting_form.html",
+        {"form": form, "meeting": meeting, "common_zones": COMMON_ZONES},
+    )
 
 
 @staff_required
 @require_http_methods(["GET", "POST"])
 def meeting_new(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
-    if request.method == "POST":
-        form = MeetingForm(request.POST, owner=user)
-        if form.is_valid():
-            try:
-                meeting = meeting_create(owner=user, data=form.meeting_data())
-            except ValidationError as exc:
-                form.add_service_errors(exc)
-            else:
-                messages.success(request, f"“{meeting.title}” was created.")
-                return redirect(_week_url(meeting, user))
-    else:
-        form = MeetingForm(owner=user, initial=_initial_from_query(request, user))
-    return render(
-        request, "agenda/meeting_form.html", {"form": form, "meeting": None, **_zones_context()}
+    return _meeting_form_page(
+        request,
+        meeting=None,
+        initial=_initial_from_query(request, user),
+        save=lambda data: meeting_create(owner=user, data=data),
+        done="created",
     )
 
 
 @staff_required
 @require_http_methods(["GET", "POST"])
 def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user = current_user(request)
     meeting = _meeting_for(request, pk, owner_only=True)
-    if request.method == "POST":
-        form = MeetingForm(request.POST, owner=user)
-        if form.is_valid():
-            try:
-                meeting = meeting_update(meeting=meeting, data=form.meeting_data())
-            except ValidationError as exc:
-                form.add_service_errors(exc)
-            else:
-                messages.success(request, f"“{meeting.title}” was saved.")
-                return redirect(_week_url(meeting, user))
-    else:
-        form = MeetingForm(owner=user, initial=MeetingForm.initial_for(meeting))
-    return render(
+    return _meeting_form_page(
         request,
-        "agenda/meeting_form.html",
-        {"form": form, "meeting": meeting, **_zones_context()},
+        meeting=meeting,
+        initial=MeetingForm.initial_for(meeting),
+        save=lambda data: meeting_update(meeting=meeting, data=data),
+        done="saved",
     )
 
 
