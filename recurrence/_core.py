@@ -16,8 +16,9 @@ the provider's), which the test suite checks by expansion.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -83,10 +84,14 @@ def make_series(start: object) -> Series:
     if isinstance(start, datetime):
         if start.tzinfo is None or start.utcoffset() is None:
             raise RecurrenceParseError("start must be timezone-aware (or a date for all-day)")
+        if not 1000 <= start.year <= 9000:  # room for zone and expansion arithmetic
+            raise RecurrenceParseError(f"start {start.isoformat()} is out of range")
         # Calendars have whole seconds (Graph's 7 fractional digits are zeros), and dateutil drops
         # microseconds from its start: keep the two in step.
         return Series(start.replace(microsecond=0))
     if isinstance(start, date):
+        if not 1000 <= start.year <= 9000:
+            raise RecurrenceParseError(f"start {start.isoformat()} is out of range")
         return Series(start)
     raise RecurrenceParseError(f"start must be a datetime or a date, not {type(start).__name__}")
 
@@ -236,39 +241,82 @@ def _until_bound(rr: Iterable[datetime], last: date) -> Iterator[datetime]:
     return itertools.takewhile(lambda d: d.date() <= last, rr)
 
 
-def last_date(reading: Reading, external: du.rrule, all_day_zone: tzinfo) -> date | None:
-    """The local date of the last occurrence, or None for a series without end.
+def last_date(
+    reading: Reading, external: du.rrule, all_day_zone: tzinfo, limit: date
+) -> tuple[date | None, bool]:
+    """The local date of the last occurrence (None for a series without end), and whether the
+    series was cut at ``limit``.
 
     The series always includes its first occurrence (RFC 5545: DTSTART is the first instance), so
-    an UNTIL before the start leaves a series of one.
+    an UNTIL before the start leaves a series of one. Expansion never goes past ``limit`` (the
+    far-future date): a series ending later is cut there. That keeps the work bounded, and keeps
+    absurd ends (COUNT=1000000000, UNTIL in year 9999) from reaching dateutil's year 9999, where
+    it fails with a bare ValueError.
     """
     series, end = reading.series, reading.end
     if end is None:
-        return None
-    last: datetime | None
+        return None, False
+    horizon = datetime.combine(limit, time.max)  # naive, the last wall time expanded
     if isinstance(end, Count):
-        last = None
-        for occurrence in itertools.islice(external, end.n):
-            last = occurrence
-    elif isinstance(end, UntilDate):
-        last = external.before(datetime.combine(end.day + timedelta(days=1), time()))
-    elif isinstance(end, UntilLocal):
-        last = external.before(end.at, inc=True)
-    elif series.zone is None:
-        # An all-day occurrence is the day starting at midnight in the calendar's zone: it is
-        # included when that midnight is not after UNTIL. Comparing local dates is the same thing.
-        last = external.before(
-            datetime.combine(end.at.astimezone(all_day_zone).date() + timedelta(days=1), time())
-        )
-    else:
-        zone = series.zone
-        # A first guess in wall time, then step back over any occurrence whose real instant is
-        # after UNTIL (the guess is generous by a few hours to cover any UTC offset change).
-        guess = end.at.astimezone(zone).replace(tzinfo=None) + timedelta(hours=3)
-        last = external.before(guess, inc=True)
-        while last is not None and localize(last, zone) > end.at:
-            last = external.before(last)
+        last: datetime | None = None
+        seen = 0
+        within = itertools.takewhile(lambda d: d <= horizon, external)
+        for occurrence in itertools.islice(within, end.n):
+            last, seen = occurrence, seen + 1
+        return _last_day(last, series), seen < end.n
+    test = _end_test(end, series, all_day_zone, horizon)
+    if test is None:
+        return series.day, False
+    included, cutoff = test
+    last = external.before(cutoff, inc=True)
+    while last is not None and not included(last):
+        last = external.before(last)
+    capped = False
+    if cutoff >= horizon:  # the end lies beyond the limit: is anything really cut off?
+        try:
+            following = external.after(last or series.local)
+        except (ValueError, OverflowError):  # nothing before dateutil's year 9999
+            following = None
+        capped = following is not None and included(following)
+    return _last_day(last, series), capped
+
+
+def _last_day(last: datetime | None, series: Series) -> date:
     return series.day if last is None else max(last.date(), series.day)
+
+
+def _end_test(
+    end: UntilInstant | UntilLocal | UntilDate,
+    series: Series,
+    all_day_zone: tzinfo,
+    horizon: datetime,
+) -> tuple[Callable[[datetime], bool], datetime] | None:
+    """Whether a naive local occurrence is within ``end``, and the wall time to search back from
+    (never past ``horizon``); None when the end is before the start (a series of one)."""
+    if isinstance(end, UntilDate):
+        day = end.day
+        return (lambda d: d.date() <= day), min(datetime.combine(day, time.max), horizon)
+    if isinstance(end, UntilLocal):
+        at = end.at
+        return (lambda d: d <= at), min(at, horizon)
+    at = end.at
+    zone = series.zone
+    # Compared in UTC first, so that no extreme year is ever moved into another zone (overflow).
+    start_instant = localize(series.local, zone or all_day_zone)
+    if at < start_instant - timedelta(days=1):
+        return None
+    if at > horizon.replace(tzinfo=UTC) + timedelta(days=2):
+        return (lambda d: True), horizon
+    if zone is None:
+        # An all-day occurrence is the day starting at midnight in the calendar's zone: it is
+        # included when that midnight is not after UNTIL, that is when its date is not after
+        # UNTIL's date in that zone.
+        day = at.astimezone(all_day_zone).date()
+        return (lambda d: d.date() <= day), min(datetime.combine(day, time.max), horizon)
+    # A first guess in wall time, generous by a few hours for any UTC offset change; occurrences
+    # whose real instant is after UNTIL are then stepped over.
+    guess = at.astimezone(zone).replace(tzinfo=None) + timedelta(hours=3)
+    return (lambda d: localize(d, zone) <= at), min(guess, horizon)
 
 
 def dates_through(rr: Iterable[datetime], last: date) -> list[datetime]:
@@ -323,8 +371,9 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
     on_pattern = next(iter(external), None) == series.local
     if not on_pattern and not isinstance(shape, Daily):
         return unsupported_translation(series, not_on_pattern(series).reasons)
-    last = last_date(reading, external, all_day_zone)
-    until = last if last is not None else max(far_future, series.day)
+    limit = max(far_future, series.day)
+    last, capped = last_date(reading, external, all_day_zone, limit)
+    until = last if last is not None else limit
 
     if isinstance(shape, Daily):
         return _daily(series, shape, until if on_pattern else None)
@@ -347,6 +396,21 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
                         "so it repeats until %(until)s there. Tip: give the meeting an end date "
                         "if it should stop earlier."
                     ),
+                    until=until.isoformat(),
+                ),
+            )
+        )
+    if capped:
+        tr = tr.with_message(
+            Message(
+                Flag.NO_END,
+                Text.of(
+                    gettext_noop(
+                        "This repeated meeting ends after %(limit)s, later than the practice "
+                        "calendar holds, so it repeats until %(until)s there. Tip: give it an "
+                        "earlier end date if it should stop sooner."
+                    ),
+                    limit=limit.isoformat(),
                     until=until.isoformat(),
                 ),
             )
@@ -484,37 +548,43 @@ def _exdates(
     """EXCEPTION for each EXDATE that removes an occurrence the provider really has (RFC 5545:
     an EXDATE that matches no instance removes nothing)."""
     series = reading.series
-    found: list[datetime | date] = []
-    for value in reading.exdates:
-        local = _exdate_occurrence(series, external, value, all_day_zone)
-        if local is not None and local.date() <= until:
-            occurrence = series.value(local)
-            if occurrence not in found:
-                found.append(occurrence)
-    if not found:
+    # Values outside the series remove nothing; dropping them first also keeps extreme years
+    # away from any zone conversion. The rest is matched against one expansion.
+    wanted = [
+        v
+        for v in reading.exdates
+        if series.day - timedelta(days=2) <= _day(v) <= until + timedelta(days=2)
+    ]
+    if not wanted:
         return tr
-    return with_exception_starts(tr, found)
+    through = min(until, max(_day(v) for v in wanted) + timedelta(days=1))
+    by_day = {d.date(): d for d in dates_through(external, through)}  # at most one a day
+    found: list[datetime | date] = []
+    for value in wanted:
+        local = by_day.get(_exdate_day(series, value, all_day_zone))
+        if local is None:
+            continue
+        zone = series.zone
+        if isinstance(value, datetime) and zone is not None:
+            # A DATE-TIME on a timed series must name the instance exactly (§3.8.5.1); a
+            # floating one is a wall time in the series' zone.
+            same = value == local if value.tzinfo is None else localize(local, zone) == value
+            if not same:
+                continue
+        occurrence = series.value(local)
+        if occurrence not in found:
+            found.append(occurrence)
+    return with_exception_starts(tr, found) if found else tr
 
 
-def _exdate_occurrence(
-    series: Series, external: du.rrule, value: datetime | date, all_day_zone: tzinfo
-) -> datetime | None:
-    zone = series.zone
-    if not isinstance(value, datetime) or zone is None:
-        # A date, or any value on an all-day series: the occurrence on that local date. A
-        # DATE-TIME on an all-day series is read in the calendar's zone.
-        if isinstance(value, datetime):
-            day = (value.astimezone(all_day_zone) if value.tzinfo else value).date()
-        else:
-            day = value
-        hit = external.after(datetime.combine(day, time()), inc=True)
-        return hit if hit is not None and hit.date() == day else None
-    if value.tzinfo is None:  # floating: the series' own wall time
-        return value if value in external else None
-    local = value.astimezone(zone).replace(tzinfo=None)
-    if local in external and localize(local, zone) == value:
-        return local
-    return None
+def _exdate_day(series: Series, value: datetime | date, all_day_zone: tzinfo) -> date:
+    """The local date an EXDATE value names: in the series' zone, or for an all-day series in the
+    calendar's zone; a DATE (even on a timed series, which clients do write) is that date."""
+    if not isinstance(value, datetime):
+        return value
+    if value.tzinfo is None:
+        return value.date()
+    return value.astimezone(series.zone or all_day_zone).date()
 
 
 def with_exception_starts(tr: Translation, starts: Iterable[datetime | date]) -> Translation:
@@ -526,7 +596,8 @@ def with_exception_starts(tr: Translation, starts: Iterable[datetime | date]) ->
     for start in starts:
         if isinstance(tr.start, datetime) and isinstance(start, datetime):
             assert tr.start.tzinfo is not None
-            start = start.astimezone(tr.start.tzinfo)
+            with contextlib.suppress(OverflowError):  # an absurd year: listed as given
+                start = start.astimezone(tr.start.tzinfo)
         if start not in merged:
             merged.append(start)
     if not merged:

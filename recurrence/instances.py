@@ -80,7 +80,7 @@ def _google_time(value: Mapping[str, Any]) -> datetime | date:
             return moment.astimezone(UTC)
         if value.get("date"):
             return date.fromisoformat(str(value["date"]))
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:
         raise RecurrenceParseError(f"malformed Google time {value!r}") from error
     raise RecurrenceParseError(f"a Google time without dateTime or date: {value!r}")
 
@@ -111,9 +111,9 @@ def _graph_instant(raw: str) -> datetime:
         text = head + "." + digits[:6].ljust(6, "0") + rest[len(digits) :]
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError as error:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError) as error:
         raise RecurrenceParseError(f"malformed Graph time {raw!r}") from error
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def graph_cancelled_occurrences(master: Mapping[str, Any]) -> list[date]:
@@ -256,7 +256,10 @@ def _exdates(event: Component) -> list[datetime | date]:
 
 def _instant(value: object) -> datetime | date:
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        try:
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        except OverflowError as error:
+            raise RecurrenceParseError(f"date-time out of range: {value!r}") from error
     if isinstance(value, date):
         return value
     raise RecurrenceParseError(f"not a date or date-time: {value!r}")

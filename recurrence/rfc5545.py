@@ -580,6 +580,8 @@ def _until_value(until: date, series: Series) -> str:
     end_of_day = localize(datetime.combine(until, time(23, 59, 59)), zone)
     # A zone that skips 23:59:59 (a DST jump at midnight) would push it to the next day; the
     # start of the next day minus a second is then the right instant.
-    next_day = localize(datetime.combine(until + timedelta(days=1), time()), zone)
-    instant = min(end_of_day, next_day - timedelta(seconds=1))
+    instant = end_of_day
+    if until < date.max:
+        next_day = localize(datetime.combine(until + timedelta(days=1), time()), zone)
+        instant = min(end_of_day, next_day - timedelta(seconds=1))
     return instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

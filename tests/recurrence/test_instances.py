@@ -73,6 +73,8 @@ def test_google_master_and_single_events_are_not_exceptions() -> None:
         {"recurringEventId": "x", "originalStartTime": {"dateTime": "yesterday"}},
         {"recurringEventId": "x", "originalStartTime": {"dateTime": "2026-01-12T09:00:00"}},
         {"recurringEventId": "x", "originalStartTime": {"date": "2026-02-30"}},
+        {"recurringEventId": "x", "originalStartTime": {"dateTime": "9999-12-31T23:00:00-05:00"}},
+        {"recurringEventId": "x", "originalStartTime": {"dateTime": "0001-01-01T00:30:00+05:00"}},
     ],
 )
 def test_google_malformed(event: dict[str, Any]) -> None:

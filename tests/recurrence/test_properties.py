@@ -386,7 +386,8 @@ FRAGMENTS = st.sampled_from(
     ["RRULE:", "EXDATE:", "RDATE:", "EXRULE:", "FREQ=", "WEEKLY", "DAILY", "MONTHLY", "YEARLY",
      "HOURLY", "COUNT=", "UNTIL=", "INTERVAL=", "BYDAY=", "BYMONTHDAY=", "BYSETPOS=", "WKST=",
      "MO", "SU", "2TU", "-1FR", ";", ",", "=", ":", "0", "1", "-", "99", "20260105", "T090000",
-     "Z", "TZID=Europe/Berlin", "VALUE=DATE", " ", "x", "\\"]
+     "Z", "TZID=Europe/Berlin", "VALUE=DATE", " ", "x", "\\", "1000000000", "99991231",
+     "00010101", "T235959Z", "BYMONTH=2;BYMONTHDAY=30", "DAILY;BYSETPOS=2", "BYWEEKNO=53"]
 )  # fmt: skip
 
 

@@ -304,3 +304,40 @@ def test_utc_start_is_its_own_zone() -> None:
     start = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
     tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=SU;COUNT=3"], start)
     assert [o - start for o in translated(tr)] == [timedelta(days=7 * i) for i in range(3)]
+
+
+# -- far ends: bounded work, no bare exception ---------------------------------------------------
+
+EXTREME_ENDS = [
+    ("RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;COUNT=1000000000", date(2078, 12, 31), True),
+    (
+        "RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;UNTIL=99991231T235959Z",
+        date(2078, 12, 31),
+        True,
+    ),
+    ("RRULE:FREQ=WEEKLY;BYDAY=MO;UNTIL=99991231", date(2078, 12, 26), True),
+    ("RRULE:FREQ=WEEKLY;BYDAY=MO;UNTIL=00010101T000000Z", date(2026, 1, 5), False),
+    ("RRULE:FREQ=WEEKLY;BYDAY=MO;UNTIL=00010101", date(2026, 1, 5), False),
+    ("RRULE:FREQ=YEARLY;UNTIL=20790101T000000Z", date(2078, 1, 5), False),  # nothing after 2078
+    ("RRULE:FREQ=YEARLY;UNTIL=20800101T000000Z", date(2078, 1, 5), True),  # 2079-01-05 is cut
+]
+
+
+@pytest.mark.parametrize(("line", "until", "capped"), EXTREME_ENDS, ids=lambda v: str(v)[:50])
+@pytest.mark.parametrize("all_day", [False, True])
+def test_ends_beyond_the_far_future_date_are_cut_there(
+    line: str, until: date, capped: bool, all_day: bool
+) -> None:
+    tr = from_rrule([line], START.date() if all_day else START)
+    assert tr.rule is not None and tr.rule.until == until
+    assert (Flag.NO_END in tr.flags) is capped
+    if capped:
+        assert "ends after 2078-12-31" in str(tr.message(Flag.NO_END))
+
+
+def test_extreme_exdates_and_starts() -> None:
+    lines = ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=2", "EXDATE:99991231T235959Z,00010101T000000Z"]
+    assert from_rrule(lines, START).flags == frozenset()
+    for start in (datetime(9999, 12, 27, 9, tzinfo=BERLIN), date(1, 1, 1), date(9999, 12, 31)):
+        with pytest.raises(RecurrenceParseError):
+            from_rrule(["RRULE:FREQ=WEEKLY"], start)
