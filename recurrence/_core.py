@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -237,10 +237,6 @@ def weekly_for_daily(interval: int, days: frozenset[Weekday], start: date) -> Ca
 # -- expansion helpers ---------------------------------------------------------------------------
 
 
-def _until_bound(rr: Iterable[datetime], last: date) -> Iterator[datetime]:
-    return itertools.takewhile(lambda d: d.date() <= last, rr)
-
-
 def last_date(
     reading: Reading, external: du.rrule, all_day_zone: tzinfo, limit: date
 ) -> tuple[date | None, bool]:
@@ -319,8 +315,12 @@ def _end_test(
     return (lambda d: localize(d, zone) <= at), min(guess, horizon)
 
 
+def _through(rr: Iterable[datetime], last: date) -> Iterator[datetime]:
+    return itertools.takewhile(lambda d: d.date() <= last, rr)
+
+
 def dates_through(rr: Iterable[datetime], last: date) -> list[datetime]:
-    return list(_until_bound(rr, last))
+    return list(_through(rr, last))
 
 
 # -- finishing a reading -------------------------------------------------------------------------
@@ -490,9 +490,7 @@ def _week_start(
     for group in groups:
         if not group:
             continue
-        first = next(
-            (d for d in _until_bound(external, until) if Weekday(d.weekday()) in group), None
-        )
+        first = next((d for d in _through(external, until) if Weekday(d.weekday()) in group), None)
         if first is not None:
             part = Rule(Frequency.WEEKLY, until, rule.interval, group)
             meetings.append(Meeting(part, series.value(first)))
@@ -524,18 +522,9 @@ def _week_start(
             first_days=", ".join(d.label for d in sorted(groups[0])),
         ),
     )
+    split = Suggestion(SuggestionKind.SPLIT, Flag.SUNDAY_WEEK_START, tuple(meetings), offer)
     tr = tr.with_message(message)
-    return Translation(
-        tr.rule,
-        tr.start,
-        tr.flags,
-        tr.messages,
-        (
-            *tr.suggestions,
-            Suggestion(SuggestionKind.SPLIT, Flag.SUNDAY_WEEK_START, tuple(meetings), offer),
-        ),
-        tr.exceptions,
-    )
+    return replace(tr, suggestions=(*tr.suggestions, split))
 
 
 def _day(value: datetime | date) -> date:
@@ -616,8 +605,7 @@ def with_exception_starts(tr: Translation, starts: Iterable[datetime | date]) ->
             dates=listed,
         ),
     )
-    tr = tr.with_message(message)
-    return Translation(tr.rule, tr.start, tr.flags, tr.messages, tr.suggestions, tuple(merged))
+    return replace(tr.with_message(message), exceptions=tuple(merged))
 
 
 def _sort_key(value: datetime | date) -> tuple[date, str]:

@@ -7,6 +7,11 @@ express raises ``NotExpressibleError``. Both are ``ValueError`` subclasses.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recurrence.translation import Text
+
 
 class RecurrenceParseError(ValueError):
     """A provider's recurrence is malformed: an RRULE line without FREQ, with both COUNT and UNTIL,
@@ -26,6 +31,6 @@ class NotExpressibleError(ValueError):
     holds the translatable form for rendering in the user's language.
     """
 
-    def __init__(self, message: str, text: object = None) -> None:
+    def __init__(self, message: str, text: Text | None = None) -> None:
         super().__init__(message)
         self.text = text

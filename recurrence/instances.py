@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from icalendar import Calendar, Component
@@ -102,8 +102,9 @@ def graph_exception(event: Mapping[str, Any]) -> ExceptionInstance | None:
     return ExceptionInstance(str(series_id), _graph_instant(original), cancelled)
 
 
-def _graph_instant(raw: str) -> datetime:
-    """Graph's DateTimeOffset: ``2026-01-12T08:00:00Z``, with up to 7 fractional digits."""
+def _graph_instant(raw: str, zone: tzinfo = UTC) -> datetime:
+    """Graph's DateTimeOffset (``2026-01-12T08:00:00Z``) or dateTimeTimeZone value (no offset, read
+    in ``zone``), with up to 7 fractional digits, as an instant in UTC."""
     text = raw.strip().replace("Z", "+00:00")
     head, sep, rest = text.partition(".")
     if sep:  # Python reads at most 6 fractional digits; Graph writes 7
@@ -111,7 +112,7 @@ def _graph_instant(raw: str) -> datetime:
         text = head + "." + digits[:6].ljust(6, "0") + rest[len(digits) :]
     try:
         moment = datetime.fromisoformat(text)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        return (moment if moment.tzinfo else localize(moment, zone)).astimezone(UTC)
     except (ValueError, OverflowError) as error:
         raise RecurrenceParseError(f"malformed Graph time {raw!r}") from error
 
@@ -140,23 +141,23 @@ def graph_missing_occurrences(
     occurrence and exception events of the series in that window (an exception keeps its slot
     through ``originalStart``)."""
     tr = from_graph(recurrence, start)  # validates, and moves start into the series' zone
+    if tr.rule is None:
+        return []  # the series is not synced (DAILY, UNSUPPORTED): its exceptions do not matter
     series = make_series(tr.start)
     external = outlook_rrule(recurrence["pattern"], series)
-    if external is None:
-        return []
+    assert external is not None
     seen: set[datetime | date] = set()
     for event in instances:
         if event.get("originalStart"):
             moment = _graph_instant(str(event["originalStart"]))
-            seen.add(moment.date() if series.all_day else moment)
+            seen.add(_all_day_slot(moment) if series.all_day else moment)
         elif isinstance(event.get("start"), Mapping):
             seen.add(_graph_event_start(event["start"], series.all_day))
-    # The series' last date (COUNT, endDate); a DAILY series has no rule, and ends where Graph says.
-    last = tr.rule.until if tr.rule is not None else None
+    last = tr.rule.until  # the provider's last date (COUNT, endDate), read from its own expansion
     lower, upper = _naive_bound(window_start, series.zone), _naive_bound(window_end, series.zone)
     missing: list[datetime | date] = []
     for local in external.xafter(lower, inc=True):
-        if local >= upper or (last is not None and local.date() > last):
+        if local >= upper or local.date() > last:
             break
         value = series.value(local)
         key = value.astimezone(UTC) if isinstance(value, datetime) else value
@@ -165,17 +166,22 @@ def graph_missing_occurrences(
     return missing
 
 
+def _all_day_slot(moment: datetime) -> date:
+    """The date of an all-day slot from its ``originalStart``: midnight in the event's zone, in
+    UTC (``2026-01-11T23:00:00Z`` for Berlin's 12 January). The nearest UTC midnight is that
+    date for every zone within twelve hours of UTC."""
+    return (moment + timedelta(hours=12)).date()
+
+
 def _graph_event_start(value: Mapping[str, Any], all_day: bool) -> datetime | date:
+    """An instance's ``start`` (``{"dateTime", "timeZone"}``) as its slot key."""
     raw = str(value.get("dateTime", ""))
-    zone = resolve_zone(value.get("timeZone")) or UTC
-    moment = _graph_instant(raw) if raw.endswith("Z") or "+" in raw[10:] else None
-    if moment is None:
+    if all_day:  # an all-day start is midnight of its date, whatever the zone says
         try:
-            naive = datetime.fromisoformat(raw.split(".")[0])
+            return date.fromisoformat(raw[:10])
         except ValueError as error:
             raise RecurrenceParseError(f"malformed Graph start {value!r}") from error
-        moment = localize(naive, zone).astimezone(UTC)
-    return moment.date() if all_day else moment
+    return _graph_instant(raw, resolve_zone(value.get("timeZone")) or UTC)
 
 
 def _naive_bound(value: datetime | date, zone: tzinfo | None) -> datetime:

@@ -232,3 +232,33 @@ def test_from_vevent_all_day_and_missing_start() -> None:
     assert tr.start == date(2026, 7, 4) and tr.flags == {Flag.NO_END}
     with pytest.raises(RecurrenceParseError):
         from_vevent(second)
+
+
+def test_graph_missing_occurrences_offsets_all_day_and_unsynced_series() -> None:
+    weekly = {
+        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+        "range": {"type": "numbered", "startDate": "2026-01-05", "numberOfOccurrences": 3},
+    }
+    start = datetime(2026, 1, 5, 9, tzinfo=ZoneInfo("America/New_York"))
+    listed = [
+        {"start": {"dateTime": "2026-01-05T09:00:00-05:00"}},  # an offset, negative
+        {"start": {"dateTime": "2026-01-19T14:00:00.0000000", "timeZone": "UTC"}},
+    ]
+    window = {"window_start": date(2026, 1, 1), "window_end": date(2026, 2, 1)}
+    missing = graph_missing_occurrences(weekly, start, listed, **window)
+    assert missing == [datetime(2026, 1, 12, 9, tzinfo=ZoneInfo("America/New_York"))]
+
+    all_day = {
+        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+        "range": {"type": "numbered", "startDate": "2026-01-05", "numberOfOccurrences": 3},
+    }
+    listed = [
+        {"type": "exception", "originalStart": "2026-01-04T23:00:00Z"},  # Berlin's 5 January
+        {"start": {"dateTime": "2026-01-19T00:00:00.0000000", "timeZone": "Europe/Berlin"}},
+    ]
+    assert graph_missing_occurrences(all_day, date(2026, 1, 5), listed, **window) == [
+        date(2026, 1, 12)
+    ]
+
+    daily = {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "noEnd"}}
+    assert graph_missing_occurrences(daily, start, [], **window) == []
