@@ -46,6 +46,30 @@ WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 DU_WEEKDAYS = (du.MO, du.TU, du.WE, du.TH, du.FR, du.SA, du.SU)
 
 
+# Weekday names for messages, translatable (``Weekday.label`` is English only).
+WEEKDAY_TEXT = tuple(
+    Text(name)
+    for name in (
+        gettext_noop("Monday"),
+        gettext_noop("Tuesday"),
+        gettext_noop("Wednesday"),
+        gettext_noop("Thursday"),
+        gettext_noop("Friday"),
+        gettext_noop("Saturday"),
+        gettext_noop("Sunday"),
+    )
+)
+
+
+def weekday_list(days: Iterable[Weekday]) -> Text:
+    """ "Monday, Wednesday, Sunday" as one translatable ``Text``."""
+    names = [WEEKDAY_TEXT[d] for d in sorted(days)]
+    joined = names[0]
+    for name in names[1:]:
+        joined = Text.of("%(first)s, %(next)s", first=joined, next=name)
+    return joined
+
+
 # -- the series' start ---------------------------------------------------------------------------
 
 
@@ -510,16 +534,17 @@ def _week_start(
         Flag.SUNDAY_WEEK_START,
         Text.of(
             gettext_noop(
-                "This meeting repeats every %(interval)s weeks on several days including "
-                "%(week_start)s, in a calendar whose weeks start on %(week_start)s. The practice "
-                "calendar starts weeks on Monday, so the two calendars show some of its dates "
-                "differently. The meeting was synchronised as normal. Tip: split it into two "
-                "weekly meetings, one for %(first_days)s and one for the other days; both "
-                "calendars will then show the same dates."
+                "This meeting repeats every %(interval)s weeks on %(days)s, in a calendar whose "
+                "weeks start on %(week_start)s. The practice calendar starts weeks on Monday, so "
+                "the two calendars show some of its dates differently. The meeting was "
+                "synchronised as normal. Tip: split it into two weekly meetings, one for "
+                "%(first_days)s and one for the other days; both calendars will then show the "
+                "same dates."
             ),
             interval=rule.interval,
-            week_start=wkst.label,
-            first_days=", ".join(d.label for d in sorted(groups[0])),
+            days=weekday_list(rule.weekdays),
+            week_start=WEEKDAY_TEXT[wkst],
+            first_days=weekday_list(groups[0]),
         ),
     )
     split = Suggestion(SuggestionKind.SPLIT, Flag.SUNDAY_WEEK_START, tuple(meetings), offer)

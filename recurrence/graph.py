@@ -23,6 +23,7 @@ from dateutil import rrule as du
 from recurrence._core import (
     DU_WEEKDAYS,
     FAR_FUTURE,
+    WEEKDAY_TEXT,
     Candidate,
     Count,
     Daily,
@@ -246,7 +247,8 @@ def to_graph(
     written as ``noEnd`` (it was imported as NO_END); pass ``far_future=None`` to always write
     ``endDate``.
 
-    Raises ``NotExpressibleError`` when Outlook would show other dates: "the fifth weekday" (Graph
+    Raises ``RuleError`` for an invalid rule (or a start off its pattern), and
+    ``NotExpressibleError`` when Outlook would show other dates: "the fifth weekday" (Graph
     has no "fifth"; "last" differs in months with four) and day 29-31 or February 29 when Outlook's
     clamping to the month's end would add dates within the series.
     """
@@ -300,7 +302,7 @@ def _check_expressible(rule: Rule, series: Series, recurrence: dict[str, Any]) -
                 "written to Outlook. Tip: repeat it on the last %(weekday)s instead, or create the "
                 "occurrences as separate meetings."
             ),
-            weekday=rule.nth_weekday.label if rule.nth_weekday is not None else "",
+            weekday=WEEKDAY_TEXT[rule.nth_weekday if rule.nth_weekday is not None else 0],
         )
     else:
         text = Text.of(

@@ -22,6 +22,7 @@ from recurrence._core import (
     DU_WEEKDAYS,
     FAR_FUTURE,
     WEEKDAY_CODES,
+    WEEKDAY_TEXT,
     Candidate,
     Count,
     Daily,
@@ -472,7 +473,7 @@ def _monthly_byday(parts: RecurParts, interval: int) -> Shape:
     if n is None:
         return unsupported(
             gettext_noop("repeats on every %(weekday)s of the month (BYDAY=%(value)s)"),
-            weekday=day.label,
+            weekday=WEEKDAY_TEXT[day],
             value=parts.text("BYDAY"),
         )
     return _nth_shape(n, day, interval, f"BYDAY={parts.text('BYDAY')}")
@@ -554,7 +555,8 @@ def to_rrule(
     UNTIL is the end of the last day in the series' zone, in UTC, as RFC 5545 requires when DTSTART
     has a zone: every occurrence of that day is included and none of the next. All-day series get
     a DATE UNTIL. A rule ending on ``far_future`` is written without end (it was imported as
-    NO_END); pass ``far_future=None`` to always write UNTIL.
+    NO_END); pass ``far_future=None`` to always write UNTIL. Raises ``RuleError`` for an invalid
+    rule (or a start off its pattern).
     """
     series = make_series(start)
     rule.check_start(series.day)
