@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import gettext as _gettext
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -130,10 +130,6 @@ class Translation:
 
     def message(self, flag: Flag) -> Message | None:
         return next((m for m in self.messages if m.flag is flag), None)
-
-    @property
-    def messages_by_flag(self) -> Mapping[Flag, Message]:
-        return {m.flag: m for m in self.messages}
 
     def with_message(self, message: Message) -> Translation:
         """A copy with ``message`` added, replacing any earlier message of the same flag (one

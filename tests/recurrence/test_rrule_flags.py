@@ -341,3 +341,12 @@ def test_extreme_exdates_and_starts() -> None:
     for start in (datetime(9999, 12, 27, 9, tzinfo=BERLIN), date(1, 1, 1), date(9999, 12, 31)):
         with pytest.raises(RecurrenceParseError):
             from_rrule(["RRULE:FREQ=WEEKLY"], start)
+
+
+def test_exact_means_the_same_dates() -> None:
+    assert from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=3"], START).exact
+    assert from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO"], START).exact  # NO_END: same until 2078
+    assert not from_rrule(["RRULE:FREQ=DAILY"], START).exact
+    assert not from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO", "EXDATE:20260112T080000Z"], START).exact
+    sunday = datetime(2026, 1, 4, 9, tzinfo=BERLIN)
+    assert not from_rrule(["RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO"], sunday).exact

@@ -28,6 +28,7 @@ SYDNEY = ZoneInfo("Australia/Sydney")
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 KOLKATA = ZoneInfo("Asia/Kolkata")
 UTC_ZONE = ZoneInfo("UTC")
+AUCKLAND = ZoneInfo("Pacific/Auckland")
 F = Flag
 
 
@@ -129,6 +130,18 @@ CASES = [
     case("outlook all-day until midnight UTC",
          "RRULE:FREQ=WEEKLY;UNTIL=20260322T000000Z;BYDAY=SU;WKST=SU", date(2026, 1, 4),
          until=date(2026, 3, 22)),
+    case("outlook until at UTC midnight cuts the morning",
+         "RRULE:FREQ=WEEKLY;UNTIL=20260302T000000Z;BYDAY=MO;WKST=SU", at(2026, 1, 5),
+         until=date(2026, 2, 23)),
+    case("new york evening, until one second before",
+         "RRULE:FREQ=WEEKLY;UNTIL=20260303T005959Z;BYDAY=MO", at(2026, 1, 5, 20, zone=NEW_YORK),
+         until=date(2026, 2, 23)),
+    case("new york evening, until exactly the last start (next UTC day)",
+         "RRULE:FREQ=WEEKLY;UNTIL=20260303T010000Z;BYDAY=MO", at(2026, 1, 5, 20, zone=NEW_YORK),
+         until=date(2026, 3, 2)),
+    case("auckland morning, until the previous UTC day",
+         "RRULE:FREQ=WEEKLY;UNTIL=20260301T200000Z;BYDAY=MO", at(2026, 1, 5, 9, zone=AUCKLAND),
+         until=date(2026, 3, 2)),
     # -- Apple Calendar (iCloud CalDAV) --------------------------------------------------------
     case("apple weekly, WKST=SU", "RRULE:FREQ=WEEKLY;INTERVAL=1;WKST=SU;BYDAY=MO,WE",
          at(2026, 1, 5), F.NO_END),
@@ -142,6 +155,9 @@ CASES = [
          at(2026, 1, 30, 18, 0, SYDNEY), F.NO_END, month_day=30, interval=3),
     case("apple all-day yearly until", "RRULE:FREQ=YEARLY;UNTIL=20301231", date(2026, 2, 1),
          until=date(2030, 2, 1)),
+    case("apple all-day until local end of day in UTC",
+         "RRULE:FREQ=WEEKLY;BYDAY=SU;UNTIL=20260301T225959Z", date(2026, 1, 4),
+         until=date(2026, 3, 1)),
     # -- RFC 5545 §3.8.5.3, the WKST example ---------------------------------------------------
     case("rfc wkst=MO", "RRULE:FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=MO",
          at(1997, 8, 5, 9, 0, NEW_YORK), until=date(1997, 8, 24)),
