@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calsync.settings.test")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -47,7 +47,9 @@ def fill(owner: User, count: int, start_index: int) -> None:
     meetings spread over two years (so most are outside the window, as in a real calendar)."""
     for i in range(start_index, start_index + count):
         if i % 3 == 0:
-            first = datetime(2026, 1, 5, 8, tzinfo=AMS) + timedelta(days=i % 5, minutes=15 * (i % 30))
+            first = datetime(2026, 1, 5, 8, tzinfo=AMS) + timedelta(
+                days=i % 5, minutes=15 * (i % 30)
+            )
             rule = Rule(
                 Frequency.WEEKLY,
                 until=date(2027, 12, 31),
@@ -59,8 +61,11 @@ def fill(owner: User, count: int, start_index: int) -> None:
         meeting_create(
             owner=owner,
             data=MeetingData(
-                title=f"Meeting {i}", start=first, end=first + timedelta(minutes=30),
-                time_zone="Europe/Amsterdam", rule=rule,
+                title=f"Meeting {i}",
+                start=first,
+                end=first + timedelta(minutes=30),
+                time_zone="Europe/Amsterdam",
+                rule=rule,
             ),
         )
 
@@ -103,8 +108,10 @@ def main() -> None:
             rows.append((size, len(occurrences), len(selector_queries), len(page_queries), seconds))
 
         print("Week view as a calendar grows (a third of the meetings are weekly series)")
-        print(f"{'meetings':>9} {'occurrences':>12} {'selector SQL':>13} {'page SQL':>9} "
-              f"{'cost vs 10':>11}")
+        print(
+            f"{'meetings':>9} {'occurrences':>12} {'selector SQL':>13} {'page SQL':>9} "
+            f"{'cost vs 10':>11}"
+        )
         base = rows[0][4]
         for size, occ, sel, page, seconds in rows:
             print(f"{size:>9} {occ:>12} {sel:>13} {page:>9} {seconds / base:>10.1f}x")
@@ -119,8 +126,10 @@ def main() -> None:
             changed = list(meetings_changed_since(owner, created - 5))
         index_line = next((line for line in plan if "Index" in line), plan[0])
         print()
-        print(f"meetings_changed_since: {len(changed)} rows in {len(changed_queries)} query; "
-              f"plan: {index_line.strip()}")
+        print(
+            f"meetings_changed_since: {len(changed)} rows in {len(changed_queries)} query; "
+            f"plan: {index_line.strip()}"
+        )
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
