@@ -18,6 +18,7 @@ PROD_ENV = {
     "DJANGO_ALLOWED_HOSTS": "calsync.example.com",
     "DATABASE_URL": "postgres://calsync:pw@db:5432/calsync",
     "REDIS_URL": "redis://redis:6379/0",
+    "CALSYNC_CREDENTIAL_KEYS": "NR028lwQhapdIyWkYsW0Azkq9z8wkbejTDuKeDs4p3I=",
 }
 
 
@@ -36,12 +37,19 @@ def load_settings(env: dict[str, str], expression: str) -> subprocess.CompletedP
     )
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CALSYNC_CREDENTIAL_KEYS"]
+)
 def test_production_refuses_to_start_without_a_secret(missing: str) -> None:
     env = {k: v for k, v in PROD_ENV.items() if k != missing}
     result = load_settings(env, "s.DEBUG")
     assert result.returncode != 0
     assert f"ImproperlyConfigured: {missing} is not set" in result.stderr
+
+
+def test_production_refuses_a_malformed_credential_key() -> None:
+    result = load_settings({**PROD_ENV, "CALSYNC_CREDENTIAL_KEYS": "not-a-key"}, "s.DEBUG")
+    assert "CALSYNC_CREDENTIAL_KEYS must be Fernet keys" in result.stderr
 
 
 def test_production_refuses_sqlite() -> None:

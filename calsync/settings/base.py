@@ -108,6 +108,11 @@ ACCOUNTS_ACTIVITY_RESOLUTION_SECONDS = 60
 ACCOUNTS_LOGIN_MAX_FAILURES = env.int("ACCOUNTS_LOGIN_MAX_FAILURES", default=5)
 ACCOUNTS_LOGIN_WINDOW_SECONDS = env.int("ACCOUNTS_LOGIN_WINDOW_SECONDS", default=15 * 60)
 
+# Fernet keys for credentials at rest, newest first (connectors/credentials.py explains rotation).
+CALSYNC_CREDENTIAL_KEYS: list[str] = env.list("CALSYNC_CREDENTIAL_KEYS", default=[])
+# The name of a dedicated calendar is this prefix plus the user's name (PRODUCT 4).
+CALSYNC_CALENDAR_PREFIX = env.str("CALSYNC_CALENDAR_PREFIX", default="CS_")
+
 # --- Celery (QUALITY.md "Celery settings that hold these promises") ----------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {

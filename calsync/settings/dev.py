@@ -15,6 +15,11 @@ SECRET_KEY = env.str(
 )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
+# A published key: fine for the demo's local data, never for production.
+CALSYNC_CREDENTIAL_KEYS = env.list(
+    "CALSYNC_CREDENTIAL_KEYS", default=["wDOEKcPxsV2e1Ux7iUbkg_9BCtlstylxJ4YmDHMJVEc="]
+)
+
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'calsync.sqlite3'}"),
 }

@@ -6,6 +6,7 @@ there is no fallback to the embedded default.
 
 from __future__ import annotations
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from calsync.settings.base import *  # noqa: F403
@@ -34,6 +35,16 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = _required("REDIS_URL")
+# No key, no start: credentials are never stored in plain text.
+CALSYNC_CREDENTIAL_KEYS = [k for k in _required("CALSYNC_CREDENTIAL_KEYS").split(",") if k]
+try:
+    for _key in CALSYNC_CREDENTIAL_KEYS:
+        Fernet(_key.encode())
+except ValueError as _exc:
+    raise ImproperlyConfigured(
+        "CALSYNC_CREDENTIAL_KEYS must be Fernet keys (32 url-safe base64-encoded bytes), "
+        "comma-separated, newest first."
+    ) from _exc
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
 }

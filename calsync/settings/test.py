@@ -9,6 +9,8 @@ DEBUG = False
 SECRET_KEY = "test-only-secret-key-that-is-long-enough-for-django-checks-0123456789"  # noqa: S105
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 
+CALSYNC_CREDENTIAL_KEYS = ["NR028lwQhapdIyWkYsW0Azkq9z8wkbejTDuKeDs4p3I="]
+
 DATABASES = {
     "default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/calsync"),
 }
