@@ -75,9 +75,10 @@ ensure_postgres() {
 # The database the test settings name (pytest itself creates and drops test_calsync; the checks
 # before it, such as makemigrations --check, connect to this one).
 ensure_database() {
-  local exists
-  exists="$(psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'calsync'")"
-  [ "$exists" = 1 ] || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE calsync"
+  local url="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/calsync}" exists
+  local name="${url##*/}"
+  exists="$(psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")"
+  [ "$exists" = 1 ] || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE \"$name\""
 }
 
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
