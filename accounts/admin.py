@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.http import HttpRequest
 
-from accounts.models import Tenant, User
+from accounts.models import AuditEntry, Tenant, User
 
 
 @admin.register(Tenant)
@@ -56,3 +57,22 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]  # stubs want Abstra
         ),
     )
     filter_horizontal = ("groups", "user_permissions")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
+    """Read-only: the record of who bought, cancelled, granted and (later) linked what."""
+
+    list_display = ("created_at", "tenant", "actor_label", "action", "target")
+    list_filter = ("action", "tenant")
+    search_fields = ("actor_label", "target", "action")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False

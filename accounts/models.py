@@ -144,3 +144,43 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class AuditEntry(models.Model):
+    """Who did what to a tenant's billing or links, for the record (QUALITY.md: audit entries for
+    billing and linking). Append-only: the model refuses to change or delete an entry; only the
+    cascade of a deleted tenant removes them.
+
+    ``action`` is a dotted name (``billing.purchase``, ``billing.cancel``, ``billing.grant``,
+    ``calsync.link`` …); ``target`` says in words what it applied to; ``details`` holds the ids
+    and amounts. ``actor_label`` keeps the actor's e-mail after the user is gone; an operator's
+    command or a task has no actor.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_entries"
+    )
+    actor = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=320, blank=True)
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["tenant", "created_at"], name="audit_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.action} · {self.target}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("Audit entries are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ValueError("Audit entries are never deleted.")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from accounts.models import Role, Tenant, User
+from accounts.models import AuditEntry, Role, Tenant, User
 
 
 def user_mark_seen(*, user: User, now: datetime) -> bool:
@@ -63,3 +64,26 @@ def user_update_profile(*, user: User, full_name: str, time_zone: str) -> User:
     user.full_clean(exclude=["password"])
     user.save(update_fields=["full_name", "time_zone"])
     return user
+
+
+def audit_record(
+    *,
+    tenant: Tenant | None,
+    actor: User | None,
+    action: str,
+    target: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append an audit entry (billing: purchase, cancel, grant; later linking). Call it inside the
+    transaction of the change it records, so both land or neither does."""
+    entry = AuditEntry(
+        tenant=tenant,
+        actor=actor,
+        actor_label=actor.email if actor is not None else "",
+        action=action,
+        target=target[:300],
+        details=details or {},
+    )
+    entry.full_clean()
+    entry.save()
+    return entry

@@ -41,6 +41,12 @@ app.conf.beat_schedule = {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Billing (PRODUCT 29-32): ends trials, charges monthly renewals, lapses and resumes. Every
+    # 15 minutes, so a period ends at most that late; the service is idempotent per period.
+    "billing-renewals": {
+        "task": "billing.tasks.renew_subscriptions",
+        "schedule": crontab(minute="*/15"),
+    },
 }
 
 app.autodiscover_tasks()

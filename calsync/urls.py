@@ -13,6 +13,7 @@ urlpatterns = [
     path("settings/", account_views.settings_home, name="settings"),
     path("settings/resources/", settings_views.resource_add, name="settings_resource_add"),
     path("settings/clients/", settings_views.client_add, name="settings_client_add"),
+    path("settings/integrations/", include("billing.urls")),
     path("health/", views.health, name="health"),
     path("admin/", admin.site.urls),
 ]

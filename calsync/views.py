@@ -7,7 +7,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from accounts.access import staff_required
+from accounts.access import current_user, staff_required
+from billing.entitlement import sync_entitlement
 from calsync.tasks import HEARTBEAT_KEY
 
 
@@ -15,7 +16,11 @@ from calsync.tasks import HEARTBEAT_KEY
 def calendarsync(request: HttpRequest) -> HttpResponse:
     """*My Account > CalendarSync*. The links, their state and the Setup buttons arrive with the
     connectors; until then the page says plainly that nothing can be linked yet."""
-    return render(request, "calsync/calendarsync.html")
+    return render(
+        request,
+        "calsync/calendarsync.html",
+        {"entitlement": sync_entitlement(current_user(request))},
+    )
 
 
 def health(request: HttpRequest) -> JsonResponse:

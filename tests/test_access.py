@@ -16,8 +16,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import User
 from agenda.models import Meeting
+from billing.models import Subscription
+from billing.services import subscription_purchase
 from tests.conftest import login
-from tests.factories import make_meeting
+from tests.factories import UserFactory, make_meeting
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +29,7 @@ class View:
     name: str
     who: str  # "staff", "admin", "member" (any tenant user), "public", "operator"
     takes_meeting: bool = False
+    takes_subscription: bool = False
     method: str = "get"
 
 
@@ -49,6 +52,11 @@ VIEWS = [
     View("settings", "admin"),
     View("settings_resource_add", "admin", method="post"),
     View("settings_client_add", "admin", method="post"),
+    View("billing:integrations", "admin"),
+    View("billing:buy", "admin"),
+    View("billing:activate", "admin", method="post"),
+    View("billing:cancel", "admin", takes_subscription=True),
+    View("billing:cancel", "admin", takes_subscription=True, method="post"),
 ]
 # Views with arguments other than a meeting id, tested on their own (password reset links).
 SPECIAL = {"accounts:password_reset_confirm"}
@@ -72,8 +80,14 @@ def test_every_view_is_listed() -> None:
 
 
 def _request(client: HttpClient, view: View, meeting: Meeting | None = None):  # type: ignore[no-untyped-def]
-    url = reverse(view.name, args=[meeting.pk] if view.takes_meeting and meeting else [])
-    return getattr(client, view.method)(url)
+    if view.takes_subscription:
+        # The role check comes before the lookup, so any id shows a wrong role its 403; the
+        # tenant check is test_another_tenants_subscription_is_not_found below.
+        subscription = Subscription.objects.first()
+        args = [subscription.pk if subscription else 999999]
+    else:
+        args = [meeting.pk] if view.takes_meeting and meeting else []
+    return getattr(client, view.method)(reverse(view.name, args=args))
 
 
 PROTECTED = [v for v in VIEWS if v.who != "public"]
@@ -135,6 +149,19 @@ def test_operators_use_the_django_admin_and_others_do_not(staff: User, admin_use
     for user in (staff, admin_user):
         response = login(user).get("/admin/")
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_another_tenants_subscription_is_not_found(
+    method: str, admin_user: User, outsider: User
+) -> None:
+    assert outsider.tenant is not None
+    their_admin = UserFactory(tenant=outsider.tenant, role="admin")
+    theirs = subscription_purchase(tenant=outsider.tenant, user=outsider, actor=their_admin)
+    response = getattr(login(admin_user), method)(reverse("billing:cancel", args=[theirs.pk]))
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.state == "trial" and theirs.cancelled_at is None
 
 
 @pytest.mark.parametrize(

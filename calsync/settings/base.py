@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "accounts",
     "agenda",
     "calsync",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +113,16 @@ ACCOUNTS_LOGIN_WINDOW_SECONDS = env.int("ACCOUNTS_LOGIN_WINDOW_SECONDS", default
 CALSYNC_CREDENTIAL_KEYS: list[str] = env.list("CALSYNC_CREDENTIAL_KEYS", default=[])
 # The name of a dedicated calendar is this prefix plus the user's name (PRODUCT 4).
 CALSYNC_CALENDAR_PREFIX = env.str("CALSYNC_CALENDAR_PREFIX", default="CS_")
+
+# --- billing (PRODUCT 28-32): installation defaults; operators override them per tenant in the
+# Django admin (billing.BillingPlan).
+BILLING_PRICE_CREDITS = env.int("BILLING_PRICE_CREDITS", default=25)
+BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=30)
+# "per_practitioner" (subscriptions, the default) or "tenant_wide" (one activation, every staff
+# user charged each month).
+BILLING_DEFAULT_MODE = env.str("BILLING_DEFAULT_MODE", default="per_practitioner")
+# How many ledger entries the Settings > Integrations page lists.
+BILLING_LEDGER_PAGE_SIZE = 50
 
 # --- Celery (QUALITY.md "Celery settings that hold these promises") ----------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")

@@ -1,0 +1,219 @@
+"""Billing records: the credit ledger, per-tenant plan settings and subscriptions.
+
+The ledger is append-only twice over: the model refuses to save an existing row or delete one, and
+on PostgreSQL a trigger (migration 0002) refuses ``UPDATE`` and ``DELETE`` whatever the client is.
+A tenant's balance is never stored: it is ``SUM(amount)`` of its entries (``selectors``).
+
+State changes live in ``billing.services``; docs/billing.md draws the subscription state machine.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Tenant
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or delete a ledger entry."""
+
+
+class LedgerQuerySet(models.QuerySet["LedgerEntry"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("Ledger entries are never updated; add a correcting entry.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Ledger entries are never deleted; add a correcting entry.")
+
+
+class LedgerEntry(models.Model):
+    """One movement of a tenant's credits: a grant (positive) or a charge (negative).
+
+    ``key`` is the idempotency key. Charges use deterministic keys (``renewal:<subscription>:
+    <YYYY-MM>``), grants a key the operator chose or a random one; the unique constraint makes a
+    second insert of the same key fail, so a retry can never move credits twice.
+    """
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Grant"
+        CHARGE = "charge", "Charge"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="ledger_entries")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.IntegerField(help_text="Credits: positive for grants, negative for charges.")
+    reason = models.CharField(max_length=300)
+    key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[models.Manager[LedgerEntry]] = LedgerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="grant", amount__gt=0) | models.Q(kind="charge", amount__lt=0)
+                ),
+                name="ledgerentry_sign_matches_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "created_at"], name="ledger_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.amount:+d} · {self.reason}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Ledger entries are never updated; add a correcting entry.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Ledger entries are never deleted; add a correcting entry.")
+
+
+class BillingMode(models.TextChoices):
+    PER_PRACTITIONER = "per_practitioner", "Per practitioner (subscriptions)"
+    TENANT_WIDE = "tenant_wide", "Tenant-wide activation (every staff user)"
+
+
+class BillingPlan(models.Model):
+    """An operator's per-tenant overrides. A blank field means the installation default
+    (``BILLING_PRICE_CREDITS``, ``BILLING_TRIAL_DAYS``, ``BILLING_DEFAULT_MODE``); a tenant
+    without a row uses the defaults throughout. ``selectors.plan_for`` resolves them."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="billing_plan")
+    price_credits = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Credits per practitioner per month. Blank: default."
+    )
+    trial_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Free days at the start. Blank: default; 0: no trial."
+    )
+    mode = models.CharField(
+        max_length=20, choices=BillingMode.choices, blank=True, help_text="Blank: default."
+    )
+
+    class Meta:
+        verbose_name = "billing plan"
+
+    def __str__(self) -> str:
+        return f"Billing plan of {self.tenant}"
+
+
+class SubscriptionState(models.TextChoices):
+    TRIAL = "trial", "Free trial"
+    ACTIVE = "active", "Active"
+    LAPSED = "lapsed", "Lapsed (credits ran out)"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Scope(models.TextChoices):
+    PRACTITIONER = "practitioner", "One practitioner"
+    TENANT = "tenant", "Every staff user"
+
+
+LIVE_STATES = (SubscriptionState.TRIAL, SubscriptionState.ACTIVE, SubscriptionState.LAPSED)
+
+
+class Subscription(models.Model):
+    """CalendarSync for one practitioner (scope ``practitioner``) or for every staff user of the
+    tenant (scope ``tenant``, tenant-wide activation).
+
+    Dates (all aware, UTC in the database):
+
+    * ``period_start``/``period_end``: the current period, a free trial or a paid month. While
+      the subscription is live, ``period_end`` is the next renewal.
+    * ``anchor``: where paid months are counted from; month ``n`` runs from
+      ``anchor + n months`` (relativedelta), so a subscription anchored on 31 January renews on
+      28/29 February and again on 31 March, not on the 28th for ever.
+    * ``ends_at``: set on cancel; sync is allowed until then. ``closed_at``: when the renewal run
+      (or the cancel itself) paused the links after the end.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="subscriptions")
+    scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.PRACTITIONER)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sync_subscriptions",
+    )
+    state = models.CharField(max_length=10, choices=SubscriptionState.choices)
+    started_at = models.DateTimeField()
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    anchor = models.DateTimeField()
+    period_index = models.PositiveIntegerField(
+        default=0, help_text="Paid months counted from the anchor (0 = the first)."
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    lapsed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(scope="practitioner", user__isnull=False)
+                    | models.Q(scope="tenant", user__isnull=True)
+                ),
+                name="subscription_scope_matches_user",
+            ),
+            # At most one live subscription per practitioner and one tenant-wide per tenant: a
+            # double-clicked Purchase cannot buy twice.
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(state__in=["trial", "active", "lapsed"], scope="practitioner"),
+                name="subscription_one_live_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(state__in=["trial", "active", "lapsed"], scope="tenant"),
+                name="subscription_one_live_tenant_wide",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "period_end"], name="subscription_due"),
+            models.Index(fields=["tenant", "state"], name="subscription_tenant_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"CalendarSync for {self.covers} ({self.get_state_display()})"
+
+    @property
+    def covers(self) -> str:
+        return "every staff user" if self.scope == Scope.TENANT else str(self.user)
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in LIVE_STATES
+
+    @property
+    def next_renewal(self) -> datetime | None:
+        """When the renewal run next charges (or ends a trial); None once cancelled."""
+        return self.period_end if self.state in LIVE_STATES else None
+
+    def runs_at(self, now: datetime) -> bool:
+        """Whether sync is paid for at ``now``: a trial or a paid month, or a cancelled
+        subscription whose paid month has not ended yet."""
+        if self.state in (SubscriptionState.TRIAL, SubscriptionState.ACTIVE):
+            return True
+        if self.state == SubscriptionState.CANCELLED:
+            return self.ends_at is not None and now < self.ends_at
+        return False
