@@ -393,7 +393,7 @@ def subscription_renew(*, subscription_id: int, now: datetime | None = None) -> 
     with transaction.atomic():
         _lock_tenant(tenant_id)
         sub = (
-            Subscription.objects.select_for_update()
+            Subscription.objects.select_for_update(of=("self",))
             .select_related("tenant", "user")
             .filter(pk=subscription_id)
             .first()
