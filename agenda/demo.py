@@ -22,6 +22,7 @@ from agenda.services import (
     meeting_create,
     resource_create,
 )
+from billing.services import credits_grant, subscription_purchase
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "calsync-demo"  # noqa: S105 - published on purpose: it is the demo
@@ -229,4 +230,8 @@ def seed_demo(*, today: date) -> Tenant:
         attendees=(alice,),
         other_attendees=("coach@sportsclinic.example",),
     )
+    # Billing: some credits, and Alice's free trial, so Settings > Integrations has something to
+    # show; Bob and Carol can still be bought for.
+    credits_grant(tenant=tenant, amount=100, reason="Demo credits", key=f"demo:{tenant.pk}")
+    subscription_purchase(tenant=tenant, user=alice, actor=users["admin"])
     return tenant

@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
 from agenda.demo import DEMO_PASSWORD, DEMO_SLUG, DEMO_USERS, demo_exists, seed_demo
+from billing.services import ledger_purge_tenant
 
 
 class Command(BaseCommand):
@@ -19,7 +21,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, reset: bool = False, **options: Any) -> None:
         if reset:
-            Tenant.objects.filter(slug=DEMO_SLUG).delete()
+            with transaction.atomic():
+                for tenant in Tenant.objects.filter(slug=DEMO_SLUG):
+                    # The ledger is append-only; deleting a whole tenant is the one exception.
+                    ledger_purge_tenant(tenant=tenant)
+                    tenant.delete()
         if demo_exists():
             self.stdout.write("The demo practice exists already (use --reset to recreate it).")
         else:
