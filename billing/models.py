@@ -119,6 +119,24 @@ class Scope(models.TextChoices):
 
 LIVE_STATES = (SubscriptionState.TRIAL, SubscriptionState.ACTIVE, SubscriptionState.LAPSED)
 
+# The state machine (docs/billing.md draws it). A new subscription starts in TRIAL or ACTIVE;
+# CANCELLED is final. ACTIVE -> ACTIVE is a renewal.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    SubscriptionState.TRIAL: frozenset(
+        {SubscriptionState.ACTIVE, SubscriptionState.LAPSED, SubscriptionState.CANCELLED}
+    ),
+    SubscriptionState.ACTIVE: frozenset(
+        {SubscriptionState.ACTIVE, SubscriptionState.LAPSED, SubscriptionState.CANCELLED}
+    ),
+    SubscriptionState.LAPSED: frozenset({SubscriptionState.ACTIVE, SubscriptionState.CANCELLED}),
+    SubscriptionState.CANCELLED: frozenset(),
+}
+INITIAL_STATES = frozenset({SubscriptionState.TRIAL, SubscriptionState.ACTIVE})
+
+
+class InvalidTransitionError(Exception):
+    pass
+
 
 class Subscription(models.Model):
     """CalendarSync for one practitioner (scope ``practitioner``) or for every staff user of the
@@ -208,6 +226,13 @@ class Subscription(models.Model):
     def next_renewal(self) -> datetime | None:
         """When the renewal run next charges (or ends a trial); None once cancelled."""
         return self.period_end if self.state in LIVE_STATES else None
+
+    def move_to(self, state: str) -> None:
+        """Change ``state`` along the state machine; anything else is a programming error. The
+        services call this (under the row lock) and save; it sets no dates itself."""
+        if state not in TRANSITIONS[self.state]:
+            raise InvalidTransitionError(f"subscription {self.pk}: {self.state} -> {state}")
+        self.state = state
 
     def runs_at(self, now: datetime) -> bool:
         """Whether sync is paid for at ``now``: a trial or a paid month, or a cancelled

@@ -337,7 +337,7 @@ def subscription_cancel(
         if sub.state == SubscriptionState.CANCELLED:
             raise ValidationError("This subscription is cancelled already.")
         before = sub.state
-        sub.state = SubscriptionState.CANCELLED
+        sub.move_to(SubscriptionState.CANCELLED)
         sub.cancelled_at = now
         if before == SubscriptionState.ACTIVE and sub.period_end > now:
             sub.ends_at = sub.period_end
@@ -422,7 +422,7 @@ def _renew_live(sub: Subscription, now: datetime) -> Outcome:
         try:
             _charge_period(sub, start)
         except InsufficientCreditsError as exc:
-            sub.state = SubscriptionState.LAPSED
+            sub.move_to(SubscriptionState.LAPSED)
             sub.lapsed_at = now
             sub.full_clean()
             sub.save()
@@ -430,7 +430,7 @@ def _renew_live(sub: Subscription, now: datetime) -> Outcome:
             _notify(sub, "lapsed", amount=exc.amount, balance=exc.balance)
             logger.info("billing: subscription %s lapsed (%s)", sub.pk, exc)
             return Outcome.LAPSED
-        sub.state = SubscriptionState.ACTIVE
+        sub.move_to(SubscriptionState.ACTIVE)
         sub.period_index = index
         sub.period_start, sub.period_end = start, end
         if end > now:
@@ -447,7 +447,7 @@ def _try_resume(sub: Subscription, now: datetime) -> Outcome:
     except InsufficientCreditsError:
         return Outcome.STILL_LAPSED
     # A fresh anchor: the resumed subscription renews monthly from today.
-    sub.state = SubscriptionState.ACTIVE
+    sub.move_to(SubscriptionState.ACTIVE)
     sub.anchor = now
     sub.period_index = 0
     sub.period_start, sub.period_end = now, add_months(now, 1, zone)

@@ -4,6 +4,8 @@ cancelling calendar synchronisation. Administrators only; tenant data only throu
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -28,8 +30,9 @@ from billing.selectors import (
 from billing.services import subscription_cancel, subscription_purchase, tenant_activate
 
 
-def _day(moment: object) -> str:
-    return date_format(timezone.localtime(moment), "j F Y")  # type: ignore[arg-type]
+def _day(moment: datetime) -> str:
+    """A date in the user's zone (UserTimeZoneMiddleware activates it), e.g. 21 December 2026."""
+    return date_format(timezone.localtime(moment), "j F Y")
 
 
 @admin_required
@@ -72,7 +75,8 @@ def buy(request: HttpRequest) -> HttpResponse:
         try:
             sub = subscription_purchase(tenant=tenant, user=user, actor=current_user(request))
         except ValidationError as exc:
-            form.add_error("user" if hasattr(exc, "error_dict") else None, exc)
+            # None: a field-keyed error goes to its field, a plain one above the form.
+            form.add_error(None, exc)
         else:
             name = user.get_full_name()
             if sub.state == SubscriptionState.TRIAL:

@@ -348,3 +348,14 @@ def test_the_renewal_task_is_on_the_beat_schedule() -> None:
 
     entries = [e for e in app.conf.beat_schedule.values() if e["task"] == renew_subscriptions.name]
     assert len(entries) == 1
+
+
+def test_the_state_machine_refuses_other_moves(admin_user: User, staff: User) -> None:
+    from billing.models import TRANSITIONS, InvalidTransitionError
+
+    assert TRANSITIONS["cancelled"] == frozenset()
+    assert "trial" not in set().union(*TRANSITIONS.values())  # nothing goes back to a trial
+    sub = buy(admin_user, staff)
+    sub = subscription_cancel(subscription=sub, actor=admin_user, now=NOW)
+    with pytest.raises(InvalidTransitionError):
+        sub.move_to("active")

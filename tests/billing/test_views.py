@@ -203,3 +203,19 @@ def test_pages_are_not_for_staff_or_other_tenants_admins(
     assert login(staff).get(INTEGRATIONS).status_code == 403
     assert login(other_admin).get(reverse("billing:cancel", args=[sub.pk])).status_code == 404
     assert "Sam Staff" not in text(login(other_admin).get(INTEGRATIONS))
+
+
+def test_buying_during_a_cancelled_paid_month_says_until_when(
+    admin_user: User, staff: User, tenant: Tenant
+) -> None:
+    grant(tenant, 25)
+    sub = subscription_purchase(
+        tenant=tenant, user=staff, actor=admin_user, now=timezone.now() - timedelta(days=31)
+    )
+    renewals_run()
+    client = login(admin_user)
+    client.post(reverse("billing:cancel", args=[sub.pk]))
+    response = client.post(BUY, {"user": staff.pk})
+    assert response.status_code == 200
+    assert "Sam Staff's cancelled subscription is paid until" in text(response)
+    assert Subscription.objects.count() == 1
