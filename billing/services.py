@@ -198,7 +198,7 @@ def _charge_period(sub: Subscription, start: datetime) -> None:
     if amount == 0:
         return  # a tenant-wide activation without staff: nothing to charge this month
     zone = sub.tenant.time_zone
-    month = timezone.localtime(start, timezone=zoneinfo.ZoneInfo(zone)).strftime("%B %Y")
+    month = date_format(timezone.localtime(start, timezone=zoneinfo.ZoneInfo(zone)), "F Y")
     ledger_charge(
         tenant_id=sub.tenant_id,
         amount=amount,

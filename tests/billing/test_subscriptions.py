@@ -83,6 +83,9 @@ def test_a_trial_is_not_renewed_a_second_early(
     assert sub.state == "active"
     assert (sub.period_start, sub.period_end) == (end, datetime(2027, 1, 21, 10, tzinfo=AMS))
     assert charges(tenant) == [(f"renewal:{sub.pk}:2026-12", -25)]
+    assert (
+        LedgerEntry.objects.get(kind="charge").reason == "CalendarSync for Sam Staff, December 2026"
+    )
     assert balance_of(tenant) == 75
     assert renew(sub, end + timedelta(hours=1)) == Outcome.NOT_DUE  # a retry charges nothing
     assert balance_of(tenant) == 75
