@@ -15,7 +15,6 @@ from playwright.sync_api import Page, expect
 from accounts.models import Role, User
 from billing.models import Subscription
 from billing.services import renewals_run
-from tests.browser.test_week_in_browser import browser, page  # noqa: F401  (fixtures)
 from tests.factories import PASSWORD, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.browser
@@ -57,7 +56,7 @@ def buy_in_browser(tab: Page, base: str, admin: User, staff: User) -> None:
 
 
 def test_purchase_from_integrations_to_the_practitioners_page(
-    page: Page,  # noqa: F811
+    page: Page,
     live_server,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
@@ -90,7 +89,7 @@ def test_purchase_from_integrations_to_the_practitioners_page(
 
 
 def test_lapse_resume_and_cancel_in_the_browser(
-    page: Page,  # noqa: F811
+    page: Page,
     live_server,  # type: ignore[no-untyped-def]
 ) -> None:
     admin, staff = practice()
