@@ -69,7 +69,7 @@ def test_purchase_from_integrations_to_the_practitioners_page(
         "Petra Physio can now Add Calendar Synchronisation on their CalendarSync page"
     )
     row = page.locator("#subscriptions tr", has_text="Petra Physio")
-    expect(row.locator(".state")).to_have_text("Free trial")
+    expect(row.locator(".sub-state")).to_have_text("Free trial")
     sub = Subscription.objects.get(user=staff)
     trial_end = f"{sub.period_end.astimezone(staff.zone()):%-d %B %Y}"
     expect(row).to_contain_text(trial_end)
@@ -103,14 +103,14 @@ def test_lapse_resume_and_cancel_in_the_browser(
     expect(page.get_by_role("alert")).to_contain_text(
         "Calendar synchronisation for Petra Physio is paused"
     )
-    expect(page.locator("#subscriptions .state")).to_have_text("Lapsed (credits ran out)")
+    expect(page.locator("#subscriptions .sub-state")).to_have_text("Lapsed (credits ran out)")
 
     # An operator grants credits; the next run resumes sync and charges the month.
     call_command("grant_credits", "harbour", "100", "--reason", "Invoice 1", "--key", "inv-1")
     assert renewals_run(now=sub.period_end + timedelta(minutes=15)) == {"resumed": 1}
     page.reload()
     expect(page.get_by_role("alert")).to_have_count(0)
-    expect(page.locator("#subscriptions .state")).to_have_text("Active")
+    expect(page.locator("#subscriptions .sub-state")).to_have_text("Active")
     expect(page.locator("#balance")).to_have_text("75")
     expect(page.locator("#ledger")).to_contain_text("CalendarSync for Petra Physio")
     expect(page.locator("#ledger")).to_contain_text("-25")
@@ -122,7 +122,7 @@ def test_lapse_resume_and_cancel_in_the_browser(
     expect(page.get_by_role("heading", name="Cancel calendar synchronisation")).to_be_visible()
     page.get_by_role("button", name="Cancel subscription").click()
     expect(page.get_by_role("status")).to_contain_text("keeps running until the paid month ends on")
-    expect(page.locator("#subscriptions .state")).to_have_text("Cancelled")
+    expect(page.locator("#subscriptions .sub-state")).to_have_text("Cancelled")
     log_out(page)
 
     log_in(page, live_server.url, staff)
