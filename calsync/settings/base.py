@@ -113,6 +113,14 @@ CALSYNC_CREDENTIAL_KEYS: list[str] = env.list("CALSYNC_CREDENTIAL_KEYS", default
 # The name of a dedicated calendar is this prefix plus the user's name (PRODUCT 4).
 CALSYNC_CALENDAR_PREFIX = env.str("CALSYNC_CALENDAR_PREFIX", default="CS_")
 
+# CalDAV addresses are user input (SSRF): private and loopback targets, and plain http, are
+# refused unless an operator allows them (connectors/net.py). The demo and tests allow both.
+CALSYNC_ALLOW_PRIVATE_ADDRESSES = env.bool("CALSYNC_ALLOW_PRIVATE_ADDRESSES", default=False)
+CALSYNC_ALLOW_HTTP = env.bool("CALSYNC_ALLOW_HTTP", default=False)
+# Every outgoing provider request has a timeout (seconds).
+CALSYNC_HTTP_TIMEOUT = env.int("CALSYNC_HTTP_TIMEOUT", default=30)
+CALSYNC_ICLOUD_URL = "https://caldav.icloud.com/"
+
 # --- Celery (QUALITY.md "Celery settings that hold these promises") ----------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
