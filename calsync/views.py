@@ -1,21 +1,166 @@
-"""The CalendarSync page and the health check."""
+"""*My Account > CalendarSync*: the user's links, Setup and Revoke; and the health check.
+
+Every link is reached through ``_link_for`` (tenant-scoped, the user's own), so another tenant's
+or a colleague's link id is a 404.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.access import staff_required
+from accounts.access import current_user, get_object_for_tenant, staff_required
+from calsync.forms import CalDAVSetupForm, ChooseCalendarForm
+from calsync.models import CalendarLink, Provider, Target
+from calsync.services import dedicated_calendar_name, link_create, link_revoke
 from calsync.tasks import HEARTBEAT_KEY
+from connectors import credentials
+from connectors.caldav.connector import CalDAVAccount
+from connectors.errors import SetupError
+from connectors.net import check_server_url
+
+# Where a pending CalDAV setup waits between "connect" and "choose a calendar". The password in
+# it is encrypted like stored credentials; the entry is removed when the link is made.
+PENDING_CALDAV = "calsync:pending-caldav"
+
+
+def _link_for(request: HttpRequest, pk: int) -> CalendarLink:
+    return get_object_for_tenant(
+        CalendarLink.objects.filter(user=current_user(request)), request, pk=pk
+    )
 
 
 @staff_required
 def calendarsync(request: HttpRequest) -> HttpResponse:
-    """*My Account > CalendarSync*. The links, their state and the Setup buttons arrive with the
-    connectors; until then the page says plainly that nothing can be linked yet."""
-    return render(request, "calsync/calendarsync.html")
+    user = current_user(request)
+    links = list(CalendarLink.objects.filter(user=user).order_by("created_at"))
+    return render(request, "calsync/calendarsync.html", {"links": links})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def setup_caldav(request: HttpRequest) -> HttpResponse:
+    """*Setup iCloud / CalDAV*: connect before saving anything (PRODUCT 3)."""
+    user = current_user(request)
+    icloud = request.GET.get("icloud") == "1" or request.POST.get("icloud") == "1"
+    form = CalDAVSetupForm(request.POST or None, icloud=icloud)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            server_url = check_server_url(data["server_url"])
+            account = CalDAVAccount(
+                server_url=server_url,
+                username=data["username"],
+                password=data["password"],
+                timeout=settings.CALSYNC_HTTP_TIMEOUT,
+            )
+            if data["target"] == Target.DEDICATED:
+                calendar = account.ensure_calendar(dedicated_calendar_name(user))
+                return _finish_caldav(
+                    request,
+                    server_url,
+                    data["username"],
+                    data["password"],
+                    calendar.calendar_id,
+                    calendar.name,
+                    Target.DEDICATED,
+                )
+            calendars = account.calendars()
+        except SetupError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if not calendars:
+                form.add_error("target", "This account has no calendar yet: let us create one.")
+            else:
+                request.session[PENDING_CALDAV] = {
+                    "server_url": server_url,
+                    "username": data["username"],
+                    "secret": credentials.encrypt({"password": data["password"]}),
+                    "calendars": [[c.calendar_id, c.name] for c in calendars],
+                }
+                return redirect("calsync:setup_caldav_choose")
+    return render(request, "calsync/setup_caldav.html", {"form": form, "icloud": icloud})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def setup_caldav_choose(request: HttpRequest) -> HttpResponse:
+    pending: dict[str, Any] | None = request.session.get(PENDING_CALDAV)
+    if not pending:
+        messages.error(request, "Start the CalDAV setup again: the first step was not found.")
+        return redirect("calsync:setup_caldav")
+    choices = [(cid, name) for cid, name in pending["calendars"]]
+    form = ChooseCalendarForm(request.POST or None, calendars=choices)
+    if request.method == "POST" and form.is_valid():
+        calendar_id = form.cleaned_data["calendar"]
+        password = str(credentials.decrypt(pending["secret"])["password"])
+        return _finish_caldav(
+            request,
+            pending["server_url"],
+            pending["username"],
+            password,
+            calendar_id,
+            dict(choices)[calendar_id],
+            Target.EXISTING,
+        )
+    return render(request, "calsync/setup_caldav_choose.html", {"form": form, **pending})
+
+
+def _finish_caldav(
+    request: HttpRequest,
+    server_url: str,
+    username: str,
+    password: str,
+    calendar_id: str,
+    calendar_name: str,
+    target: Target,
+) -> HttpResponse:
+    request.session.pop(PENDING_CALDAV, None)
+    try:
+        link_create(
+            user=current_user(request),
+            provider=Provider.CALDAV,
+            account=username,
+            server_url=server_url,
+            calendar_id=calendar_id,
+            calendar_name=calendar_name,
+            target=target,
+            secrets={"password": password},
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Linked “{calendar_name}” on {server_url}.")
+    return redirect("calsync:calendarsync")
+
+
+@staff_required
+@require_POST
+def revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    link = _link_for(request, pk)
+    confirmed = link_revoke(link=link)
+    if confirmed:
+        messages.success(
+            request,
+            f"Access to {link.get_provider_display()} ({link.account}) was revoked and the "
+            "stored credentials deleted. Your meetings and the external events stay as they are.",
+        )
+    else:
+        messages.warning(
+            request,
+            f"Sync stopped and the stored credentials were deleted, but "
+            f"{link.get_provider_display()} could not be reached to revoke the grant: remove "
+            "CalSync's access in your account's security settings.",
+        )
+    return redirect("calsync:calendarsync")
 
 
 def health(request: HttpRequest) -> JsonResponse:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from connectors.events import EventData, RemoteItem
 
@@ -102,3 +103,31 @@ class Account(abc.ABC):
     @abc.abstractmethod
     def revoke(self) -> None:
         """Give up the grant at the provider where the provider supports it (no-op otherwise)."""
+
+
+class LinkLike(Protocol):
+    """What a provider needs of a stored link (``calsync.models.CalendarLink``) to build its
+    connector; a protocol so that connectors never import the sync core."""
+
+    provider: str
+    account: str
+    server_url: str
+    calendar_id: str
+    credentials: str
+
+
+class Provider(abc.ABC):
+    """Provider metadata and factories (STYLE 4: apart from any one tenant's installation)."""
+
+    slug: str
+    name: str
+    capabilities: Capabilities
+
+    @abc.abstractmethod
+    def connector(self, link: LinkLike, *, default_zone: str) -> Connector:
+        """The connector for one stored link."""
+
+    @abc.abstractmethod
+    def revoke(self, link: LinkLike) -> None:
+        """Give up the link's grant at the provider where it supports that; must not raise for
+        a grant that is already gone (revoking is idempotent)."""

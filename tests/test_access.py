@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import User
 from agenda.models import Meeting
+from calsync.models import CalendarLink, Provider
 from tests.conftest import login
 from tests.factories import make_meeting
 
@@ -27,6 +28,7 @@ class View:
     name: str
     who: str  # "staff", "admin", "member" (any tenant user), "public", "operator"
     takes_meeting: bool = False
+    takes_link: bool = False
     method: str = "get"
 
 
@@ -39,7 +41,10 @@ VIEWS = [
     View("accounts:password_reset_done", "public"),
     View("accounts:password_reset_complete", "public"),
     View("accounts:my_account", "member"),
-    View("calendarsync", "staff"),
+    View("calsync:calendarsync", "staff"),
+    View("calsync:setup_caldav", "staff"),
+    View("calsync:setup_caldav_choose", "staff"),
+    View("calsync:revoke", "staff", takes_link=True, method="post"),
     View("agenda:week", "staff"),
     View("agenda:meeting_new", "staff"),
     View("agenda:meeting", "staff", takes_meeting=True),
@@ -71,9 +76,26 @@ def test_every_view_is_listed() -> None:
     assert _names(get_resolver().url_patterns) == {v.name for v in VIEWS} | SPECIAL
 
 
-def _request(client: HttpClient, view: View, meeting: Meeting | None = None):  # type: ignore[no-untyped-def]
-    url = reverse(view.name, args=[meeting.pk] if view.takes_meeting and meeting else [])
-    return getattr(client, view.method)(url)
+def _request(  # type: ignore[no-untyped-def]
+    client: HttpClient, view: View, meeting: Meeting | None = None, link: CalendarLink | None = None
+):
+    args: list[int] = []
+    if view.takes_meeting:
+        args = [meeting.pk if meeting else 999999]
+    elif view.takes_link:
+        args = [link.pk if link else 999999]
+    return getattr(client, view.method)(reverse(view.name, args=args))
+
+
+def _link(user: User) -> CalendarLink:
+    return CalendarLink.objects.create(
+        tenant=user.tenant,
+        user=user,
+        provider=Provider.CALDAV,
+        account=user.email,
+        calendar_id=f"https://dav.example/{user.pk}/",
+        credentials="",
+    )
 
 
 PROTECTED = [v for v in VIEWS if v.who != "public"]

@@ -9,7 +9,7 @@ import niquests
 import pytest
 
 from connectors.caldav.connector import CalDAVConnector
-from tests.caldav_servers import CalDAVServer, radicale, xandikos  # noqa: F401 - fixtures
+from tests.caldav_servers import CalDAVServer
 from tests.connectors.contract import ConnectorContract, Outside
 
 SERIES = """BEGIN:VCALENDAR

@@ -1,0 +1,14 @@
+"""URLs of *My Account > CalendarSync* (included under /account/calendarsync/)."""
+
+from django.urls import path
+
+from calsync import views
+
+app_name = "calsync"
+
+urlpatterns = [
+    path("", views.calendarsync, name="calendarsync"),
+    path("caldav/", views.setup_caldav, name="setup_caldav"),
+    path("caldav/choose/", views.setup_caldav_choose, name="setup_caldav_choose"),
+    path("<int:pk>/revoke/", views.revoke, name="revoke"),
+]
