@@ -51,3 +51,17 @@ class ChooseCalendarForm(forms.Form):
     def __init__(self, *args: Any, calendars: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["calendar"].choices = calendars  # type: ignore[attr-defined]
+
+
+class GoogleSetupForm(forms.Form):
+    target = forms.ChoiceField(
+        label="Calendar",
+        choices=[
+            ("dedicated", "Create a calendar for CalSync in my Google account (recommended)"),
+            ("primary", "Use my primary Google calendar"),
+        ],
+        initial="dedicated",
+        widget=forms.RadioSelect,
+        help_text="A dedicated calendar keeps practice meetings apart and needs the narrowest "
+        "permission: Google lets us see only the calendars CalSync created.",
+    )

@@ -15,16 +15,19 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
-from calsync.forms import CalDAVSetupForm, ChooseCalendarForm
+from calsync.forms import CalDAVSetupForm, ChooseCalendarForm, GoogleSetupForm
 from calsync.models import CalendarLink, Provider, Target
 from calsync.services import dedicated_calendar_name, link_create, link_revoke
 from calsync.tasks import HEARTBEAT_KEY
 from connectors import credentials
 from connectors.caldav.connector import CalDAVAccount
-from connectors.errors import SetupError
+from connectors.errors import ConnectorError, SetupError
+from connectors.google import oauth as google_oauth
+from connectors.google.connector import GoogleAccount
 from connectors.net import check_server_url
 
 # Where a pending CalDAV setup waits between "connect" and "choose a calendar". The password in
@@ -42,7 +45,11 @@ def _link_for(request: HttpRequest, pk: int) -> CalendarLink:
 def calendarsync(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
     links = list(CalendarLink.objects.filter(user=user).order_by("created_at"))
-    return render(request, "calsync/calendarsync.html", {"links": links})
+    return render(
+        request,
+        "calsync/calendarsync.html",
+        {"links": links, "google_enabled": google_oauth.enabled()},
+    )
 
 
 @staff_required
@@ -139,6 +146,66 @@ def _finish_caldav(
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, f"Linked “{calendar_name}” on {server_url}.")
+    return redirect("calsync:calendarsync")
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def setup_google(request: HttpRequest) -> HttpResponse:
+    """*Setup Google Calendar*: choose the calendar, then Google's consent page (PRODUCT 2, 4)."""
+    if not google_oauth.enabled():
+        messages.error(request, "Google Calendar is not configured on this installation.")
+        return redirect("calsync:calendarsync")
+    form = GoogleSetupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        url = google_oauth.start(
+            request.session,
+            redirect_uri=request.build_absolute_uri(reverse("calsync:google_callback")),
+            target=form.cleaned_data["target"],
+        )
+        return redirect(url)
+    return render(request, "calsync/setup_google.html", {"form": form})
+
+
+@staff_required
+@require_GET
+def google_callback(request: HttpRequest) -> HttpResponse:
+    """Google sends the user back here with ``code`` and ``state`` (or ``error``)."""
+    user = current_user(request)
+    try:
+        grant = google_oauth.finish(
+            request.session,
+            callback_url=request.build_absolute_uri(),
+            state=request.GET.get("state", ""),
+            error=request.GET.get("error", ""),
+        )
+        account = GoogleAccount(
+            credentials=grant.credentials,
+            api_endpoint=settings.CALSYNC_GOOGLE_API_ENDPOINT,
+            timeout=settings.CALSYNC_HTTP_TIMEOUT,
+        )
+        if grant.target == Target.DEDICATED:
+            calendar = account.ensure_calendar(dedicated_calendar_name(user), user.time_zone)
+        else:
+            calendar = account.calendars()[0]
+    except ConnectorError as exc:
+        messages.error(request, str(exc))
+        return redirect("calsync:calendarsync")
+    try:
+        link_create(
+            user=user,
+            provider=Provider.GOOGLE,
+            account=grant.account,
+            calendar_id=calendar.calendar_id,
+            calendar_name=calendar.name,
+            target=grant.target,
+            # Tokens as they are now: creating the calendar may have refreshed them.
+            secrets=google_oauth.secrets_of(grant.credentials),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Linked Google Calendar “{calendar.name}” ({grant.account}).")
     return redirect("calsync:calendarsync")
 
 

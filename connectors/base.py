@@ -100,10 +100,6 @@ class Account(abc.ABC):
         """The dedicated calendar called ``name``: created if missing, reused if this account
         already has one of that name (a retried setup makes no second calendar)."""
 
-    @abc.abstractmethod
-    def revoke(self) -> None:
-        """Give up the grant at the provider where the provider supports it (no-op otherwise)."""
-
 
 class LinkLike(Protocol):
     """What a provider needs of a stored link (``calsync.models.CalendarLink``) to build its

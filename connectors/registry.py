@@ -9,6 +9,7 @@ from connectors.base import Provider
 
 PROVIDERS: dict[str, str] = {
     "caldav": "connectors.caldav.provider:CalDAVProvider",
+    "google": "connectors.google.provider:GoogleProvider",
 }
 
 

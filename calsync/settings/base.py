@@ -121,6 +121,30 @@ CALSYNC_ALLOW_HTTP = env.bool("CALSYNC_ALLOW_HTTP", default=False)
 CALSYNC_HTTP_TIMEOUT = env.int("CALSYNC_HTTP_TIMEOUT", default=30)
 CALSYNC_ICLOUD_URL = "https://caldav.icloud.com/"
 
+# Google Calendar (PROTOCOLS.md §1). Switched on by setting the client id; the endpoints are
+# settings so the tests can point the real client libraries at the fake in tests/fakes/.
+CALSYNC_GOOGLE_CLIENT_ID = env.str("CALSYNC_GOOGLE_CLIENT_ID", default="")
+CALSYNC_GOOGLE_CLIENT_SECRET = env.str("CALSYNC_GOOGLE_CLIENT_SECRET", default="")
+CALSYNC_GOOGLE_AUTH_URI = env.str(
+    "CALSYNC_GOOGLE_AUTH_URI", default="https://accounts.google.com/o/oauth2/auth"
+)
+CALSYNC_GOOGLE_TOKEN_URI = env.str(
+    "CALSYNC_GOOGLE_TOKEN_URI", default="https://oauth2.googleapis.com/token"
+)
+CALSYNC_GOOGLE_REVOKE_URI = env.str(
+    "CALSYNC_GOOGLE_REVOKE_URI", default="https://oauth2.googleapis.com/revoke"
+)
+CALSYNC_GOOGLE_API_ENDPOINT = env.str(
+    "CALSYNC_GOOGLE_API_ENDPOINT", default="https://www.googleapis.com/calendar/v3/"
+)
+if CALSYNC_GOOGLE_CLIENT_ID and not CALSYNC_GOOGLE_CLIENT_SECRET:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "CALSYNC_GOOGLE_CLIENT_ID is set but CALSYNC_GOOGLE_CLIENT_SECRET is not: Google Calendar "
+        "is switched on but not configured."
+    )
+
 # --- Celery (QUALITY.md "Celery settings that hold these promises") ----------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {

@@ -277,7 +277,3 @@ class CalDAVAccount(Account):
                         return ref
                 raise
             return CalendarRef(str(created.url), name)
-
-    def revoke(self) -> None:
-        """CalDAV has no grant to revoke: the app-specific password is withdrawn at the provider
-        (appleid.apple.com for iCloud). We delete our copy of it."""

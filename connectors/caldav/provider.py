@@ -26,4 +26,3 @@ class CalDAVProvider(Provider):
     def revoke(self, link: LinkLike) -> None:
         """CalDAV has no grant to give up: deleting the stored password is all we can do; the
         user withdraws an app-specific password at the provider (appleid.apple.com)."""
-
