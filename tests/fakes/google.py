@@ -470,6 +470,9 @@ class GoogleFake(FakeServer):
         ] = []  # (eventId, attendee e-mail) Google mailed
         self.outbox: list[PushNotification] = []  # notifications real channels would have sent
         self.invalid_sync_tokens: set[str] = set()
+        # How far back updatedMin may reach before 410 updatedMinTooLongAgo; Google does not
+        # document the limit, so the default is no limit.
+        self.updated_min_horizon: timedelta | None = None
         self.token_padding = 0  # lengthen sync/page tokens to push GET URLs past 2048 chars (§1.1)
         self._pages: dict[str, _PageState] = {}
         self._etag_clock = 0
@@ -1277,6 +1280,15 @@ class GoogleFake(FakeServer):
         if order_by == "startTime" and not single:
             raise bad_request("The requested ordering is not available for the particular query.")
         updated_min = self._time_param(request, "updatedMin")
+        horizon = self.updated_min_horizon
+        if updated_min is not None and horizon is not None and updated_min < self.now - horizon:
+            # §1.5 point 4 / §1.8: 410 updatedMinTooLongAgo.
+            raise google_error(
+                410,
+                "updatedMinTooLongAgo",
+                "The requested minimum modification time lies too far in the past.",
+                domain="calendar",
+            )
         if updated_min is not None:
             show_deleted = True  # incremental by time also returns cancelled events (§1.5)
 
@@ -1771,6 +1783,10 @@ class GoogleFake(FakeServer):
                     )
             if value.get("timeZone"):
                 zone(value["timeZone"])
+        overrides = (body.get("reminders") or {}).get("overrides") or []
+        if len(overrides) > 5:
+            # §1.6: at most 5 override reminders (the exact error text is not documented).
+            raise bad_request("Cannot specify more than 5 override reminders.")
         if body.get("recurrence"):
             if "dateTime" in start and not start.get("timeZone"):
                 # §1.5: start.timeZone is required for recurring events.
@@ -1883,7 +1899,13 @@ class GoogleFake(FakeServer):
             kept = {
                 k: current[k] for k in (*READ_ONLY_EVENT_FIELDS, "id", "iCalUID") if k in current
             }
-            updated = {**kept, "status": "confirmed", "sequence": current.get("sequence", 0)}
+            updated = {
+                **kept,
+                "status": "confirmed",
+                "sequence": current.get("sequence", 0),
+                "eventType": current.get("eventType", "default"),
+                "reminders": {"useDefault": True},
+            }
             updated.update(json.loads(json.dumps(writable)))
         else:
             updated = json.loads(json.dumps(current))
@@ -1904,6 +1926,10 @@ class GoogleFake(FakeServer):
         self._bump(calendar, updated, touch_updated=bool(significant) or "updated" not in current)
         if updated.get("status") == "cancelled" and updated.get("recurrence"):
             self._cancel_exceptions(calendar, updated["id"])
+        elif updated.get("recurrence") and any(
+            updated.get(k) != current.get(k) for k in ("start", "recurrence")
+        ):
+            self._prune_exceptions(calendar, updated)
         return updated
 
     def _delete_event(
@@ -1920,6 +1946,30 @@ class GoogleFake(FakeServer):
         if updated.get("recurrence"):
             self._cancel_exceptions(calendar, updated["id"])
         return updated
+
+    def _prune_exceptions(self, calendar: Calendar, master: dict[str, Any]) -> None:
+        """Exceptions whose slot left the series are reset (cancelled).
+
+        §1.5: "Changing all following instances resets any exceptions happening after the target
+        instance" (the client set UNTIL on the master); the same holds for any other change that
+        removes an exception's original slot.
+        """
+        slots = {
+            f"{master['id']}_{self._instance_suffix(o)}"
+            for o in self._occurrences(calendar, master, None, None)
+        }
+        horizon = self.now + EXPANSION_HORIZON  # beyond it the expansion above is cut off
+        for stored in list(calendar.events.values()):
+            resource = stored.resource
+            original = self._original_start_of(resource)
+            if (
+                resource.get("recurringEventId") == master["id"]
+                and resource.get("status") != "cancelled"
+                and resource["id"] not in slots
+                and original is not None
+                and original < horizon
+            ):
+                self._bump(calendar, dict(resource, status="cancelled"))
 
     def _cancel_exceptions(self, calendar: Calendar, master_id: str) -> None:
         for stored in list(calendar.events.values()):

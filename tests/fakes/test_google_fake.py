@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -169,6 +170,16 @@ def test_full_oauth_flow_with_browser_hop_pkce_and_basic_auth(google_fake: Googl
         code_verifier=forced.code_verifier,
     )
     assert third["refresh_token"]
+
+    # After the user revokes the grant, the next consent is a first consent again.
+    google_fake.revoke_all(EMAIL)
+    fresh = new_flow(google_fake, [SCOPE_APP_CREATED])
+    url4, state4 = fresh.authorization_url()
+    fourth = new_flow(google_fake, [SCOPE_APP_CREATED], state=state4).fetch_token(
+        authorization_response=google_fake.browser_consent(url4),
+        code_verifier=fresh.code_verifier,
+    )
+    assert fourth["refresh_token"]
 
 
 def test_deny_redirects_with_access_denied(google_fake: GoogleFake) -> None:
@@ -612,6 +623,55 @@ def test_recurring_series_with_moved_and_cancelled_instances(
     # events.get answers for an instance id, and for the cancelled one too.
     got = service.events().get(calendarId=calendar_id, eventId=cancelled_id).execute()
     assert got["status"] == "cancelled"
+
+
+def test_this_and_following_resets_later_exceptions(service: Any, calendar_id: str) -> None:
+    master = insert(
+        service,
+        calendar_id,
+        "daily",
+        start={"dateTime": "2026-12-01T09:00:00Z", "timeZone": "UTC"},
+        end={"dateTime": "2026-12-01T10:00:00Z", "timeZone": "UTC"},
+        recurrence=["RRULE:FREQ=DAILY;COUNT=5"],
+    )
+    early, late = f"{master['id']}_20261202T090000Z", f"{master['id']}_20261204T090000Z"
+    for event_id in (early, late):
+        service.events().patch(
+            calendarId=calendar_id, eventId=event_id, body={"summary": "changed"}
+        ).execute()
+    # "This and following" from 3 December: UNTIL on the master, then a new series (§1.5).
+    service.events().patch(
+        calendarId=calendar_id,
+        eventId=master["id"],
+        body={"recurrence": ["RRULE:FREQ=DAILY;UNTIL=20261202T235959Z"]},
+    ).execute()
+    assert service.events().get(calendarId=calendar_id, eventId=early).execute()["status"] == (
+        "confirmed"
+    )
+    assert service.events().get(calendarId=calendar_id, eventId=late).execute()["status"] == (
+        "cancelled"
+    )
+
+
+def test_reminder_overrides_are_limited_to_five(service: Any, calendar_id: str) -> None:
+    overrides = [{"method": "popup", "minutes": m} for m in range(6)]
+    with pytest.raises(HttpError) as caught:
+        insert(service, calendar_id, "r", reminders={"useDefault": False, "overrides": overrides})
+    assert caught.value.status_code == 400
+
+
+def test_updated_min_lists_changes_and_can_be_too_old(
+    google_fake: GoogleFake, service: Any, calendar_id: str
+) -> None:
+    event = insert(service, calendar_id, "soon gone")
+    service.events().delete(calendarId=calendar_id, eventId=event["id"]).execute()
+    since, _ = list_all(service, calendar_id, updatedMin="2020-01-01T00:00:00Z")
+    assert [s["status"] for s in since] == ["cancelled"]  # deleted entries included (§1.5)
+    google_fake.updated_min_horizon = timedelta(days=30)
+    with pytest.raises(HttpError) as caught:
+        service.events().list(calendarId=calendar_id, updatedMin="2020-01-01T00:00:00Z").execute()
+    assert caught.value.status_code == 410
+    assert error_reason(caught.value) == "updatedMinTooLongAgo"
 
 
 def test_all_day_series_instance_ids(service: Any, calendar_id: str) -> None:
