@@ -12,6 +12,7 @@ State lives in memory and is guarded by the server lock (one request at a time).
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import html
 import json
@@ -22,11 +23,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil.rrule import rruleset, rrulestr
+from dateutil.rrule import rrule, rruleset, rrulestr
 
 from tests.fakes.server import (
     FakeServer,
@@ -248,7 +249,7 @@ def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
         elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
             merge_patch(target[key], value)
         else:
-            target[key] = json.loads(json.dumps(value))
+            target[key] = copy.deepcopy(value)
 
 
 def clean_extended_properties(resource: dict[str, Any]) -> None:
@@ -353,7 +354,7 @@ class IssuedTokens:
         """A real ``google.oauth2.credentials.Credentials`` pointed at the fake's token endpoint."""
         from google.oauth2.credentials import Credentials
 
-        return Credentials(
+        return Credentials(  # type: ignore[no-untyped-call]
             token=self.access_token,
             refresh_token=self.refresh_token,
             token_uri=self.fake.token_uri,
@@ -577,7 +578,11 @@ class GoogleFake(FakeServer):
     def revoke_all(self, email: str) -> None:
         """The user removes the app's access at Google: every grant and token of ``email`` dies."""
         with self.lock:
-            for token in [*self.access_tokens.values(), *self.refresh_tokens.values()]:
+            tokens: list[AccessToken | RefreshToken] = [
+                *self.access_tokens.values(),
+                *self.refresh_tokens.values(),
+            ]
+            for token in tokens:
                 if token.email == email:
                     token.revoked = True
             for key in [k for k in self.grants if k[0] == email]:
@@ -677,7 +682,7 @@ class GoogleFake(FakeServer):
         """The stored resource (a copy), cancelled or not; KeyError when unknown."""
         with self.lock:
             calendar = self._calendar_by_id(calendar_id)
-            return json.loads(json.dumps(calendar.events[event_id].resource))
+            return copy.deepcopy(calendar.events[event_id].resource)
 
     def primary_id(self, email: str) -> str:
         return email
@@ -753,7 +758,8 @@ class GoogleFake(FakeServer):
         if request.method != "POST" or not override:
             return request
         query = {k: list(v) for k, v in request.query.items()}
-        if request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+        content_type = request.headers.get("Content-Type") or ""
+        if content_type.startswith("application/x-www-form-urlencoded"):
             for key, values in request.form().items():
                 query.setdefault(key, []).extend(values)
             body = b""
@@ -1051,7 +1057,7 @@ class GoogleFake(FakeServer):
 
     def _id_token(self, email: str, client_id: str) -> str:
         now = int(self.now.timestamp())
-        parts = [
+        parts: list[dict[str, Any]] = [
             {"alg": "none", "typ": "JWT"},
             {
                 "iss": "https://accounts.google.com",
@@ -1625,7 +1631,7 @@ class GoogleFake(FakeServer):
         self, master: dict[str, Any], original: datetime | date
     ) -> dict[str, Any]:
         instance = {k: v for k, v in master.items() if k != "recurrence"}
-        instance = json.loads(json.dumps(instance))
+        instance = copy.deepcopy(instance)
         instance["id"] = f"{master['id']}_{self._instance_suffix(original)}"
         instance["recurringEventId"] = master["id"]
         start, end = master["start"], master["end"]
@@ -1842,7 +1848,7 @@ class GoogleFake(FakeServer):
         for key, value in body.items():
             if key in READ_ONLY_EVENT_FIELDS and not (importing and key == "organizer"):
                 continue
-            resource[key] = json.loads(json.dumps(value))
+            resource[key] = copy.deepcopy(value)
         resource["id"] = event_id
         clean_extended_properties(resource)
         self._check_recurrence(calendar, resource)
@@ -1906,9 +1912,9 @@ class GoogleFake(FakeServer):
                 "eventType": current.get("eventType", "default"),
                 "reminders": {"useDefault": True},
             }
-            updated.update(json.loads(json.dumps(writable)))
+            updated.update(copy.deepcopy(writable))
         else:
-            updated = json.loads(json.dumps(current))
+            updated = copy.deepcopy(current)
             merge_patch(updated, writable)
         updated.pop("_generated", None)
         if "recurringEventId" in current and "recurrence" in updated:
@@ -1940,7 +1946,7 @@ class GoogleFake(FakeServer):
             # §1.8: deleting an already deleted event gives 410 deleted.
             raise google_error(410, "deleted", "Resource has been deleted", domain="global")
         self._check_if_match(current, if_match)
-        updated = json.loads(json.dumps(current))
+        updated = copy.deepcopy(current)
         updated["status"] = "cancelled"  # a tombstone (§1.10 item 1); a cancelled instance (§1.5)
         self._bump(calendar, updated)
         if updated.get("recurrence"):
@@ -2083,7 +2089,7 @@ def build_ruleset(lines: Iterable[str], dtstart: datetime, tz: ZoneInfo, all_day
         head, *params = name.split(";")
         head = head.upper()
         if head == "RRULE":
-            rules.rrule(rrulestr(_fix_until(value, tz, all_day), dtstart=dtstart))
+            rules.rrule(cast(rrule, rrulestr(_fix_until(value, tz, all_day), dtstart=dtstart)))
         elif head in ("RDATE", "EXDATE"):
             param_map = dict(p.split("=", 1) for p in params if "=" in p)
             for item in value.split(","):

@@ -751,11 +751,12 @@ def test_calendars_delete(service: Any, calendar_id: str) -> None:
 @pytest.fixture
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     """googleapiclient sleeps random()*2**n between retries (§1.1); tests need not wait."""
-    import google.auth._exponential_backoff as backoff
     import googleapiclient.http
 
     monkeypatch.setattr(googleapiclient.http.time, "sleep", lambda _seconds: None)
-    monkeypatch.setattr(backoff.time, "sleep", lambda _seconds: None)  # google-auth's token retries
+    monkeypatch.setattr(
+        "google.auth._exponential_backoff.time.sleep", lambda _seconds: None
+    )  # google-auth's token retries
 
 
 def test_fault_429_with_retry_after_once(
