@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -898,3 +898,31 @@ def test_request_log_and_unknown_paths(google_fake: GoogleFake, service: Any) ->
     assert answer.json()["error"]["errors"][0]["reason"] == "notFound"
     unauthenticated = requests.get(f"{google_fake.api_endpoint}calendars/primary", timeout=10)
     assert unauthenticated.status_code == 401
+
+
+def test_rate_limit_helper_sets_retry_after(google_fake: GoogleFake, service: Any) -> None:
+    google_fake.rate_limit(status=429, retry_after=3)
+    with pytest.raises(HttpError) as caught:
+        service.calendars().get(calendarId="primary").execute()
+    assert caught.value.status_code == 429
+    assert caught.value.resp["retry-after"] == "3"
+    assert caught.value.error_details == [
+        {"domain": "usageLimits", "reason": "rateLimitExceeded", "message": "Rate Limit Exceeded"}
+    ]
+
+
+def test_server_plumbing_context_manager_clock_and_405() -> None:
+    with GoogleFake() as fake:
+        url = fake.url
+        frozen = datetime(2030, 1, 1, tzinfo=UTC)
+        fake.now = frozen
+        assert fake.now == frozen
+        fake.advance(timedelta(minutes=5))
+        assert fake.now == frozen + timedelta(minutes=5)
+        fake.now = None
+        assert abs(fake.now - datetime.now(UTC)) < timedelta(seconds=5)
+        wrong_method = requests.get(f"{url}/token", timeout=10)
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["error"]["code"] == 405
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/token", timeout=2)
