@@ -240,7 +240,8 @@ class GoogleConnector(Connector):
     def get(self, external_id: str) -> RemoteItem:
         item = self._get_raw(external_id)
         if item.get("status") == "cancelled":
-            return RemoteItem(external_id, str(item.get("etag", "")), None)
+            # events.get returns deleted events too (§1.5); for us a deleted event is gone.
+            raise NotFound("The event was deleted on Google.")
         extra = self._exceptions_of(item) if item.get("recurrence") and item.get("iCalUID") else []
         return RemoteItem(
             external_id,
