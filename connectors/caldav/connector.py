@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import niquests
 from caldav.davclient import DAVClient
@@ -44,6 +44,7 @@ from connectors.events import EventData, RemoteItem
 
 VALID_SYNC_TOKEN = "{DAV:}valid-sync-token"  # noqa: S105 - a DAV precondition name
 ICAL_TYPE = "text/calendar; charset=utf-8"
+ICLOUD_HOSTS = {"caldav.icloud.com"}
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -96,8 +97,20 @@ def provider_errors(*, setup: bool = False) -> Iterator[None]:
 def _client(url: str, username: str, password: str, timeout: int) -> DAVClient:
     # Discovery through DNS (RFC 6764) is off: the URL is checked by connectors.net before, and
     # a DNS-chosen host would bypass that check.
+    # iCloud has quirks caldav knows as a compatibility profile (PROTOCOLS.md §3.4).
+    features = (
+        "icloud"
+        if urlsplit(url).hostname in ICLOUD_HOSTS
+        or str(urlsplit(url).hostname or "").endswith("-caldav.icloud.com")
+        else None
+    )
     return DAVClient(
-        url=url, username=username, password=password, timeout=timeout, enable_rfc6764=False
+        url=url,
+        username=username,
+        password=password,
+        timeout=timeout,
+        enable_rfc6764=False,
+        features=features,
     )
 
 
