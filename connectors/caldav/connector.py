@@ -97,20 +97,18 @@ def provider_errors(*, setup: bool = False) -> Iterator[None]:
 def _client(url: str, username: str, password: str, timeout: int) -> DAVClient:
     # Discovery through DNS (RFC 6764) is off: the URL is checked by connectors.net before, and
     # a DNS-chosen host would bypass that check.
-    # iCloud has quirks caldav knows as a compatibility profile (PROTOCOLS.md §3.4).
-    features = (
-        "icloud"
-        if urlsplit(url).hostname in ICLOUD_HOSTS
-        or str(urlsplit(url).hostname or "").endswith("-caldav.icloud.com")
-        else None
-    )
+    host = urlsplit(url).hostname or ""
+    options: dict[str, Any] = {}
+    if host in ICLOUD_HOSTS or host.endswith("-caldav.icloud.com"):
+        # iCloud's quirks, as caldav's compatibility profile knows them (PROTOCOLS.md §3.4).
+        options["features"] = "icloud"
     return DAVClient(
         url=url,
         username=username,
         password=password,
         timeout=timeout,
         enable_rfc6764=False,
-        features=features,
+        **options,
     )
 
 
