@@ -8,7 +8,7 @@ from calsync import views
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("account/", include("accounts.urls")),
-    path("account/calendarsync/", views.calendarsync, name="calendarsync"),
+    path("account/calendarsync/", include("calsync.sync_urls")),
     path("calendar/", include("agenda.urls")),
     path("settings/", account_views.settings_home, name="settings"),
     path("settings/resources/", settings_views.resource_add, name="settings_resource_add"),

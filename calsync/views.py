@@ -1,26 +1,238 @@
-"""The CalendarSync page and the health check."""
+"""*My Account > CalendarSync*: the user's links, Setup and Revoke; and the health check.
+
+Every link is reached through ``_link_for`` (tenant-scoped, the user's own), so another tenant's
+or a colleague's link id is a 404.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import current_user, staff_required
+from accounts.access import current_user, get_object_for_tenant, staff_required
 from billing.entitlement import sync_entitlement
+from calsync.forms import CalDAVSetupForm, ChooseCalendarForm, GoogleSetupForm
+from calsync.models import CalendarLink, Provider, Target
+from calsync.services import dedicated_calendar_name, link_create, link_revoke
 from calsync.tasks import HEARTBEAT_KEY
+from connectors import credentials
+from connectors.caldav.connector import CalDAVAccount
+from connectors.errors import ConnectorError, SetupError
+from connectors.google import oauth as google_oauth
+from connectors.google.connector import GoogleAccount
+from connectors.net import check_server_url
+
+# Where a pending CalDAV setup waits between "connect" and "choose a calendar". The password in
+# it is encrypted like stored credentials; the entry is removed when the link is made.
+PENDING_CALDAV = "calsync:pending-caldav"
+
+
+def _link_for(request: HttpRequest, pk: int) -> CalendarLink:
+    return get_object_for_tenant(
+        CalendarLink.objects.filter(user=current_user(request)), request, pk=pk
+    )
 
 
 @staff_required
 def calendarsync(request: HttpRequest) -> HttpResponse:
-    """*My Account > CalendarSync*. The links, their state and the Setup buttons arrive with the
-    connectors; until then the page says plainly that nothing can be linked yet."""
+    user = current_user(request)
+    links = list(CalendarLink.objects.filter(user=user).order_by("created_at"))
     return render(
         request,
         "calsync/calendarsync.html",
-        {"entitlement": sync_entitlement(current_user(request))},
+        {
+            "links": links,
+            "google_enabled": google_oauth.enabled(),
+            "entitlement": sync_entitlement(user),
+        },
     )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def setup_caldav(request: HttpRequest) -> HttpResponse:
+    """*Setup iCloud / CalDAV*: connect before saving anything (PRODUCT 3)."""
+    user = current_user(request)
+    icloud = request.GET.get("icloud") == "1" or request.POST.get("icloud") == "1"
+    form = CalDAVSetupForm(request.POST or None, icloud=icloud)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            server_url = check_server_url(data["server_url"])
+            account = CalDAVAccount(
+                server_url=server_url,
+                username=data["username"],
+                password=data["password"],
+                timeout=settings.CALSYNC_HTTP_TIMEOUT,
+            )
+            if data["target"] == Target.DEDICATED:
+                calendar = account.ensure_calendar(dedicated_calendar_name(user))
+                return _finish_caldav(
+                    request,
+                    server_url,
+                    data["username"],
+                    data["password"],
+                    calendar.calendar_id,
+                    calendar.name,
+                    Target.DEDICATED,
+                )
+            calendars = account.calendars()
+        except SetupError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if not calendars:
+                form.add_error("target", "This account has no calendar yet: let us create one.")
+            else:
+                request.session[PENDING_CALDAV] = {
+                    "server_url": server_url,
+                    "username": data["username"],
+                    "secret": credentials.encrypt({"password": data["password"]}),
+                    "calendars": [[c.calendar_id, c.name] for c in calendars],
+                }
+                return redirect("calsync:setup_caldav_choose")
+    return render(request, "calsync/setup_caldav.html", {"form": form, "icloud": icloud})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def setup_caldav_choose(request: HttpRequest) -> HttpResponse:
+    pending: dict[str, Any] | None = request.session.get(PENDING_CALDAV)
+    if not pending:
+        messages.error(request, "Start the CalDAV setup again: the first step was not found.")
+        return redirect("calsync:setup_caldav")
+    choices = [(cid, name) for cid, name in pending["calendars"]]
+    form = ChooseCalendarForm(request.POST or None, calendars=choices)
+    if request.method == "POST" and form.is_valid():
+        calendar_id = form.cleaned_data["calendar"]
+        password = str(credentials.decrypt(pending["secret"])["password"])
+        return _finish_caldav(
+            request,
+            pending["server_url"],
+            pending["username"],
+            password,
+            calendar_id,
+            dict(choices)[calendar_id],
+            Target.EXISTING,
+        )
+    return render(request, "calsync/setup_caldav_choose.html", {"form": form, **pending})
+
+
+def _finish_caldav(
+    request: HttpRequest,
+    server_url: str,
+    username: str,
+    password: str,
+    calendar_id: str,
+    calendar_name: str,
+    target: Target,
+) -> HttpResponse:
+    request.session.pop(PENDING_CALDAV, None)
+    try:
+        link_create(
+            user=current_user(request),
+            provider=Provider.CALDAV,
+            account=username,
+            server_url=server_url,
+            calendar_id=calendar_id,
+            calendar_name=calendar_name,
+            target=target,
+            secrets={"password": password},
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Linked “{calendar_name}” on {server_url}.")
+    return redirect("calsync:calendarsync")
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def setup_google(request: HttpRequest) -> HttpResponse:
+    """*Setup Google Calendar*: choose the calendar, then Google's consent page (PRODUCT 2, 4)."""
+    if not google_oauth.enabled():
+        messages.error(request, "Google Calendar is not configured on this installation.")
+        return redirect("calsync:calendarsync")
+    form = GoogleSetupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        url = google_oauth.start(
+            request.session,
+            redirect_uri=request.build_absolute_uri(reverse("calsync:google_callback")),
+            target=form.cleaned_data["target"],
+        )
+        return redirect(url)
+    return render(request, "calsync/setup_google.html", {"form": form})
+
+
+@staff_required
+@require_GET
+def google_callback(request: HttpRequest) -> HttpResponse:
+    """Google sends the user back here with ``code`` and ``state`` (or ``error``)."""
+    user = current_user(request)
+    try:
+        grant = google_oauth.finish(
+            request.session,
+            callback_url=request.build_absolute_uri(),
+            state=request.GET.get("state", ""),
+            error=request.GET.get("error", ""),
+        )
+        account = GoogleAccount(
+            credentials=grant.credentials,
+            api_endpoint=settings.CALSYNC_GOOGLE_API_ENDPOINT,
+            timeout=settings.CALSYNC_HTTP_TIMEOUT,
+        )
+        if grant.target == Target.DEDICATED:
+            calendar = account.ensure_calendar(dedicated_calendar_name(user), user.time_zone)
+        else:
+            calendar = account.calendars()[0]
+    except ConnectorError as exc:
+        messages.error(request, str(exc))
+        return redirect("calsync:calendarsync")
+    try:
+        link_create(
+            user=user,
+            provider=Provider.GOOGLE,
+            account=grant.account,
+            calendar_id=calendar.calendar_id,
+            calendar_name=calendar.name,
+            target=grant.target,
+            # Tokens as they are now: creating the calendar may have refreshed them.
+            secrets=google_oauth.secrets_of(grant.credentials),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Linked Google Calendar “{calendar.name}” ({grant.account}).")
+    return redirect("calsync:calendarsync")
+
+
+@staff_required
+@require_POST
+def revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    link = _link_for(request, pk)
+    confirmed = link_revoke(link=link)
+    if confirmed:
+        messages.success(
+            request,
+            f"Access to {link.get_provider_display()} ({link.account}) was revoked and the "
+            "stored credentials deleted. Your meetings and the external events stay as they are.",
+        )
+    else:
+        messages.warning(
+            request,
+            f"Sync stopped and the stored credentials were deleted, but "
+            f"{link.get_provider_display()} could not be reached to revoke the grant: remove "
+            "CalSync's access in your account's security settings.",
+        )
+    return redirect("calsync:calendarsync")
 
 
 def health(request: HttpRequest) -> JsonResponse:

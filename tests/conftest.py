@@ -9,6 +9,10 @@ from django.test import Client as HttpClient
 from accounts.models import Role, Tenant, User
 from tests.factories import PASSWORD, TenantFactory, UserFactory
 
+# Fixtures shared by several test packages: real CalDAV servers (Radicale, Xandikos) and the
+# provider fakes (tests/fakes/).
+pytest_plugins = ["tests.caldav_servers", "tests.fakes.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:

@@ -18,6 +18,7 @@ from accounts.models import User
 from agenda.models import Meeting
 from billing.models import Subscription
 from billing.services import subscription_purchase
+from calsync.models import CalendarLink, Provider
 from tests.conftest import login
 from tests.factories import UserFactory, make_meeting
 
@@ -30,6 +31,7 @@ class View:
     who: str  # "staff", "admin", "member" (any tenant user), "public", "operator"
     takes_meeting: bool = False
     takes_subscription: bool = False
+    takes_link: bool = False
     method: str = "get"
 
 
@@ -42,7 +44,12 @@ VIEWS = [
     View("accounts:password_reset_done", "public"),
     View("accounts:password_reset_complete", "public"),
     View("accounts:my_account", "member"),
-    View("calendarsync", "staff"),
+    View("calsync:calendarsync", "staff"),
+    View("calsync:setup_caldav", "staff"),
+    View("calsync:setup_caldav_choose", "staff"),
+    View("calsync:setup_google", "staff"),
+    View("calsync:google_callback", "staff"),
+    View("calsync:revoke", "staff", takes_link=True, method="post"),
     View("agenda:week", "staff"),
     View("agenda:meeting_new", "staff"),
     View("agenda:meeting", "staff", takes_meeting=True),
@@ -79,15 +86,31 @@ def test_every_view_is_listed() -> None:
     assert _names(get_resolver().url_patterns) == {v.name for v in VIEWS} | SPECIAL
 
 
-def _request(client: HttpClient, view: View, meeting: Meeting | None = None):  # type: ignore[no-untyped-def]
-    if view.takes_subscription:
+def _request(  # type: ignore[no-untyped-def]
+    client: HttpClient, view: View, meeting: Meeting | None = None, link: CalendarLink | None = None
+):
+    args: list[int] = []
+    if view.takes_meeting:
+        args = [meeting.pk if meeting else 999999]
+    elif view.takes_link:
+        args = [link.pk if link else 999999]
+    elif view.takes_subscription:
         # The role check comes before the lookup, so any id shows a wrong role its 403; the
         # tenant check is test_another_tenants_subscription_is_not_found below.
         subscription = Subscription.objects.first()
         args = [subscription.pk if subscription else 999999]
-    else:
-        args = [meeting.pk] if view.takes_meeting and meeting else []
     return getattr(client, view.method)(reverse(view.name, args=args))
+
+
+def _link(user: User) -> CalendarLink:
+    return CalendarLink.objects.create(
+        tenant=user.tenant,
+        user=user,
+        provider=Provider.CALDAV,
+        account=user.email,
+        calendar_id=f"https://dav.example/{user.pk}/",
+        credentials="",
+    )
 
 
 PROTECTED = [v for v in VIEWS if v.who != "public"]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from django.test import override_settings
 
+from accounts.models import User
+from calsync.models import CalendarLink
 from connectors import credentials
 
 SECRET = {"refresh_token": "1//very-secret", "password": "app-specific-pw"}
@@ -41,3 +46,24 @@ def test_no_key_no_storage() -> None:
 def test_a_malformed_key_is_a_configuration_error() -> None:
     with pytest.raises(ImproperlyConfigured, match="not a Fernet key"):
         credentials.encrypt(SECRET)
+
+
+@pytest.mark.django_db
+def test_rotate_credentials_command_moves_every_link_to_the_new_key(staff: User) -> None:
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with override_settings(CALSYNC_CREDENTIAL_KEYS=[old_key]):
+        link = CalendarLink.objects.create(
+            tenant=staff.tenant,
+            user=staff,
+            provider="caldav",
+            account="a",
+            calendar_id="https://dav.example/a/",
+            credentials=credentials.encrypt(SECRET),
+        )
+    out = io.StringIO()
+    with override_settings(CALSYNC_CREDENTIAL_KEYS=[new_key, old_key]):
+        call_command("rotate_credentials", stdout=out)
+    assert "Re-encrypted 1 credential(s); 0 could not be read." in out.getvalue()
+    link.refresh_from_db()
+    with override_settings(CALSYNC_CREDENTIAL_KEYS=[new_key]):
+        assert credentials.decrypt(link.credentials) == SECRET

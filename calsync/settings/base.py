@@ -114,6 +114,38 @@ CALSYNC_CREDENTIAL_KEYS: list[str] = env.list("CALSYNC_CREDENTIAL_KEYS", default
 # The name of a dedicated calendar is this prefix plus the user's name (PRODUCT 4).
 CALSYNC_CALENDAR_PREFIX = env.str("CALSYNC_CALENDAR_PREFIX", default="CS_")
 
+# CalDAV addresses are user input (SSRF): private and loopback targets, and plain http, are
+# refused unless an operator allows them (connectors/net.py). The demo and tests allow both.
+CALSYNC_ALLOW_PRIVATE_ADDRESSES = env.bool("CALSYNC_ALLOW_PRIVATE_ADDRESSES", default=False)
+CALSYNC_ALLOW_HTTP = env.bool("CALSYNC_ALLOW_HTTP", default=False)
+# Every outgoing provider request has a timeout (seconds).
+CALSYNC_HTTP_TIMEOUT = env.int("CALSYNC_HTTP_TIMEOUT", default=30)
+CALSYNC_ICLOUD_URL = "https://caldav.icloud.com/"
+
+# Google Calendar (PROTOCOLS.md §1). Switched on by setting the client id; the endpoints are
+# settings so the tests can point the real client libraries at the fake in tests/fakes/.
+CALSYNC_GOOGLE_CLIENT_ID = env.str("CALSYNC_GOOGLE_CLIENT_ID", default="")
+CALSYNC_GOOGLE_CLIENT_SECRET = env.str("CALSYNC_GOOGLE_CLIENT_SECRET", default="")
+CALSYNC_GOOGLE_AUTH_URI = env.str(
+    "CALSYNC_GOOGLE_AUTH_URI", default="https://accounts.google.com/o/oauth2/auth"
+)
+CALSYNC_GOOGLE_TOKEN_URI = env.str(
+    "CALSYNC_GOOGLE_TOKEN_URI", default="https://oauth2.googleapis.com/token"
+)
+CALSYNC_GOOGLE_REVOKE_URI = env.str(
+    "CALSYNC_GOOGLE_REVOKE_URI", default="https://oauth2.googleapis.com/revoke"
+)
+CALSYNC_GOOGLE_API_ENDPOINT = env.str(
+    "CALSYNC_GOOGLE_API_ENDPOINT", default="https://www.googleapis.com/calendar/v3/"
+)
+if CALSYNC_GOOGLE_CLIENT_ID and not CALSYNC_GOOGLE_CLIENT_SECRET:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "CALSYNC_GOOGLE_CLIENT_ID is set but CALSYNC_GOOGLE_CLIENT_SECRET is not: Google Calendar "
+        "is switched on but not configured."
+    )
+
 # --- billing (PRODUCT 28-32): installation defaults; operators override them per tenant in the
 # Django admin (billing.BillingPlan).
 BILLING_PRICE_CREDITS = env.int("BILLING_PRICE_CREDITS", default=25)

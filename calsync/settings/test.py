@@ -11,6 +11,10 @@ ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 
 CALSYNC_CREDENTIAL_KEYS = ["NR028lwQhapdIyWkYsW0Azkq9z8wkbejTDuKeDs4p3I="]
 
+# The local Radicale (demo) and the test servers live on 127.0.0.1 over http.
+CALSYNC_ALLOW_PRIVATE_ADDRESSES = True
+CALSYNC_ALLOW_HTTP = True
+
 DATABASES = {
     "default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/calsync"),
 }

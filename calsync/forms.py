@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+
+class CalDAVSetupForm(forms.Form):
+    """Step 1 of *Setup iCloud / CalDAV*: where and who. The password is never shown again."""
+
+    server_url = forms.CharField(
+        label="Server address",
+        max_length=500,
+        help_text="For iCloud: https://caldav.icloud.com/. For other servers, the address their "
+        "help pages give for CalDAV.",
+    )
+    username = forms.CharField(
+        label="User name", max_length=320, help_text="For iCloud: your Apple Account e-mail."
+    )
+    password = forms.CharField(
+        label="Password",
+        max_length=200,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="For iCloud: an app-specific password, made at appleid.apple.com under "
+        "Sign-In and Security > App-Specific Passwords (two-factor authentication must be on). "
+        "Your Apple Account password does not work here.",
+    )
+    target = forms.ChoiceField(
+        label="Calendar",
+        choices=[
+            ("dedicated", "Create a calendar for CalSync (recommended)"),
+            ("existing", "Use one of my existing calendars"),
+        ],
+        initial="dedicated",
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args: Any, icloud: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if icloud and not self.is_bound:
+            self.initial.setdefault("server_url", settings.CALSYNC_ICLOUD_URL)
+
+
+class ChooseCalendarForm(forms.Form):
+    """Step 2 when the user links an existing calendar: the calendars the server listed."""
+
+    calendar = forms.ChoiceField(label="Calendar", widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, calendars: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["calendar"].choices = calendars  # type: ignore[attr-defined]
+
+
+class GoogleSetupForm(forms.Form):
+    target = forms.ChoiceField(
+        label="Calendar",
+        choices=[
+            ("dedicated", "Create a calendar for CalSync in my Google account (recommended)"),
+            ("primary", "Use my primary Google calendar"),
+        ],
+        initial="dedicated",
+        widget=forms.RadioSelect,
+        help_text="A dedicated calendar keeps practice meetings apart and needs the narrowest "
+        "permission: Google lets us see only the calendars CalSync created.",
+    )

@@ -1,0 +1,16 @@
+"""URLs of *My Account > CalendarSync* (included under /account/calendarsync/)."""
+
+from django.urls import path
+
+from calsync import views
+
+app_name = "calsync"
+
+urlpatterns = [
+    path("", views.calendarsync, name="calendarsync"),
+    path("caldav/", views.setup_caldav, name="setup_caldav"),
+    path("caldav/choose/", views.setup_caldav_choose, name="setup_caldav_choose"),
+    path("google/", views.setup_google, name="setup_google"),
+    path("google/callback/", views.google_callback, name="google_callback"),
+    path("<int:pk>/revoke/", views.revoke, name="revoke"),
+]

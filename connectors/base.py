@@ -1,0 +1,129 @@
+"""The provider protocol (STYLE 2): a handful of methods every connector implements.
+
+Vocabulary:
+
+* **item**: one event or series on the provider, named by its ``external_id`` (Google event id,
+  Graph event id, CalDAV href) and versioned by its ``etag``.
+* **cursor**: an opaque string from the provider (Google ``syncToken``, Graph ``deltaLink``,
+  CalDAV ``sync-token``) that lists what changed since it was issued.
+* **idempotency key**: a string we choose per meeting, so a create that is retried after a crash
+  makes no second event (Google: a client-chosen event id; Graph: ``transactionId``; CalDAV: a PUT
+  to a deterministic href with ``If-None-Match: *``).
+
+Every method raises only ``connectors.errors`` types. Capabilities are data, not methods.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from connectors.events import EventData, RemoteItem
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    push: bool = False  # the provider can notify us of changes (webhooks)
+    batch: bool = False  # several writes per request
+    revoke: bool = False  # the provider can revoke our grant on request
+
+
+@dataclass(frozen=True)
+class Changes:
+    """One complete answer to ``changes``: every page already followed."""
+
+    items: tuple[RemoteItem, ...]
+    cursor: str
+
+
+@dataclass(frozen=True)
+class Written:
+    external_id: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class CalendarRef:
+    calendar_id: str
+    name: str
+
+
+class Connector(abc.ABC):
+    """One linked external calendar of one user."""
+
+    capabilities: Capabilities = Capabilities()
+
+    @abc.abstractmethod
+    def changes(self, cursor: str | None) -> Changes:
+        """Items changed since ``cursor`` (all pages), and the cursor to store *after* they are
+        applied. ``None`` starts from scratch. Raises ``CursorExpired`` when the cursor is no
+        longer valid; the caller then uses ``full_listing``."""
+
+    @abc.abstractmethod
+    def full_listing(self) -> Changes:
+        """Every live item of the calendar and a fresh cursor (for resyncs after expiry)."""
+
+    @abc.abstractmethod
+    def create(self, event: EventData, *, idempotency_key: str) -> Written:
+        """Create ``event``. Calling it again with the same key makes no second item: it returns
+        the item the first call made (or raises ``EtagMismatch`` if that item changed since)."""
+
+    @abc.abstractmethod
+    def update(self, external_id: str, event: EventData, *, etag: str) -> Written:
+        """Replace the item if it still has ``etag``; ``EtagMismatch`` otherwise, ``NotFound`` if
+        it is gone."""
+
+    @abc.abstractmethod
+    def delete(self, external_id: str, *, etag: str | None) -> None:
+        """Delete the item (if it still has ``etag``, when given). Deleting what is already gone
+        succeeds: deletes are idempotent."""
+
+    @abc.abstractmethod
+    def get(self, external_id: str) -> RemoteItem:
+        """One item by id; ``NotFound`` if it does not exist."""
+
+    def iter_pages(self) -> Iterator[RemoteItem]:  # pragma: no cover - convenience
+        yield from self.full_listing().items
+
+
+class Account(abc.ABC):
+    """The external account behind a link, before a calendar is chosen (setup time)."""
+
+    @abc.abstractmethod
+    def calendars(self) -> list[CalendarRef]:
+        """The calendars the credentials can write to."""
+
+    @abc.abstractmethod
+    def ensure_calendar(self, name: str) -> CalendarRef:
+        """The dedicated calendar called ``name``: created if missing, reused if this account
+        already has one of that name (a retried setup makes no second calendar)."""
+
+
+class LinkLike(Protocol):
+    """What a provider needs of a stored link (``calsync.models.CalendarLink``) to build its
+    connector; a protocol so that connectors never import the sync core."""
+
+    provider: str
+    account: str
+    server_url: str
+    calendar_id: str
+    credentials: str
+
+
+class Provider(abc.ABC):
+    """Provider metadata and factories (STYLE 4: apart from any one tenant's installation)."""
+
+    slug: str
+    name: str
+    capabilities: Capabilities
+
+    @abc.abstractmethod
+    def connector(self, link: LinkLike, *, default_zone: str) -> Connector:
+        """The connector for one stored link."""
+
+    @abc.abstractmethod
+    def revoke(self, link: LinkLike) -> None:
+        """Give up the link's grant at the provider where it supports that; must not raise for
+        a grant that is already gone (revoking is idempotent)."""

@@ -1,0 +1,55 @@
+"""The whole error vocabulary the engine branches on (ARCHITECTURE.md, STYLE 8).
+
+Connectors translate every provider and library failure into one of these at the edge; nothing
+above them looks at HTTP status codes or library exception types.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every connector error. ``str(error)`` is safe to show and to log: connectors never
+    put credentials into messages."""
+
+
+class AuthRevoked(ConnectorError):
+    """The grant was revoked or the password changed: the user must reconnect."""
+
+
+class RateLimited(ConnectorError):
+    """The provider asked us to slow down; retry after ``retry_after`` seconds (None: unknown)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(ConnectorError):
+    """The provider is down, timed out or answered 5xx: retry later with back-off."""
+
+
+class EtagMismatch(ConnectorError):
+    """A conditional write lost: the item changed on the provider since we read it."""
+
+
+class NotFound(ConnectorError):
+    """The item (or calendar) does not exist, or no longer does."""
+
+
+class CursorExpired(ConnectorError):
+    """The incremental cursor is no longer valid: do a full listing and diff against mappings."""
+
+
+class InvalidData(ConnectorError):
+    """The provider sent something we cannot understand, or refused what we sent as invalid.
+
+    ``item_id`` names the one item concerned, so a run can skip it and go on."""
+
+    def __init__(self, message: str, item_id: str | None = None) -> None:
+        super().__init__(message)
+        self.item_id = item_id
+
+
+class SetupError(ConnectorError):
+    """Linking failed for a reason the user can fix (wrong password, not a CalDAV server, an
+    address refused as private). The message says what to do."""

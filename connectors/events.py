@@ -1,0 +1,72 @@
+"""``EventData``: the one normalised shape every provider payload is translated into at the edge
+(ARCHITECTURE.md). The engine only ever sees this, mapping rows and agenda meetings.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from recurrence import Flag, Rule
+
+
+class EventStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str
+    name: str = ""
+    # "needs-action", "accepted", "declined", "tentative": the provider's answer, lower-cased.
+    response: str = "needs-action"
+
+
+@dataclass(frozen=True)
+class EventData:
+    """One external event or series, normalised.
+
+    Times: ``start``/``end`` are aware datetimes in ``time_zone`` for timed events; for all-day
+    events they are local midnights in ``time_zone`` with ``end`` exclusive (the iCalendar DATE
+    convention, as in ``agenda``). ``rule`` is the internal repetition (None for single events or
+    when the provider's rule cannot be held: then ``flags`` says why).
+    """
+
+    uid: str
+    title: str
+    start: datetime
+    end: datetime
+    time_zone: str
+    all_day: bool = False
+    description: str = ""
+    location: str = ""
+    attendees: tuple[Attendee, ...] = ()
+    # Minutes before the start; None for no reminder.
+    reminder_minutes: int | None = None
+    status: EventStatus = EventStatus.CONFIRMED
+    # False when the linked account only attends (someone else organises it, PRODUCT 16).
+    is_organizer: bool = True
+    rule: Rule | None = None
+    flags: frozenset[Flag] = frozenset()
+    messages: tuple[str, ...] = ()
+    # Our meeting id when the event is one of our copies (recovers a lost mapping).
+    meeting_id: int | None = None
+    # Occurrence starts removed or moved on the provider (EXDATE, cancelled or moved instances).
+    exceptions: tuple[datetime | date, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class RemoteItem:
+    """An event as a connector lists it: its provider id, its etag, and its content (None when the
+    provider reports it deleted)."""
+
+    external_id: str
+    etag: str
+    event: EventData | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.event is None

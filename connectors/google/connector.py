@@ -1,0 +1,327 @@
+"""Google Calendar through google-api-python-client (PROTOCOLS.md §1).
+
+* The discovery document is the one bundled with the library (``static_discovery=True``); the
+  base URL comes from ``CALSYNC_GOOGLE_API_ENDPOINT`` and must include ``/calendar/v3/`` (§1.1).
+* Every request goes through one ``httplib2.Http`` with a timeout, wrapped by google-auth, which
+  refreshes the access token on 401; a refresh refused with ``invalid_grant`` is ``AuthRevoked``.
+* Listing uses ``singleEvents=false`` and ``showDeleted=true`` with ``syncToken``; a 410 is
+  ``CursorExpired`` (§1.5). Exception instances are attached to their series.
+* Creates use a client-chosen event id derived from the idempotency key (base32hex, §1.6): a
+  retried insert gets 409 ``duplicate`` and we return the event the first try made.
+* Writes send ``sendUpdates=none``: Google never e-mails attendees for us (PRODUCT 10).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from google.auth.exceptions import RefreshError, TransportError
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from connectors.base import (
+    Account,
+    CalendarRef,
+    Capabilities,
+    Changes,
+    Connector,
+    Written,
+)
+from connectors.errors import (
+    AuthRevoked,
+    ConnectorError,
+    CursorExpired,
+    EtagMismatch,
+    InvalidData,
+    NotFound,
+    RateLimited,
+    Unavailable,
+)
+from connectors.events import EventData, RemoteItem
+from connectors.google.mapping import from_google, to_google
+
+PAGE_SIZE = 250
+_BASE32HEX = re.compile(r"^[a-v0-9]{5,1024}$")
+_RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+
+
+def event_id_for(idempotency_key: str) -> str:
+    """A Google event id for our key: the key itself when it is valid base32hex, otherwise the
+    hex SHA-256 of it (hex is a subset of base32hex, §1.6)."""
+    key = idempotency_key.lower()
+    if _BASE32HEX.match(key):
+        return key
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()
+
+
+def _reason(exc: HttpError) -> str:
+    details = getattr(exc, "error_details", None)
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        return str(details[0].get("reason", ""))
+    try:
+        body = json.loads(exc.content)
+        return str(body["error"]["errors"][0]["reason"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+
+
+def _retry_after(exc: HttpError) -> float | None:
+    value = exc.resp.get("retry-after") if exc.resp is not None else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+@contextmanager
+def google_errors(what: str) -> Iterator[None]:
+    """Translate client-library failures into the connector vocabulary (§1.8)."""
+    try:
+        yield
+    except ConnectorError:
+        raise
+    except RefreshError as exc:
+        raise AuthRevoked("Google no longer accepts the stored grant: reconnect.") from exc
+    except HttpError as exc:
+        status, reason = int(exc.status_code), _reason(exc)
+        if status == 429 or (status == 403 and reason in _RATE_REASONS):
+            raise RateLimited(f"{what}: Google asks us to slow down.", _retry_after(exc)) from exc
+        if status == 401 or (status == 403 and reason in ("insufficientPermissions", "forbidden")):
+            raise AuthRevoked(f"{what}: Google refused our access ({reason or status}).") from exc
+        if status == 410 and reason in ("fullSyncRequired", "updatedMinTooLongAgo"):
+            raise CursorExpired("Google's sync token expired.") from exc
+        if status == 412:
+            raise EtagMismatch(f"{what}: the event changed on Google.") from exc
+        if status in (404, 410):
+            raise NotFound(f"{what}: not found on Google.") from exc
+        if status >= 500:
+            raise Unavailable(f"{what}: Google answered {status}.") from exc
+        raise InvalidData(f"{what}: Google refused the request ({status} {reason}).") from exc
+    except (TimeoutError, TransportError, httplib2.HttpLib2Error, OSError) as exc:
+        raise Unavailable(f"{what}: Google could not be reached.") from exc
+
+
+def service_for(credentials: Credentials, *, api_endpoint: str, timeout: int) -> Any:
+    http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout))
+    return build(
+        "calendar",
+        "v3",
+        http=http,
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": api_endpoint},
+    )
+
+
+class GoogleConnector(Connector):
+    capabilities = Capabilities(push=True, batch=True, revoke=True)
+
+    def __init__(
+        self,
+        *,
+        credentials: Credentials,
+        calendar_id: str,
+        api_endpoint: str,
+        default_zone: str = "UTC",
+        timeout: int = 30,
+    ) -> None:
+        self.credentials = credentials
+        self.calendar_id = calendar_id
+        self.default_zone = default_zone
+        self._initial_token = credentials.token
+        self.service = service_for(credentials, api_endpoint=api_endpoint, timeout=timeout)
+
+    def refreshed(self) -> bool:
+        """Whether google-auth refreshed the access token during this connector's life; the
+        caller then stores the new token, so the next run needs no refresh request."""
+        return bool(self.credentials.token != self._initial_token)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def _list(self, sync_token: str | None) -> tuple[list[dict[str, Any]], str]:
+        items: list[dict[str, Any]] = []
+        page_token: str | None = None
+        while True:
+            params: dict[str, Any] = {
+                "calendarId": self.calendar_id,
+                "singleEvents": False,
+                "showDeleted": True,
+                "maxResults": PAGE_SIZE,
+            }
+            if sync_token:
+                params["syncToken"] = sync_token
+            if page_token:
+                params["pageToken"] = page_token
+            with google_errors("Listing events"):
+                page = self.service.events().list(**params).execute()
+            items.extend(page.get("items", []))
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                # The sync token comes only with the last page (§1.5).
+                return items, str(page.get("nextSyncToken", ""))
+
+    def changes(self, cursor: str | None) -> Changes:
+        raw, token = self._list(cursor)
+        return Changes(
+            items=tuple(self._assemble(raw, incremental=cursor is not None)), cursor=token
+        )
+
+    def full_listing(self) -> Changes:
+        raw, token = self._list(None)
+        items = tuple(i for i in self._assemble(raw, incremental=False) if not i.deleted)
+        return Changes(items=items, cursor=token)
+
+    def _assemble(self, raw: list[dict[str, Any]], *, incremental: bool) -> Iterator[RemoteItem]:
+        """Single events and series, each series with its exception instances attached. An
+        incremental page may carry an exception without its master: the master is fetched."""
+        exceptions: dict[str, list[dict[str, Any]]] = {}
+        tops: dict[str, dict[str, Any]] = {}
+        for item in raw:
+            parent = item.get("recurringEventId")
+            if parent:
+                exceptions.setdefault(str(parent), []).append(item)
+            else:
+                tops[str(item["id"])] = item
+        for parent in exceptions:
+            if parent not in tops:
+                with google_errors("Reading a repeating event"):
+                    try:
+                        tops[parent] = self._get_raw(parent)
+                    except NotFound:
+                        continue
+        for event_id, item in tops.items():
+            if item.get("status") == "cancelled":
+                yield RemoteItem(event_id, str(item.get("etag", "")), None)
+                continue
+            yield RemoteItem(
+                event_id,
+                str(item.get("etag", "")),
+                from_google(
+                    item, exceptions=exceptions.get(event_id, ()), default_zone=self.default_zone
+                ),
+            )
+
+    def _get_raw(self, event_id: str) -> dict[str, Any]:
+        with google_errors("Reading an event"):
+            result: dict[str, Any] = (
+                self.service.events().get(calendarId=self.calendar_id, eventId=event_id).execute()
+            )
+            return result
+
+    def _exceptions_of(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+        """The series' exception instances (moved or cancelled): with ``singleEvents=false`` a
+        list by ``iCalUID`` returns the master and exactly those (§1.5)."""
+        found: list[dict[str, Any]] = []
+        page_token: str | None = None
+        while True:
+            params: dict[str, Any] = {
+                "calendarId": self.calendar_id,
+                "iCalUID": item["iCalUID"],
+                "singleEvents": False,
+                "showDeleted": True,
+            }
+            if page_token:
+                params["pageToken"] = page_token
+            with google_errors("Reading a repeating event"):
+                page = self.service.events().list(**params).execute()
+            found += [i for i in page.get("items", []) if i.get("recurringEventId") == item["id"]]
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return found
+
+    def get(self, external_id: str) -> RemoteItem:
+        item = self._get_raw(external_id)
+        if item.get("status") == "cancelled":
+            # events.get returns deleted events too (§1.5); for us a deleted event is gone.
+            raise NotFound("The event was deleted on Google.")
+        extra = self._exceptions_of(item) if item.get("recurrence") and item.get("iCalUID") else []
+        return RemoteItem(
+            external_id,
+            str(item.get("etag", "")),
+            from_google(item, exceptions=extra, default_zone=self.default_zone),
+        )
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def create(self, event: EventData, *, idempotency_key: str) -> Written:
+        event_id = event_id_for(idempotency_key)
+        body = {**to_google(event), "id": event_id}
+        try:
+            with google_errors("Creating an event"):
+                try:
+                    created = (
+                        self.service.events()
+                        .insert(calendarId=self.calendar_id, body=body, sendUpdates="none")
+                        .execute()
+                    )
+                except HttpError as exc:
+                    if int(exc.status_code) == 409 and _reason(exc) == "duplicate":
+                        raise _Duplicate from exc
+                    raise
+        except _Duplicate:
+            # A retried create: the first try made it. Return that event, not a second one.
+            existing = self._get_raw(event_id)
+            return Written(event_id, str(existing.get("etag", "")))
+        return Written(str(created["id"]), str(created.get("etag", "")))
+
+    def update(self, external_id: str, event: EventData, *, etag: str) -> Written:
+        request = self.service.events().update(
+            calendarId=self.calendar_id,
+            eventId=external_id,
+            body=to_google(event),
+            sendUpdates="none",
+        )
+        # If-Match is a plain header, not a discovery parameter (§1.1).
+        request.headers["If-Match"] = etag
+        with google_errors("Updating an event"):
+            updated = request.execute()
+        return Written(external_id, str(updated.get("etag", "")))
+
+    def delete(self, external_id: str, *, etag: str | None) -> None:
+        request = self.service.events().delete(
+            calendarId=self.calendar_id, eventId=external_id, sendUpdates="none"
+        )
+        if etag:
+            request.headers["If-Match"] = etag
+        try:
+            with google_errors("Deleting an event"):
+                request.execute()
+        except NotFound:
+            return  # 404, or 410 "deleted": already gone, deletes are idempotent
+
+
+class _Duplicate(Exception):
+    """Internal: an insert found its id taken (409 duplicate)."""
+
+
+class GoogleAccount(Account):
+    """A Google account at setup time."""
+
+    def __init__(self, *, credentials: Credentials, api_endpoint: str, timeout: int = 30):
+        self.service = service_for(credentials, api_endpoint=api_endpoint, timeout=timeout)
+
+    def calendars(self) -> list[CalendarRef]:
+        """Only the primary calendar: ``calendar.app.created`` may not list calendars (§1.3)."""
+        with google_errors("Reading the primary calendar"):
+            primary = self.service.calendars().get(calendarId="primary").execute()
+        return [CalendarRef(str(primary["id"]), str(primary.get("summary", primary["id"])))]
+
+    def ensure_calendar(self, name: str, time_zone: str = "UTC") -> CalendarRef:
+        """Create the dedicated calendar. With ``calendar.app.created`` we cannot list calendars
+        to find an earlier one (§1.3, §5.4); the setup callback is accepted once, so one setup
+        makes one calendar, and its id is stored on the link."""
+        with google_errors("Creating the dedicated calendar"):
+            created = (
+                self.service.calendars()
+                .insert(body={"summary": name, "timeZone": time_zone})
+                .execute()
+            )
+        return CalendarRef(str(created["id"]), str(created.get("summary", name)))

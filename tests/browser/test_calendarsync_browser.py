@@ -1,0 +1,92 @@
+"""CalendarSync in a real browser: CalDAV setup against a real Radicale, a wrong password's
+message, and revoking."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+from playwright.sync_api import Page, expect
+
+from accounts.models import Role
+from calsync.models import CalendarLink, LinkState
+from tests.caldav_servers import CalDAVServer
+from tests.factories import PASSWORD, UserFactory
+from tests.fakes.google import GoogleFake
+
+pytestmark = pytest.mark.browser
+
+
+def test_link_a_caldav_calendar_then_revoke_it(
+    page: Page,
+    live_server,  # type: ignore[no-untyped-def]
+    radicale: CalDAVServer,
+) -> None:
+    staff = UserFactory(role=Role.STAFF, email="rosa@example.test", full_name="Rosa Therapist")
+    page.goto(f"{live_server.url}/account/login/")
+    page.get_by_label("E-mail address").fill(staff.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.get_by_role("link", name="My Account").click()
+    page.get_by_role("link", name="CalendarSync").click()
+    expect(page.get_by_text("You have no linked calendars.")).to_be_visible()
+    page.get_by_role("link", name="Setup CalDAV").click()
+    page.get_by_label("Server address").fill(radicale.url)
+    page.get_by_label("User name").fill(radicale.username)
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_role("alert")).to_contain_text("refused the user name or password")
+    assert not CalendarLink.all_objects.exists()
+
+    page.get_by_label("Password").fill(radicale.password)
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_role("status")).to_contain_text("Linked “CS_Rosa Therapist”")
+    row = page.locator("tr[data-link]")
+    expect(row).to_contain_text("iCloud / CalDAV: CS_Rosa Therapist")
+    expect(row).to_contain_text("Active")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke access").click()
+    expect(page.get_by_role("status")).to_contain_text("was revoked")
+    expect(page.get_by_text("You have no linked calendars.")).to_be_visible()
+    link = CalendarLink.all_objects.get()
+    assert (link.state, link.credentials) == (LinkState.REVOKED, "")
+
+
+def test_link_google_through_the_consent_screen(
+    page: Page,
+    live_server,  # type: ignore[no-untyped-def]
+    google_fake: GoogleFake,
+) -> None:
+    callback = f"{live_server.url}/account/calendarsync/google/callback/"
+    google_fake.client_config(callback)
+    google_fake.add_account("gina@gmail.example")
+    staff = UserFactory(role=Role.STAFF, email="gina@example.test", full_name="Gina Physio")
+    with override_settings(
+        CALSYNC_GOOGLE_CLIENT_ID=google_fake.client_id,
+        CALSYNC_GOOGLE_CLIENT_SECRET=google_fake.client_secret,
+        CALSYNC_GOOGLE_AUTH_URI=google_fake.auth_uri,
+        CALSYNC_GOOGLE_TOKEN_URI=google_fake.token_uri,
+        CALSYNC_GOOGLE_REVOKE_URI=google_fake.revoke_uri,
+        CALSYNC_GOOGLE_API_ENDPOINT=google_fake.api_endpoint,
+    ):
+        page.goto(f"{live_server.url}/account/login/")
+        page.get_by_label("E-mail address").fill(staff.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{live_server.url}/account/calendarsync/")
+        page.get_by_role("link", name="Setup Google Calendar").click()
+        page.get_by_role("button", name="Continue to Google").click()
+        # Google's consent screen (the fake's real HTML page): pick the account, Allow.
+        page.get_by_label("Choose an account").fill("gina@gmail.example")
+        page.locator("#allow").click()
+        expect(page.get_by_role("status")).to_contain_text(
+            "Linked Google Calendar “CS_Gina Physio”"
+        )
+        expect(page.locator("tr[data-link]")).to_contain_text("Google Calendar: CS_Gina Physio")
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Revoke access").click()
+        expect(page.get_by_role("status")).to_contain_text("was revoked")
+    assert len(google_fake.requests_to(method="POST", path="/revoke")) == 1
+    assert CalendarLink.all_objects.get().credentials == ""

@@ -1,0 +1,144 @@
+"""The connector contract on real Radicale and real Xandikos servers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import niquests
+import pytest
+
+from connectors.caldav.connector import CalDAVConnector
+from tests.caldav_servers import CalDAVServer
+from tests.connectors.contract import ConnectorContract, Outside
+
+SERIES = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Apple Inc.//macOS 15.0//EN
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20261201T080000Z
+DTSTART;TZID=Europe/Amsterdam:20261207T100000
+DTEND;TZID=Europe/Amsterdam:20261207T110000
+RRULE:FREQ=WEEKLY;COUNT=5;BYDAY=MO
+EXDATE;TZID=Europe/Amsterdam:20261221T100000
+SUMMARY:Weekly check-in
+END:VEVENT
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20261201T080000Z
+RECURRENCE-ID;TZID=Europe/Amsterdam:20261214T100000
+DTSTART;TZID=Europe/Amsterdam:20261215T140000
+DTEND;TZID=Europe/Amsterdam:20261215T150000
+SUMMARY:Weekly check-in (moved)
+END:VEVENT
+END:VCALENDAR
+"""
+
+SINGLE = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Apple Inc.//iOS 18.0//EN
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20261201T080000Z
+DTSTART:20261209T130000Z
+DTEND:20261209T140000Z
+SUMMARY:{title}
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+class CalDAVOutside(Outside):
+    """Another CalDAV client writing to the same calendar with plain HTTP."""
+
+    def __init__(self, server: CalDAVServer, calendar_url: str) -> None:
+        self.server = server
+        self.calendar_url = calendar_url
+        self.auth = (server.username, server.password)
+
+    def _get(self, href: str) -> niquests.Response:
+        response = niquests.get(self.calendar_url + href, auth=self.auth, timeout=10)
+        assert response.status_code == 200
+        return response
+
+    def edit_title(self, external_id: str, title: str) -> None:
+        response = self._get(external_id)
+        text = response.text or ""
+        lines = [
+            f"SUMMARY:{title}" if line.startswith("SUMMARY") else line
+            for line in text.replace("\r\n", "\n").split("\n")
+        ]
+        put = niquests.put(
+            self.calendar_url + external_id,
+            data="\r\n".join(lines).encode(),
+            headers={"Content-Type": "text/calendar", "If-Match": response.headers["ETag"]},
+            auth=self.auth,
+            timeout=10,
+        )
+        assert put.status_code in (200, 201, 204), put.status_code
+
+    def delete(self, external_id: str) -> None:
+        response = niquests.delete(self.calendar_url + external_id, auth=self.auth, timeout=10)
+        assert response.status_code in (200, 204)
+
+    def _put_new(self, text: str, uid: str) -> str:
+        href = f"{uid}.ics"
+        response = niquests.put(
+            self.calendar_url + href,
+            data=text.replace("\n", "\r\n"),
+            headers={"Content-Type": "text/calendar", "If-None-Match": "*"},
+            auth=self.auth,
+            timeout=10,
+        )
+        assert response.status_code in (201, 204), response.status_code
+        return href
+
+    def create_single(self, title: str) -> str:
+        uid = uuid.uuid4().hex
+        return self._put_new(SINGLE.format(uid=uid, title=title), uid)
+
+    def create_series_with_exceptions(self) -> str:
+        uid = uuid.uuid4().hex
+        return self._put_new(SERIES.format(uid=uid), uid)
+
+    def bogus_cursor(self) -> str:
+        return self.server.bogus_sync_token
+
+    def missing_id(self) -> str:
+        return "no-such-event.ics"
+
+
+class CalDAVContract(ConnectorContract):
+    server_fixture = ""
+
+    @pytest.fixture
+    def server(self, request: pytest.FixtureRequest) -> CalDAVServer:
+        server: CalDAVServer = request.getfixturevalue(self.server_fixture)
+        return server
+
+    @pytest.fixture
+    def calendar_url(self, server: CalDAVServer) -> str:
+        return server.new_calendar_url()
+
+    @pytest.fixture
+    def connector(self, server: CalDAVServer, calendar_url: str) -> Iterator[CalDAVConnector]:
+        yield CalDAVConnector(
+            calendar_url=calendar_url,
+            username=server.username,
+            password=server.password,
+            default_zone="Europe/Amsterdam",
+            timeout=10,
+        )
+
+    @pytest.fixture
+    def outside(self, server: CalDAVServer, calendar_url: str) -> CalDAVOutside:
+        return CalDAVOutside(server, calendar_url)
+
+
+class TestRadicale(CalDAVContract):
+    server_fixture = "radicale"
+
+
+class TestXandikos(CalDAVContract):
+    server_fixture = "xandikos"

@@ -1,0 +1,36 @@
+"""Pytest fixtures for the provider fakes.
+
+Register them for the whole suite from ``tests/conftest.py`` with
+``pytest_plugins = ["tests.fakes.fixtures"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.google import GoogleFake
+
+
+@pytest.fixture
+def oauth_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """oauthlib settings for plain-http local IdPs (PROTOCOLS.md §1.2, §5.3)."""
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    monkeypatch.setenv("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
+
+
+@pytest.fixture
+def google_fake(oauth_env: None) -> Iterator[GoogleFake]:
+    """A started :class:`GoogleFake` on a free port, fresh for each test.
+
+    The test fails if a request crashed a handler: a crash would otherwise pass for a Google 500.
+    """
+    fake = GoogleFake()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    if fake.crashes:
+        pytest.fail("the Google fake crashed:\n" + "\n".join(fake.crashes), pytrace=False)

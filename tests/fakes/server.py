@@ -1,0 +1,415 @@
+"""Shared plumbing for the provider fakes (Google now, Microsoft Graph later).
+
+A :class:`FakeServer` is a real HTTP server on ``127.0.0.1`` and a free port, run in a daemon thread
+(the standard library's ``ThreadingHTTPServer``; no extra dependency). Subclasses register routes
+(method + regular expression on the raw, still percent-encoded path) and return :class:`Response`
+objects. The plumbing adds what every provider fake needs (ARCHITECTURE.md "Tests and their real
+parts"; PROTOCOLS.md §1.10 items 9-10 and §2.9):
+
+* a request log (:attr:`FakeServer.requests`) for assertions;
+* fault injection (:attr:`FakeServer.faults`): answer the next N matching requests with a status,
+  headers and a body in the provider's exact error shape;
+* a controllable clock (:attr:`FakeServer.now`) so tests can skew the provider's time;
+* a record of handler crashes (:attr:`FakeServer.crashes`); the fixtures fail a test that crashed
+  the fake, because a crash would otherwise look like a provider 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+JsonBody = Mapping[str, Any] | list[Any]
+
+
+class Headers:
+    """Case-insensitive, read-only view of request headers (last value wins)."""
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = list(items)
+        self._map = {k.lower(): v for k, v in items}
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._map.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._map
+
+    def __getitem__(self, name: str) -> str:
+        return self._map[name.lower()]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+@dataclass
+class Request:
+    """One request as the fake saw it. ``query`` keeps repeated parameters (PROTOCOLS.md §1.1)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Headers
+    body: bytes
+    time: datetime
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def args(self, name: str) -> list[str]:
+        return list(self.query.get(name, []))
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        return json.loads(self.body.decode("utf-8"))
+
+    def form(self) -> dict[str, list[str]]:
+        return parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class HttpProblem(Exception):
+    """Raise from a handler to answer with ``response`` at once."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def json_response(
+    status: int, payload: JsonBody, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = json.dumps(payload, indent=1).encode("utf-8")
+    all_headers = {"Content-Type": "application/json; charset=UTF-8"}
+    all_headers.update(headers or {})
+    return Response(status, body, all_headers)
+
+
+def html_response(status: int, html: str) -> Response:
+    return Response(status, html.encode("utf-8"), {"Content-Type": "text/html; charset=utf-8"})
+
+
+def redirect(location: str) -> Response:
+    return Response(302, b"", {"Location": location})
+
+
+def empty(status: int = 204) -> Response:
+    return Response(status)
+
+
+Handler = Callable[[Request, "re.Match[str]"], Response]
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+@dataclass
+class Fault:
+    """A switch: the next ``times`` requests matching method/path/query get this answer.
+
+    ``path`` is a regular expression matched in full against the raw path (no query string);
+    ``query`` maps parameter names to regular expressions that must match the parameter's value.
+    ``times=None`` means until removed. ``hits`` counts the requests it answered.
+    """
+
+    status: int
+    method: str | None = None
+    path: str | None = None
+    query: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = None
+    body: JsonBody | str | bytes | None = None
+    times: int | None = 1
+    hits: int = 0
+
+    def matches(self, request: Request) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        if self.method is not None and self.method.upper() != request.method:
+            return False
+        if self.path is not None and not re.fullmatch(self.path, request.path):
+            return False
+        for name, pattern in (self.query or {}).items():
+            value = request.arg(name)
+            if value is None or not re.fullmatch(pattern, value):
+                return False
+        return True
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.hits >= self.times
+
+
+class Faults:
+    """The fault switches of one fake. ``default_body(status)`` gives the provider's error shape."""
+
+    def __init__(self, default_body: Callable[[int], JsonBody]) -> None:
+        self._default_body = default_body
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(
+        self,
+        *,
+        status: int,
+        method: str | None = None,
+        path: str | None = None,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: JsonBody | str | bytes | None = None,
+        times: int | None = 1,
+    ) -> Fault:
+        fault = Fault(status, method, path, query, headers, body, times)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def __iter__(self) -> Iterator[Fault]:
+        with self._lock:
+            return iter(list(self._faults))
+
+    def take(self, request: Request) -> Response | None:
+        """The injected answer for ``request``, if a switch matches (first added wins)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(request):
+                    fault.hits += 1
+                    return self._render(fault)
+        return None
+
+    def _render(self, fault: Fault) -> Response:
+        headers = dict(fault.headers or {})
+        if fault.body is None:
+            return json_response(fault.status, self._default_body(fault.status), headers)
+        if isinstance(fault.body, bytes):
+            return Response(fault.status, fault.body, headers)
+        if isinstance(fault.body, str):
+            headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+            return Response(fault.status, fault.body.encode("utf-8"), headers)
+        return json_response(fault.status, fault.body, headers)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        fake = self.server.fake
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers=Headers(list(self.headers.items())),
+            body=body,
+            time=fake.now,
+        )
+        response = fake.handle(request)
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        # One request per connection: no idle keep-alive threads to outlive stop().
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # the request log replaces stderr noise
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeServer
+
+
+class FakeServer:
+    """A provider fake: threaded HTTP server on 127.0.0.1, routes, request log, faults, clock."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.routes: list[Route] = []
+        self.requests: list[Request] = []
+        self.crashes: list[str] = []
+        self.faults = Faults(self.error_body)
+        self.lock = threading.RLock()  # one request at a time mutates provider state
+        self._frozen_now: datetime | None = None
+        self._skew = timedelta(0)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        server = _Server((self.host, 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"{type(self).__name__}-{self.port}",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the fake is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:53211``."""
+        return f"http://{self.host}:{self.port}"
+
+    # -- clock -------------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """The provider's idea of the current time (aware, UTC).
+
+        Assign a datetime to freeze it there, ``None`` to return to real time; :meth:`advance` moves
+        it forward (frozen or not), so tests can expire tokens or skew the provider's clock.
+        """
+        if self._frozen_now is not None:
+            return self._frozen_now
+        return datetime.now(UTC) + self._skew
+
+    @now.setter
+    def now(self, value: datetime | None) -> None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("fake.now must be timezone-aware")
+        self._frozen_now = value.astimezone(UTC) if value is not None else None
+        if value is None:
+            self._skew = timedelta(0)
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if self._frozen_now is not None:
+            self._frozen_now += step
+        else:
+            self._skew += step
+        return self.now
+
+    # -- routing -----------------------------------------------------------------------------------
+
+    def add_route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Register ``handler`` for ``method`` and a regex matched in full against the raw path."""
+        self.routes.append(Route(method.upper(), re.compile(pattern), handler))
+
+    def rewrite(self, request: Request) -> Request:
+        """Hook: adjust a request before faults and routing (e.g. method override headers)."""
+        return request
+
+    def error_body(self, status: int) -> JsonBody:
+        """Hook: the provider's error JSON for ``status`` (used by faults and fallbacks)."""
+        return {"error": {"code": status, "message": "error"}}
+
+    def not_found(self, request: Request) -> Response:
+        return json_response(404, self.error_body(404))
+
+    def method_not_allowed(self, request: Request) -> Response:
+        return json_response(405, self.error_body(405))
+
+    def handle(self, request: Request) -> Response:
+        with self.lock:
+            self.requests.append(request)
+            try:
+                request = self.rewrite(request)
+                injected = self.faults.take(request)
+                if injected is not None:
+                    return injected
+                path_matched = False
+                for route in self.routes:
+                    match = route.pattern.fullmatch(request.path)
+                    if match is None:
+                        continue
+                    path_matched = True
+                    if route.method == request.method:
+                        return route.handler(request, match)
+                if path_matched:
+                    return self.method_not_allowed(request)
+                return self.not_found(request)
+            except HttpProblem as problem:
+                return problem.response
+            except Exception:
+                self.crashes.append(traceback.format_exc())
+                return json_response(500, self.error_body(500))
+
+    # -- request log helpers -----------------------------------------------------------------------
+
+    def requests_to(self, method: str | None = None, path: str | None = None) -> list[Request]:
+        """Logged requests whose method equals ``method`` and whose path fully matches ``path``."""
+        with self.lock:
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method.upper())
+                and (path is None or re.fullmatch(path, r.path))
+            ]
+
+    def clear_log(self) -> None:
+        with self.lock:
+            self.requests.clear()
