@@ -10,6 +10,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import audit_record
+from billing.entitlement import sync_entitlement
 from calsync.models import CalendarLink, LinkState, Provider, Target
 from connectors import credentials, registry
 from connectors.credentials import CredentialError
@@ -36,6 +38,9 @@ def link_create(
     linked already."""
     if not user.is_practice_staff or user.tenant is None:
         raise ValidationError("Only staff members have a calendar to link.")
+    entitlement = sync_entitlement(user)
+    if not entitlement.allowed:
+        raise ValidationError(entitlement.reason)
     link = CalendarLink(
         tenant=user.tenant,
         user=user,
@@ -52,6 +57,13 @@ def link_create(
     try:
         with transaction.atomic():
             link.save()
+            audit_record(
+                tenant=user.tenant,
+                actor=user,
+                action="calsync.link",
+                target=str(link),
+                details={"link": link.pk, "provider": link.provider, "target": link.target},
+            )
     except IntegrityError as exc:
         raise ValidationError("This calendar is linked to your account already.") from exc
     return link
@@ -74,6 +86,13 @@ def link_revoke(*, link: CalendarLink) -> bool:
         locked.revoked_at = timezone.now()
         locked.next_sync_at = None
         locked.save(update_fields=["state", "revoked_at", "next_sync_at"])
+        audit_record(
+            tenant=locked.tenant,
+            actor=locked.user,
+            action="calsync.revoke",
+            target=str(locked),
+            details={"link": locked.pk, "provider": locked.provider},
+        )
     confirmed = True
     try:
         registry.get(link.provider).revoke(locked)

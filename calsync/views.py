@@ -57,10 +57,22 @@ def calendarsync(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _not_entitled(request: HttpRequest) -> HttpResponse | None:
+    """Refuse a setup before any provider is contacted when billing says no (PRODUCT 29-31);
+    ``link_create`` checks again when the link is saved."""
+    entitlement = sync_entitlement(current_user(request))
+    if entitlement.allowed:
+        return None
+    messages.error(request, entitlement.reason)
+    return redirect("calsync:calendarsync")
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def setup_caldav(request: HttpRequest) -> HttpResponse:
     """*Setup iCloud / CalDAV*: connect before saving anything (PRODUCT 3)."""
+    if refused := _not_entitled(request):
+        return refused
     user = current_user(request)
     icloud = request.GET.get("icloud") == "1" or request.POST.get("icloud") == "1"
     form = CalDAVSetupForm(request.POST or None, icloud=icloud)
@@ -105,6 +117,8 @@ def setup_caldav(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def setup_caldav_choose(request: HttpRequest) -> HttpResponse:
+    if refused := _not_entitled(request):
+        return refused
     pending: dict[str, Any] | None = request.session.get(PENDING_CALDAV)
     if not pending:
         messages.error(request, "Start the CalDAV setup again: the first step was not found.")
@@ -161,6 +175,8 @@ def setup_google(request: HttpRequest) -> HttpResponse:
     if not google_oauth.enabled():
         messages.error(request, "Google Calendar is not configured on this installation.")
         return redirect("calsync:calendarsync")
+    if refused := _not_entitled(request):
+        return refused
     form = GoogleSetupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         url = google_oauth.start(
@@ -176,6 +192,9 @@ def setup_google(request: HttpRequest) -> HttpResponse:
 @require_GET
 def google_callback(request: HttpRequest) -> HttpResponse:
     """Google sends the user back here with ``code`` and ``state`` (or ``error``)."""
+    if refused := _not_entitled(request):
+        request.session.pop(google_oauth.SESSION_KEY, None)
+        return refused
     user = current_user(request)
     try:
         grant = google_oauth.finish(

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.test import Client as HttpClient
 
 from accounts.models import Role, Tenant, User
-from tests.factories import PASSWORD, TenantFactory, UserFactory
+from tests.factories import PASSWORD, TenantFactory, UserFactory, entitle
 
 # Fixtures shared by several test packages: real CalDAV servers (Radicale, Xandikos) and the
 # provider fakes (tests/fakes/).
@@ -67,3 +67,9 @@ def staff_client(staff: User) -> HttpClient:
 @pytest.fixture
 def admin_client_(admin_user: User) -> HttpClient:
     return login(admin_user)
+
+
+@pytest.fixture
+def entitled(staff: User) -> User:
+    """``staff`` with calendar synchronisation bought (a trial), as linking requires."""
+    return entitle(staff)

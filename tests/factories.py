@@ -81,3 +81,13 @@ def make_meeting(
         **extra,
     )
     return meeting_create(owner=owner, data=data)
+
+
+def entitle(user: User) -> User:
+    """Buy calendar synchronisation for staff member ``user`` (a trial), as linking requires."""
+    from billing.services import subscription_purchase
+
+    assert user.tenant is not None
+    admin = UserFactory(tenant=user.tenant, role=Role.ADMIN)
+    subscription_purchase(tenant=user.tenant, user=user, actor=admin)
+    return user

@@ -12,14 +12,15 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import AuditEntry, User
 from agenda.models import Meeting
 from calsync.models import CalendarLink, LinkState
 from connectors import credentials
 from tests.caldav_servers import CalDAVServer
+from tests.conftest import login
 from tests.factories import make_meeting
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("entitled")]
 
 
 def setup(client: HttpClient, server: CalDAVServer, **overrides: str):  # type: ignore[no-untyped-def]
@@ -193,3 +194,40 @@ def test_revoke_stops_sync_deletes_credentials_and_keeps_meetings(
     assert b"You have no linked calendars." in response.content
     # A second revoke of the same link is a 404 (it is no longer a live link).
     assert staff_client.post(reverse("calsync:revoke", args=[link.pk])).status_code == 404
+
+
+@pytest.mark.parametrize("url_name", ["calsync:setup_caldav", "calsync:setup_google"])
+def test_setup_is_refused_until_sync_is_bought(
+    url_name: str, colleague: User, radicale: CalDAVServer
+) -> None:
+    client = login(colleague)  # no subscription
+    page = client.get(reverse("calsync:calendarsync")).content.decode()
+    assert "Setup CalDAV" not in page and 'data-allowed="false"' in page
+    with override_settings(CALSYNC_GOOGLE_CLIENT_ID="id", CALSYNC_GOOGLE_CLIENT_SECRET="s"):
+        response = client.post(
+            reverse(url_name),
+            {
+                "server_url": radicale.url,
+                "username": radicale.username,
+                "password": radicale.password,
+                "target": "dedicated",
+            },
+            follow=True,
+        )
+    assert response.redirect_chain[-1][0] == reverse("calsync:calendarsync")
+    assert not CalendarLink.all_objects.exists()
+    assert 'data-allowed="false"' in response.content.decode()
+
+
+def test_link_and_revoke_leave_audit_entries(
+    staff: User, staff_client: HttpClient, radicale: CalDAVServer
+) -> None:
+    setup(staff_client, radicale)
+    link = CalendarLink.objects.get(user=staff)
+    staff_client.post(reverse("calsync:revoke", args=[link.pk]))
+    actions = list(
+        AuditEntry.objects.filter(tenant=staff.tenant, action__startswith="calsync.")
+        .order_by("pk")
+        .values_list("action", "actor")
+    )
+    assert actions == [("calsync.link", staff.pk), ("calsync.revoke", staff.pk)]

@@ -16,7 +16,7 @@ from connectors import credentials
 from connectors.google.oauth import SCOPE_APP_CREATED, SCOPE_CALENDAR
 from tests.fakes.google import GoogleFake
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("entitled")]
 CALLBACK = "http://testserver/account/calendarsync/google/callback/"
 
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from accounts.models import Role
 from calsync.models import CalendarLink, LinkState
 from tests.caldav_servers import CalDAVServer
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory, entitle
 from tests.fakes.google import GoogleFake
 
 pytestmark = pytest.mark.browser
@@ -21,7 +21,9 @@ def test_link_a_caldav_calendar_then_revoke_it(
     live_server,  # type: ignore[no-untyped-def]
     radicale: CalDAVServer,
 ) -> None:
-    staff = UserFactory(role=Role.STAFF, email="rosa@example.test", full_name="Rosa Therapist")
+    staff = entitle(
+        UserFactory(role=Role.STAFF, email="rosa@example.test", full_name="Rosa Therapist")
+    )
     page.goto(f"{live_server.url}/account/login/")
     page.get_by_label("E-mail address").fill(staff.email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -61,7 +63,9 @@ def test_link_google_through_the_consent_screen(
     callback = f"{live_server.url}/account/calendarsync/google/callback/"
     google_fake.client_config(callback)
     google_fake.add_account("gina@gmail.example")
-    staff = UserFactory(role=Role.STAFF, email="gina@example.test", full_name="Gina Physio")
+    staff = entitle(
+        UserFactory(role=Role.STAFF, email="gina@example.test", full_name="Gina Physio")
+    )
     with override_settings(
         CALSYNC_GOOGLE_CLIENT_ID=google_fake.client_id,
         CALSYNC_GOOGLE_CLIENT_SECRET=google_fake.client_secret,
