@@ -233,7 +233,7 @@ def _run(link: CalendarLink, token: int, now: datetime) -> tuple[dict[str, int],
     }
     ignore = frozenset({owner.email.lower(), link.account.lower()})
     remotes = [_remote_view(i, ignore, first_sync, now) for i in changes.items]
-    ours = _unmapped_candidates(owner, remotes, mappings, first_sync, now)
+    ours = _unmapped_candidates(owner, remotes, set(mappings), now)
     decided = p.plan(
         link_id=link.pk,
         local=locals_,
@@ -245,7 +245,7 @@ def _run(link: CalendarLink, token: int, now: datetime) -> tuple[dict[str, int],
                 m.etag,
                 m.snapshot,
                 organizer=m.snapshot.get("_organizer", True),
-                client_appointment=m.client is not None,  # type: ignore[attr-defined]
+                client_appointment=m.client is not None,
             )
             for m in mappings.values()
         ],
@@ -277,14 +277,10 @@ def _run(link: CalendarLink, token: int, now: datetime) -> tuple[dict[str, int],
 
 
 def _unmapped_candidates(
-    owner: User,
-    remotes: list[p.Remote],
-    mappings: dict[str, EventMapping],
-    first_sync: bool,
-    now: datetime,
+    owner: User, remotes: list[p.Remote], mapped_ids: set[str], now: datetime
 ) -> dict[int, p.Local]:
     """Our meetings that incoming copies name, when those copies are not mapped (recovery)."""
-    wanted = {r.meeting_id for r in remotes if r.meeting_id and r.external_id not in mappings}
+    wanted = {r.meeting_id for r in remotes if r.meeting_id and r.external_id not in mapped_ids}
     if not wanted:
         return {}
     mapped = set(
