@@ -16,13 +16,45 @@ from accounts.models import User
 from agenda.models import Confirmation, Meeting, MeetingAttendee
 from calsync.engine.run import run_link
 from calsync.models import CalendarLink, EventMapping, SyncMessage, SyncRun
+from connectors.google.connector import GoogleConnector
 from recurrence import Frequency, Rule, Weekday
 from tests.caldav_servers import CalDAVServer
-from tests.engine.helpers import link_caldav
+from tests.engine.helpers import link_caldav, link_google
 from tests.factories import ClientFactory, ResourceFactory, make_meeting
+from tests.fakes.google import SCOPE_APP_CREATED
 
 AMS = ZoneInfo("Europe/Amsterdam")
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("entitled")]
+
+
+@pytest.fixture(params=["radicale", "google"])
+def linked(request: pytest.FixtureRequest, staff: User):  # type: ignore[no-untyped-def]
+    """``link_to``: links ``staff`` to a fresh calendar on each provider and returns the link and
+    a connector that reads and writes that calendar as another client would."""
+    if request.param == "radicale":
+        server = request.getfixturevalue("radicale")
+        return lambda: link_caldav(staff, server)
+    fake = request.getfixturevalue("google_fake")
+    settings = request.getfixturevalue("settings")
+    settings.CALSYNC_GOOGLE_CLIENT_ID = fake.client_id
+    settings.CALSYNC_GOOGLE_CLIENT_SECRET = fake.client_secret
+    settings.CALSYNC_GOOGLE_TOKEN_URI = fake.token_uri
+    settings.CALSYNC_GOOGLE_REVOKE_URI = fake.revoke_uri
+    settings.CALSYNC_GOOGLE_API_ENDPOINT = fake.api_endpoint
+
+    def to_google():  # type: ignore[no-untyped-def]
+        link, calendar_id = link_google(staff, fake)
+        tokens = fake.issue_tokens(link.account, [SCOPE_APP_CREATED])
+        reader = GoogleConnector(
+            credentials=tokens.credentials(),
+            calendar_id=calendar_id,
+            api_endpoint=fake.api_endpoint,
+            default_zone=staff.time_zone,
+            timeout=10,
+        )
+        return link, reader
+
+    return to_google
 
 
 def future(days: int, hour: int = 9) -> datetime:
@@ -91,11 +123,9 @@ END:VCALENDAR
     assert series[0].rule is not None
 
 
-def test_edits_and_deletions_flow_both_ways_without_echo(
-    staff: User, radicale: CalDAVServer
-) -> None:
+def test_edits_and_deletions_flow_both_ways_without_echo(staff: User, linked) -> None:
     meeting = make_meeting(staff, title="Review", start=future(2))
-    link, reader = link_caldav(staff, radicale)
+    link, reader = linked()
     run_link(link.pk)
     mapping = EventMapping.objects.get(meeting=meeting)
 
@@ -127,9 +157,9 @@ def test_edits_and_deletions_flow_both_ways_without_echo(
     assert not EventMapping.objects.exists()
 
 
-def test_local_delete_removes_the_copy(staff: User, radicale: CalDAVServer) -> None:
+def test_local_delete_removes_the_copy(staff: User, linked) -> None:
     meeting = make_meeting(staff, title="Cancelled here", start=future(2))
-    link, reader = link_caldav(staff, radicale)
+    link, reader = linked()
     run_link(link.pk)
     from agenda.services import meeting_delete
 
@@ -139,7 +169,7 @@ def test_local_delete_removes_the_copy(staff: User, radicale: CalDAVServer) -> N
 
 
 def test_field_rules_attendees_resources_reminders_and_visibility(
-    staff: User, colleague: User, radicale: CalDAVServer
+    staff: User, colleague: User, linked
 ) -> None:
     room = ResourceFactory(tenant=staff.tenant, name="Room 2")
     meeting = make_meeting(
@@ -153,7 +183,7 @@ def test_field_rules_attendees_resources_reminders_and_visibility(
         reminder_minutes=15,
         visible_for_all=True,
     )
-    link, reader = link_caldav(staff, radicale)
+    link, reader = linked()
     run_link(link.pk)
     event = reader.full_listing().items[0].event
     assert event.location == "Ground floor; Room 2"  # PRODUCT 11
@@ -185,12 +215,10 @@ def test_field_rules_attendees_resources_reminders_and_visibility(
     assert meeting.visible_for_all  # never synced, never lost (PRODUCT 12)
 
 
-def test_time_change_outside_clears_confirmations(
-    staff: User, colleague: User, radicale: CalDAVServer
-) -> None:
+def test_time_change_outside_clears_confirmations(staff: User, colleague: User, linked) -> None:
     make_meeting(staff, title="Team", start=future(3), attendees=(colleague,))
     MeetingAttendee.objects.update(confirmation=Confirmation.ACCEPTED)
-    link, reader = link_caldav(staff, radicale)
+    link, reader = linked()
     run_link(link.pk)
     from dataclasses import replace
 
@@ -208,12 +236,10 @@ def test_time_change_outside_clears_confirmations(
     assert MeetingAttendee.objects.get().confirmation == Confirmation.PENDING
 
 
-def test_client_appointments_take_time_and_cancellation_only(
-    staff: User, radicale: CalDAVServer
-) -> None:
+def test_client_appointments_take_time_and_cancellation_only(staff: User, linked) -> None:
     client = ClientFactory(tenant=staff.tenant, name="Ms. Client")
     meeting = make_meeting(staff, title="Treatment", start=future(3), client=client)
-    link, reader = link_caldav(staff, radicale)
+    link, reader = linked()
     run_link(link.pk)
     from dataclasses import replace
 
@@ -236,11 +262,9 @@ def test_client_appointments_take_time_and_cancellation_only(
     assert run_link(link.pk).counts == {}
 
 
-def test_conflicts_merge_field_by_field_and_are_recorded(
-    staff: User, radicale: CalDAVServer
-) -> None:
+def test_conflicts_merge_field_by_field_and_are_recorded(staff: User, linked) -> None:
     meeting = make_meeting(staff, title="Planning", start=future(3))
-    link, reader = link_caldav(staff, radicale)
+    link, reader = linked()
     run_link(link.pk)
     from dataclasses import replace
 
@@ -306,9 +330,9 @@ END:VCALENDAR
     assert SyncMessage.objects.count() == 1 and len(mail.outbox) == 1
 
 
-def test_mass_delete_guard_stops_and_asks(staff: User, radicale: CalDAVServer) -> None:
+def test_mass_delete_guard_stops_and_asks(staff: User, linked) -> None:
     meetings = [make_meeting(staff, title=f"M{i}", start=future(i + 1)) for i in range(6)]
-    link, reader = link_caldav(staff, radicale)
+    link, reader = linked()
     run_link(link.pk)
     for item in reader.full_listing().items[:5]:
         reader.delete(item.external_id, etag=None)
@@ -322,10 +346,10 @@ def test_mass_delete_guard_stops_and_asks(staff: User, radicale: CalDAVServer) -
 
 
 def test_a_crash_after_the_remote_write_makes_no_duplicate(
-    staff: User, radicale: CalDAVServer, monkeypatch: pytest.MonkeyPatch
+    staff: User, linked, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_meeting(staff, title="Once", start=future(2))
-    link, reader = link_caldav(staff, radicale)
+    link, reader = linked()
     from calsync.engine import run as engine
 
     original = engine._check_lease
@@ -355,10 +379,8 @@ def test_two_runs_of_one_link_never_overlap(staff: User, radicale: CalDAVServer)
     assert run_link(link.pk).status == "skipped"
 
 
-def test_a_no_change_run_costs_the_same_queries_whatever_the_size(
-    staff: User, radicale: CalDAVServer
-) -> None:
-    link, _ = link_caldav(staff, radicale)
+def test_a_no_change_run_costs_the_same_queries_whatever_the_size(staff: User, linked) -> None:
+    link, _ = linked()
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
@@ -371,3 +393,30 @@ def test_a_no_change_run_costs_the_same_queries_whatever_the_size(
         make_meeting(staff, title=f"M{i}", start=future(i + 1))
     run_link(link.pk)
     assert queries() == small
+
+
+def test_a_newer_edit_there_does_not_undo_an_older_edit_here(staff: User, linked) -> None:
+    """PRODUCT 17: "most recently modified wins" applies per field changed on both sides only."""
+    meeting = make_meeting(staff, title="Planning", start=future(3))
+    link, reader = linked()
+    run_link(link.pk)
+    from dataclasses import replace
+
+    from agenda.services import meeting_update
+    from tests.agenda.test_services import data_of
+
+    meeting_update(
+        meeting=meeting, data=data_of(meeting, title="Planning (here)", description="inside")
+    )
+    item = reader.full_listing().items[0]
+    later = timezone.now() + timedelta(minutes=5)
+    reader.update(
+        item.external_id,
+        replace(item.event, location="Room B", description="outside", updated=later),
+        etag=item.etag,
+    )
+    outcome = run_link(link.pk)
+    meeting.refresh_from_db()
+    assert (meeting.title, meeting.location) == ("Planning (here)", "Room B")
+    assert [c["field"] for c in SyncRun.objects.get(pk=outcome.run_id).conflicts] == ["description"]
+    assert meeting.description == reader.full_listing().items[0].event.description

@@ -1,0 +1,326 @@
+"""The sync invariants (QUALITY.md I1-I10) under random interleavings, like vdirsyncer's
+``SyncMachine``: a Hypothesis state machine edits, creates and deletes on both sides, syncs,
+crashes mid-run, delivers a run twice and expires the cursor, and checks the invariants.
+
+CI runs a bounded number of examples; ``CALSYNC_STATEFUL_EXAMPLES`` runs more, e.g.
+``CALSYNC_STATEFUL_EXAMPLES=200 scripts/test -k state_machine``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from accounts.models import Role
+from agenda.models import Meeting
+from agenda.services import meeting_delete, meeting_update
+from calsync.engine import run as engine
+from calsync.engine.fields import snapshot_of_event, snapshot_of_meeting
+from calsync.engine.run import run_link
+from calsync.models import CalendarLink, EventMapping
+from connectors.base import Connector
+from connectors.errors import ConnectorError
+from connectors.events import EventData
+from tests.agenda.test_services import data_of
+from tests.factories import TenantFactory, UserFactory, entitle, make_meeting
+
+AMS = ZoneInfo("Europe/Amsterdam")
+EXAMPLES = int(os.environ.get("CALSYNC_STATEFUL_EXAMPLES", "40"))
+STEPS = int(os.environ.get("CALSYNC_STATEFUL_STEPS", "15"))
+TITLES = st.sampled_from(["Intake", "Review", "Team", "Follow-up", "Lunch"])
+TOTALS = {"examples": 0, "steps": 0}
+
+
+def _start(day: int, hour: int) -> datetime:
+    base = datetime.now(AMS).replace(minute=0, second=0, microsecond=0)
+    return (base + timedelta(days=day)).replace(hour=hour)
+
+
+class SyncMachine(RuleBasedStateMachine):
+    link_factory: Any = None  # set per provider: user -> (link, outside connector)
+
+    def __init__(self) -> None:
+        super().__init__()
+        TOTALS["examples"] += 1
+        tenant = TenantFactory()
+        self.user = entitle(UserFactory(tenant=tenant, role=Role.STAFF))
+        self.link, self.outside = type(self).link_factory(self.user)
+        self.outside: Connector
+        # Oracles. Every item created carries a number "#n" in its title that edits keep, so a
+        # duplicate (two meetings or two events for one item) shows as a repeated number; and
+        # an edit made on one side only must survive (QUALITY I3).
+        self.counter = 0
+        self.edits: dict[int, list[tuple[str, str]]] = {}
+        self.expected: dict[int, str] = {}
+
+    def _new_title(self, title: str) -> str:
+        self.counter += 1
+        return f"{title} #{self.counter}"
+
+    def _edit(self, side: str, current: str, title: str) -> str:
+        number = _number(current)
+        new = f"{title} #{number} ({side})"
+        self.edits.setdefault(number, []).append((side, new))
+        return new
+
+    def _deleted(self, title: str) -> None:
+        number = _number(title)
+        self.expected.pop(number, None)
+        self.edits.pop(number, None)
+
+    # -- changes on our side -------------------------------------------------------------------
+
+    @rule(title=TITLES, day=st.integers(1, 20), hour=st.integers(8, 17))
+    def create_here(self, title: str, day: int, hour: int) -> None:
+        make_meeting(self.user, title=self._new_title(title), start=_start(day, hour))
+
+    @rule(data=st.data(), title=TITLES, field=st.sampled_from(["title", "description"]))
+    def edit_here(self, data: st.DataObject, title: str, field: str) -> None:
+        meetings = list(Meeting.objects.filter(owner=self.user).order_by("pk"))
+        if meetings:
+            meeting = data.draw(st.sampled_from(meetings))
+            if field == "title":
+                new = self._edit("here", meeting.title, title)
+                meeting_update(meeting=meeting, data=data_of(meeting, title=new))
+            else:  # another field: a later edit here that must not undo a title edit there
+                meeting_update(meeting=meeting, data=data_of(meeting, description=title))
+
+    @rule(data=st.data())
+    def delete_here(self, data: st.DataObject) -> None:
+        meetings = list(Meeting.objects.filter(owner=self.user).order_by("pk"))
+        if meetings:
+            meeting = data.draw(st.sampled_from(meetings))
+            self._deleted(meeting.title)
+            meeting_delete(meeting=meeting)
+
+    # -- changes on the provider ---------------------------------------------------------------
+
+    @rule(title=TITLES, day=st.integers(1, 20), hour=st.integers(8, 17))
+    def create_there(self, title: str, day: int, hour: int) -> None:
+        start = _start(day, hour)
+        event = EventData(
+            uid="",
+            title=self._new_title(title),
+            start=start,
+            end=start + timedelta(hours=1),
+            time_zone="Europe/Amsterdam",
+        )
+        self.outside.create(event, idempotency_key=f"outside{self.link.pk}n{self.counter}")
+
+    @rule(
+        data=st.data(),
+        title=TITLES,
+        shift=st.sampled_from([0, 1]),
+        field=st.sampled_from(["title", "location"]),
+    )
+    def edit_there(self, data: st.DataObject, title: str, shift: int, field: str) -> None:
+        items = [i for i in self.outside.full_listing().items if i.event is not None]
+        if items:
+            item = data.draw(st.sampled_from(sorted(items, key=lambda i: i.external_id)))
+            assert item.event is not None
+            moved = timedelta(hours=shift)
+            new = self._edit("there", item.event.title, title) if field == "title" else ""
+            try:
+                self.outside.update(
+                    item.external_id,
+                    replace(
+                        item.event,
+                        title=new or item.event.title,
+                        location=item.event.location if new else title,
+                        start=item.event.start + moved,
+                        end=item.event.end + moved,
+                        meeting_id=item.event.meeting_id,
+                    ),
+                    etag=item.etag,
+                )
+            except ConnectorError:
+                if new:
+                    self.edits[_number(new)].pop()  # not made after all
+
+    @rule(data=st.data())
+    def delete_there(self, data: st.DataObject) -> None:
+        items = list(self.outside.full_listing().items)
+        if items:
+            item = data.draw(st.sampled_from(sorted(items, key=lambda i: i.external_id)))
+            if item.event is not None:
+                self._deleted(item.event.title)
+            self.outside.delete(item.external_id, etag=None)
+
+    # -- sync, and the faults ------------------------------------------------------------------
+
+    @rule()
+    def sync(self) -> None:
+        TOTALS["steps"] += 1
+        outcome = run_link(self.link.pk)
+        assert outcome.status in ("ok", "stopped"), outcome.detail
+        if outcome.status == "ok":
+            for number, made in self.edits.items():
+                if made and len({side for side, _ in made}) == 1:
+                    self.expected[number] = made[-1][1]  # one side edited: its edit wins
+                elif made:
+                    self.expected.pop(number, None)  # a conflict: either side may win
+            self.edits.clear()
+
+    @rule()
+    def sync_twice(self) -> None:
+        """The same task delivered twice (QUALITY: Celery redelivery)."""
+        self.sync()
+        self.sync()
+
+    @rule(after=st.integers(1, 3))
+    def crash_mid_run(self, after: int) -> None:
+        """A worker killed after ``after`` state writes: the provider write landed, our commit
+        did not. The lease then expires and the next run must finish the job."""
+        original = engine._check_lease
+        calls = {"n": 0}
+
+        def crashing(link_id: int, token: int) -> None:
+            calls["n"] += 1
+            if calls["n"] >= after:
+                raise KeyboardInterrupt  # not caught by the engine, like a killed process
+            original(link_id, token)
+
+        engine._check_lease = crashing  # type: ignore[assignment]
+        try:
+            run_link(self.link.pk)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            engine._check_lease = original  # type: ignore[assignment]
+        CalendarLink.objects.filter(pk=self.link.pk).update(lease_until=None)
+
+    @rule()
+    def expire_cursor(self) -> None:
+        CalendarLink.objects.filter(pk=self.link.pk).exclude(cursor="").update(
+            cursor=self.outside_bogus_cursor()
+        )
+
+    def outside_bogus_cursor(self) -> str:
+        return str(type(self).bogus_cursor())
+
+    bogus_cursor: Any = None
+
+    # -- invariants ----------------------------------------------------------------------------
+
+    @invariant()
+    def no_duplicates(self) -> None:
+        """I2 in content: no item exists twice on either side."""
+        here = [_number(m.title) for m in Meeting.objects.filter(owner=self.user)]
+        assert len(here) == len(set(here)), sorted(here)
+
+    @invariant()
+    def no_duplicate_mappings(self) -> None:
+        """I2: the database's unique constraints hold the pairs one to one."""
+        rows = list(
+            EventMapping.objects.filter(link=self.link).values_list("meeting_id", "external_id")
+        )
+        assert len({m for m, _ in rows}) == len(rows) == len({e for _, e in rows})
+
+    def teardown(self) -> None:
+        """I1, I2, I5, I10 after a final quiet sync (the mass-delete guard allowed)."""
+        CalendarLink.objects.filter(pk=self.link.pk).update(allow_mass_delete=True)
+        for _ in range(2):
+            outcome = run_link(self.link.pk)
+            assert outcome.status == "ok", outcome.detail
+        quiet = run_link(self.link.pk)
+        assert quiet.status == "ok" and quiet.counts == {}, quiet.counts  # I5, I8
+        here = {
+            m.pk: snapshot_of_meeting(
+                m, list(m.resources.all()), [a.user for a in m.attendance.all()]
+            )
+            for m in Meeting.objects.filter(owner=self.user)
+        }
+        ignore = frozenset({self.user.email.lower(), self.link.account.lower()})
+        there = {
+            i.external_id: snapshot_of_event(i.event, ignore=ignore)
+            for i in self.outside.full_listing().items
+            if i.event is not None
+        }
+        mappings = {
+            m.external_id: m.meeting_id for m in EventMapping.objects.filter(link=self.link)
+        }
+        # I10: mappings are exactly the live pairs; I2: one copy per meeting and back.
+        assert set(mappings) == set(there), (mappings, list(there))
+        assert set(mappings.values()) == set(here)
+        # I1: both sides hold the same content.
+        for external_id, meeting_id in mappings.items():
+            assert there[external_id] == here[meeting_id], (there[external_id], here[meeting_id])
+        numbers = [_number(s["title"]) for s in there.values()]
+        assert len(numbers) == len(set(numbers)), sorted(numbers)  # I2 on the provider
+        # I3: an edit made on one side only survived.
+        titles = {_number(s["title"]): s["title"] for s in here.values()}
+        for number, title in self.expected.items():
+            if number in titles:
+                assert titles[number] == title, (number, titles[number], title)
+
+
+def _number(title: str) -> int:
+    found = re.search(r"#(\d+)", title)
+    assert found is not None, title
+    return int(found.group(1))
+
+
+def _machine(link_factory: Any, bogus: Any) -> type[SyncMachine]:
+    return type(
+        "Machine",
+        (SyncMachine,),
+        {"link_factory": staticmethod(link_factory), "bogus_cursor": staticmethod(bogus)},
+    )
+
+
+STATEFUL = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+
+
+@pytest.mark.django_db
+def test_state_machine_on_radicale(radicale) -> None:  # type: ignore[no-untyped-def]
+    from tests.engine.helpers import link_caldav
+
+    machine = _machine(lambda user: link_caldav(user, radicale), lambda: radicale.bogus_sync_token)
+    run_state_machine_as_test(machine, settings=STATEFUL)
+    print(f"state machine on Radicale: {TOTALS}")
+
+
+@pytest.mark.django_db
+def test_state_machine_on_the_google_fake(google_fake, settings) -> None:  # type: ignore[no-untyped-def]
+    from connectors.google.connector import GoogleConnector
+    from tests.engine.helpers import link_google
+    from tests.fakes.google import SCOPE_APP_CREATED
+
+    settings.CALSYNC_GOOGLE_CLIENT_ID = google_fake.client_id
+    settings.CALSYNC_GOOGLE_CLIENT_SECRET = google_fake.client_secret
+    settings.CALSYNC_GOOGLE_TOKEN_URI = google_fake.token_uri
+    settings.CALSYNC_GOOGLE_API_ENDPOINT = google_fake.api_endpoint
+
+    def link_factory(user):  # type: ignore[no-untyped-def]
+        link, calendar_id = link_google(user, google_fake)
+        tokens = google_fake.issue_tokens(link.account, [SCOPE_APP_CREATED])
+        return link, GoogleConnector(
+            credentials=tokens.credentials(),
+            calendar_id=calendar_id,
+            api_endpoint=google_fake.api_endpoint,
+            default_zone=user.time_zone,
+            timeout=10,
+        )
+
+    def bogus() -> str:
+        token = "CPDAlvWDx70CEPDAlvWDx70CGAU="
+        google_fake.invalidate_sync_token(token)
+        return token
+
+    run_state_machine_as_test(_machine(link_factory, bogus), settings=STATEFUL)
+    print(f"state machine on the Google fake: {TOTALS}")
