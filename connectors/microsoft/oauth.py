@@ -77,7 +77,7 @@ def application(
             token_cache=cache,
             http_client=TimeoutSession(settings.CALSYNC_HTTP_TIMEOUT),
         )
-    except (requests.RequestException, ValueError) as exc:
+    except (requests.RequestException, ValueError, msal.exceptions.MsalError) as exc:
         # msal fetches the openid-configuration here (§2.8).
         raise Unavailable("Microsoft's sign-in service could not be reached.") from exc
 
@@ -132,7 +132,7 @@ def finish(session: SessionBase, *, params: dict[str, str]) -> Grant:
         result = app.acquire_token_by_auth_code_flow(flow, params)
     except Unavailable as exc:
         raise SetupError(str(exc)) from exc
-    except requests.RequestException as exc:
+    except (requests.RequestException, msal.exceptions.MsalError) as exc:
         raise SetupError("Microsoft could not be reached. Try again in a moment.") from exc
     except (ValueError, RuntimeError) as exc:
         # msal's own state and nonce checks (§2.8).
@@ -190,7 +190,7 @@ class TokenSource:
             result = self._app.acquire_token_silent_with_error(
                 SCOPES, account=account, force_refresh=force_refresh
             )
-        except requests.RequestException as exc:
+        except (requests.RequestException, msal.exceptions.MsalError) as exc:
             raise Unavailable("Microsoft's sign-in service could not be reached.") from exc
         if result and "access_token" in result:
             return str(result["access_token"])

@@ -455,6 +455,7 @@ class MicrosoftFake(FakeServer):
     def _register_routes(self) -> None:
         t = r"/(?P<tenant>[^/]+)"
         self.add_route("GET", t + r"/v2\.0/\.well-known/openid-configuration", self._oidc_config)
+        self.add_route("GET", r"/common/discovery/instance", self._instance_metadata)
         self.add_route("GET", t + r"/oauth2/v2\.0/authorize", self._authorize)
         self.add_route("POST", t + r"/oauth2/v2\.0/consent", self._consent)
         self.add_route("POST", t + r"/oauth2/v2\.0/token", self._token)
@@ -492,6 +493,27 @@ class MicrosoftFake(FakeServer):
                 "code_challenge_methods_supported": ["plain", "S256"],
             },
         )
+
+    def _instance_metadata(self, request: Request, match: re.Match[str]) -> Response:
+        """Instance discovery: msal asks it for the host aliases of its cache before a refresh
+        it cannot find under the authority's own host."""
+        return json_response(
+            200,
+            {
+                "tenant_discovery_endpoint": (
+                    f"https://{LOGIN_HOST}/common/v2.0/.well-known/openid-configuration"
+                ),
+                "api-version": "1.1",
+                "metadata": [
+                    {
+                        "preferred_network": LOGIN_HOST,
+                        "preferred_cache": "login.windows.net",
+                        "aliases": [LOGIN_HOST, "login.windows.net", "login.microsoft.com",
+                                    "sts.windows.net"],
+                    }
+                ],
+            },
+        )  # fmt: skip
 
     def _page(self, status: int, title: str, text: str) -> Response:
         return html_response(
