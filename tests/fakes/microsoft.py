@@ -61,7 +61,7 @@ from tests.fakes.server import (
 
 LOGIN_HOST = "login.microsoftonline.com"
 GRAPH_SCOPE = "https://graph.microsoft.com/Calendars.ReadWrite"
-DEFAULT_PAGE_SIZE = 10  # small, so every client follows nextLink in tests
+DEFAULT_PAGE_SIZE = 10  # the fake's cap per page: small, so clients follow nextLink in tests
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
 # The Windows zone names tests use; real Exchange accepts every name of the CLDR table.
@@ -1078,7 +1078,8 @@ class MicrosoftFake(FakeServer):
     def _page_size(self, request: Request) -> int:
         prefer = request.headers.get("Prefer") or ""
         found = re.search(r"odata\.maxpagesize=(\d+)", prefer)
-        return max(1, int(found.group(1))) if found else self.page_size
+        # A preference: the server may still send smaller pages (its own cap, ``page_size``).
+        return max(1, min(int(found.group(1)), self.page_size)) if found else self.page_size
 
     def _delta(self, request: Request, match: re.Match[str]) -> Response:
         owner = self._owner(request)
