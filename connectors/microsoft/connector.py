@@ -186,8 +186,10 @@ class MicrosoftConnector(Connector):
             tokens=tokens, graph_endpoint=graph_endpoint, mailbox=mailbox, timeout=timeout
         )
         moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        self.now = moment
         self.window_start = moment - window_past
         self.window_end = moment + window_future
+        self.window_future = window_future
 
     def credentials_changed(self) -> bool:
         """Whether msal refreshed (and rotated) tokens; the caller then stores
@@ -241,7 +243,17 @@ class MicrosoftConnector(Connector):
             return items, str(delta_link)
 
     def changes(self, cursor: str | None) -> Changes:
+        """Delta round from ``cursor`` (see the module docstring). A removal is reported as a
+        deleted item under the id Graph gave: a single event's, or an occurrence's (which
+        matches no mapping; its series is re-read and reported with the occurrence as an
+        exception). ``CursorExpired`` also when the cursor's window has run half out: the
+        window of a deltaLink is fixed at its first request (§2.2), so a full listing moves it
+        on."""
         state = self._read_cursor(cursor) if cursor is not None else None
+        if state is not None:
+            until = datetime.fromisoformat(state["until"])
+            if until - self.now < self.window_future / 2:
+                raise CursorExpired("The Outlook sync window moved on: list everything again.")
         raw, delta_link = self._delta(state)
         known_series: set[str] = set(state["series"]) if state else set()
         latest: dict[str, dict[str, Any]] = {}
@@ -275,7 +287,10 @@ class MicrosoftConnector(Connector):
             else:
                 known_series.add(master_id)
         return Changes(
-            items=tuple(out.values()), cursor=self._write_cursor(delta_link, known_series)
+            items=tuple(out.values()),
+            cursor=self._write_cursor(
+                delta_link, known_series, state["until"] if state else self.window_end.isoformat()
+            ),
         )
 
     def full_listing(self) -> Changes:
@@ -289,16 +304,17 @@ class MicrosoftConnector(Connector):
             state = json.loads(cursor)
             if state.get("v") != CURSOR_VERSION or not isinstance(state.get("delta"), str):
                 raise ValueError("unknown cursor")
+            datetime.fromisoformat(state["until"])
             state["series"] = [str(s) for s in state.get("series") or []]
-        except (ValueError, AttributeError) as exc:
+        except (ValueError, AttributeError, KeyError, TypeError) as exc:
             raise CursorExpired("The stored Outlook cursor is not readable.") from exc
         result: dict[str, Any] = state
         return result
 
     @staticmethod
-    def _write_cursor(delta_link: str, series: set[str]) -> str:
+    def _write_cursor(delta_link: str, series: set[str], until: str) -> str:
         return json.dumps(
-            {"v": CURSOR_VERSION, "delta": delta_link, "series": sorted(series)},
+            {"v": CURSOR_VERSION, "delta": delta_link, "series": sorted(series), "until": until},
             separators=(",", ":"),
         )
 

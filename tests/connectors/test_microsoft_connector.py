@@ -90,6 +90,30 @@ def test_delta_follows_absolute_next_links_and_stores_the_whole_delta_link(
     assert len(fake.requests) == 1
 
 
+def test_partial_and_repeated_delta_entries_are_read_in_full(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    """A delta update may carry only the changed properties, and entries may repeat (§2.2): the
+    connector re-reads each reported event, once."""
+    written = connector.create(sample(), idempotency_key="k-partial")
+    cursor = connector.changes(None).cursor
+    fake.user_patch(written.external_id, {"subject": "Renamed in Outlook"})
+    partial = {"id": written.external_id, "subject": "Renamed in Outlook"}
+    link = json.loads(cursor)["delta"]
+    fake.faults.add(
+        status=200,
+        method="GET",
+        path=r"/v1\.0/me/calendars/[^/]+/calendarView/delta",
+        query={"$deltatoken": ".+"},
+        body={"value": [partial, partial], "@odata.deltaLink": link},
+    )
+    fake.clear_log()
+    (item,) = connector.changes(cursor).items
+    assert item.event is not None and item.event.title == "Renamed in Outlook"
+    assert item.event.start == sample().start and item.event.meeting_id == 4711
+    assert len(fake.requests_to(method="GET", path=r"/v1\.0/me/events/[^/]+")) == 1
+
+
 def test_410_with_location_and_sync_state_not_found_are_cursor_expired(
     fake: MicrosoftFake, connector: MicrosoftConnector
 ) -> None:
@@ -103,6 +127,30 @@ def test_410_with_location_and_sync_state_not_found_are_cursor_expired(
         connector.changes(cursor)
     with pytest.raises(CursorExpired):
         connector.changes("not a cursor of ours")
+
+
+def test_a_cursor_whose_window_ran_half_out_is_expired(
+    fake: MicrosoftFake, calendar_id: str
+) -> None:
+    """A deltaLink keeps the window of its first request (§2.2): once half the future part has
+    passed, the connector asks for a full listing, which opens a new window."""
+    start = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
+    secrets = fake.sign_in(EMAIL)
+
+    def at(moment: datetime) -> MicrosoftConnector:
+        return MicrosoftConnector(
+            tokens=TokenSource(secrets),
+            calendar_id=calendar_id,
+            graph_endpoint=fake.graph_endpoint,
+            mailbox=EMAIL,
+            window_future=timedelta(days=100),
+            now=moment,
+        )
+
+    cursor = at(start).changes(None).cursor
+    assert at(start + timedelta(days=49)).changes(cursor).items == ()
+    with pytest.raises(CursorExpired):
+        at(start + timedelta(days=51)).changes(cursor)
 
 
 @pytest.mark.parametrize("status", [429, 503])

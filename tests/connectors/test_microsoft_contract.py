@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import override_settings
@@ -87,7 +88,10 @@ class MicrosoftOutside(Outside):
     def bogus_cursor(self) -> str:
         # A cursor of our form whose deltaLink Graph no longer knows (syncStateNotFound, §2.2).
         link = f"{self.fake.graph_endpoint}/me/calendars/{self.calendar_id}/calendarView/delta"
-        return '{"v":1,"delta":"' + link + '?$deltatoken=gone","series":[]}'
+        until = (datetime.now(UTC) + timedelta(days=700)).isoformat()
+        return json.dumps(
+            {"v": 1, "delta": f"{link}?$deltatoken=gone", "series": [], "until": until}
+        )
 
     def missing_id(self) -> str:
         return "AAMkAGnosuchevent0000000000000000000000000000="
