@@ -42,6 +42,10 @@ CONSENT_PERSONAL = "https://account.live.com/consent/Manage"
 PERSONAL_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 # URL prefix -> transport adapter mounted on the identity session; tests only (see above).
 TRANSPORT_OVERRIDES: dict[str, BaseAdapter] = {}
+# msal's cache of identity metadata (the openid-configuration, instance discovery), shared by
+# every application in this process: without it each connector would fetch the configuration
+# again, and a no-change poll would cost two requests instead of one (QUALITY, performance).
+HTTP_CACHE: dict[Any, Any] = {}
 
 
 def enabled() -> bool:
@@ -76,6 +80,7 @@ def application(
             authority=settings.CALSYNC_MICROSOFT_AUTHORITY,
             token_cache=cache,
             http_client=TimeoutSession(settings.CALSYNC_HTTP_TIMEOUT),
+            http_cache=HTTP_CACHE,
         )
     except (requests.RequestException, ValueError, msal.exceptions.MsalError) as exc:
         # msal fetches the openid-configuration here (§2.8).

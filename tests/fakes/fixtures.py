@@ -49,6 +49,8 @@ def microsoft_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[MicrosoftFake]:
     monkeypatch.setattr(
         oauth, "TRANSPORT_OVERRIDES", {f"https://{LOGIN_HOST}/": fake.identity_adapter()}
     )
+    # msal caches the openid-configuration per process; each fake has its own address in it.
+    monkeypatch.setattr(oauth, "HTTP_CACHE", {})
     try:
         yield fake
     finally:

@@ -342,4 +342,3 @@ def test_client_info_is_base64url_json(microsoft_fake: MicrosoftFake) -> None:
     info = params_of(microsoft_fake.browser_consent(flow["auth_uri"], EMAIL))["client_info"]
     decoded = json.loads(base64.urlsafe_b64decode(info + "=" * (-len(info) % 4)))
     assert set(decoded) == {"uid", "utid"}
-
