@@ -49,6 +49,9 @@ from recurrence import RecurrenceParseError, graph_exception, graph_missing_occu
 MAX_CONCURRENT = 4  # Outlook: 4 concurrent requests per app and mailbox (§2.7)
 PAGE_SIZE = 100
 CURSOR_VERSION = 1
+# Bodies as plain text (Graph's documented Prefer header); mapping still strips HTML if it
+# comes anyway.
+TEXT_BODY = {"Prefer": 'outlook.body-content-type="text"'}
 _EXPIRED_CODES = {"syncstatenotfound", "syncstateinvalid", "resyncrequired"}
 _gates: dict[str, threading.BoundedSemaphore] = {}
 _gates_lock = threading.Lock()
@@ -319,7 +322,9 @@ class MicrosoftConnector(Connector):
         )
 
     def _get_raw(self, event_id: str, what: str = "Reading an event") -> dict[str, Any]:
-        return self.client.json("GET", self._event(event_id), what, params={"$expand": EXPAND})
+        return self.client.json(
+            "GET", self._event(event_id), what, params={"$expand": EXPAND}, headers=TEXT_BODY
+        )
 
     def _fetch_single(self, event_id: str) -> RemoteItem:
         try:
@@ -340,7 +345,9 @@ class MicrosoftConnector(Connector):
             "endDateTime": self.window_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         while True:
-            page = self.client.json("GET", url, "Reading a repeating event", params=params)
+            page = self.client.json(
+                "GET", url, "Reading a repeating event", params=params, headers=TEXT_BODY
+            )
             found.extend(page.get("value") or [])
             if not page.get("@odata.nextLink"):
                 return found

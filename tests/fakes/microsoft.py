@@ -891,6 +891,11 @@ class MicrosoftFake(FakeServer):
             self._check_if_match(stored.data, if_match)
             if "start" in body:
                 stored.data["originalStartTimeZone"] = body["start"].get("timeZone", "UTC")
+            if stored.data.get("recurrence") and ("recurrence" in body or "start" in body):
+                # Changing a series' pattern or time discards its exceptions and deleted
+                # occurrences, as Outlook does.
+                stored.exceptions.clear()
+                stored.deleted_slots.clear()
             stored.data.update(deepcopy(body))
             if props:
                 self._extended_merge(stored.data, props)
