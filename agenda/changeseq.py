@@ -7,11 +7,12 @@ PostgreSQL: a real sequence (``agenda_change_seq``, created by migration 0002), 
 writers never wait on each other. Other databases (SQLite, the embedded default): a one-row
 counter incremented inside the writing transaction; SQLite serialises writers anyway.
 
-Caveat for the sync engine: a sequence value is taken when a transaction writes, but becomes
-visible when it commits, so a smaller number can appear after a larger one was read. A reader must
-not move its watermark past numbers of transactions still in flight (for example by only
-advancing to values older than the oldest running transaction, ``pg_snapshot_xmin``, or by
-re-reading a short overlap). The engine issue owns that rule; this module only hands out numbers.
+A sequence value is taken when a transaction writes but becomes visible when it commits, so a
+smaller number can appear after a larger one was read, and a reader that moved its watermark past
+it would never push that change. ``committed_high_water`` closes that gap: writers hold a shared
+transaction-level advisory lock from the moment they take a number until they commit; the reader
+takes the same lock exclusively for an instant, so every number handed out before that instant
+belongs to a finished transaction. Readers sync up to that number and no further.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from django.db import connection, transaction
 from django.db.models import F
 
 SEQUENCE_NAME = "agenda_change_seq"
+# pg_advisory_xact_lock key shared by writers (shared mode) and the high-water reader (exclusive).
+WRITERS_LOCK = 0x43534551  # "CSEQ"
 
 
 def next_change_seq() -> int:
     """A new, never reused, increasing change number. Call inside the writing transaction."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [WRITERS_LOCK])
             cursor.execute("SELECT nextval(%s)", [SEQUENCE_NAME])
             row = cursor.fetchone()
         assert row is not None
@@ -41,3 +45,20 @@ def _next_from_counter() -> int:
         if not updated:
             ChangeCounter.objects.create(pk=1, value=1)
         return ChangeCounter.objects.values_list("value", flat=True).get(pk=1)
+
+
+def committed_high_water() -> int:
+    """The highest change number whose transaction has finished: every meeting with a number at
+    or below it is visible to a query made after this call. Must not be called inside a
+    transaction that itself wrote meetings (it would wait for itself)."""
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [WRITERS_LOCK])
+            cursor.execute(f"SELECT last_value, is_called FROM {SEQUENCE_NAME}")  # noqa: S608
+            row = cursor.fetchone()
+        assert row is not None
+        return int(row[0]) if row[1] else 0
+    from agenda.models import ChangeCounter
+
+    # SQLite serialises writers: whatever is visible is committed.
+    return ChangeCounter.objects.values_list("value", flat=True).filter(pk=1).first() or 0

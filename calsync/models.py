@@ -66,6 +66,13 @@ class CalendarLink(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     failure_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # The run lease: one run per link at a time. ``lease_token`` is a fencing token: every write a
+    # run makes to sync state checks it, so a run whose lease expired cannot write after another
+    # run took over.
+    lease_token = models.BigIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # Set by the user on the page after a run stopped at the mass-delete guard (PRODUCT 18).
+    allow_mass_delete = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -101,3 +108,78 @@ class CalendarLink(models.Model):
         if self.billing_paused:
             return "Paused for billing"
         return self.get_state_display()
+
+
+class EventMapping(models.Model):
+    """One meeting and its copy on one link's calendar, with the content both had when they were
+    last in step (the base of the three-way merge and of echo suppression, QUALITY I5, I6)."""
+
+    link = models.ForeignKey(CalendarLink, on_delete=models.CASCADE, related_name="mappings")
+    meeting = models.ForeignKey(
+        "agenda.Meeting", on_delete=models.CASCADE, related_name="sync_mappings"
+    )
+    external_id = models.CharField(max_length=1024)
+    etag = models.CharField(max_length=255, blank=True)
+    snapshot = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # QUALITY I2: one external event per meeting per link, and back.
+            models.UniqueConstraint(fields=["link", "external_id"], name="mapping_external_unique"),
+            models.UniqueConstraint(fields=["link", "meeting"], name="mapping_meeting_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meeting_id} <-> {self.external_id}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    OK = "ok", "Finished"
+    STOPPED = "stopped", "Stopped: needs your decision"
+    FAILED = "failed", "Failed"
+
+
+class SyncRun(models.Model):
+    link = models.ForeignKey(CalendarLink, on_delete=models.CASCADE, related_name="runs")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    # Counts per action ("created_here", "updated_there", ...) and the conflicts resolved.
+    counts = models.JSONField(default=dict)
+    conflicts = models.JSONField(default=list)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["link", "-started_at"], name="syncrun_link_recent")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of link {self.link_id}: {self.status}"
+
+
+class SyncMessage(models.Model):
+    """What a run wants the user to know (PRODUCT 21, 22): one problem of one meeting or event is
+    reported once, until its content changes (``fingerprint``)."""
+
+    link = models.ForeignKey(CalendarLink, on_delete=models.CASCADE, related_name="messages")
+    # The item it is about: our meeting id or the provider's id (either may be empty).
+    subject = models.CharField(max_length=1100)
+    code = models.CharField(max_length=40)
+    text = models.TextField()
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["link", "subject", "code", "fingerprint"], name="message_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.text[:60]}"

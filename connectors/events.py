@@ -56,6 +56,8 @@ class EventData:
     meeting_id: int | None = None
     # Occurrence starts removed or moved on the provider (EXDATE, cancelled or moved instances).
     exceptions: tuple[datetime | date, ...] = field(default=())
+    # When the provider last changed it (for "the most recently modified side wins", PRODUCT 17).
+    updated: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,11 @@ BILLING_DEFAULT_MODE = env.str("BILLING_DEFAULT_MODE", default="per_practitioner
 # How many ledger entries the Settings > Integrations page lists.
 BILLING_LEDGER_PAGE_SIZE = 50
 
+# The mass-delete guard (PRODUCT 18): a run that would delete more than this share of a link's
+# synchronised meetings (and at least the minimum count) stops and asks the user.
+CALSYNC_MASS_DELETE_SHARE = env.float("CALSYNC_MASS_DELETE_SHARE", default=0.5)
+CALSYNC_MASS_DELETE_MINIMUM = env.int("CALSYNC_MASS_DELETE_MINIMUM", default=5)
+
 # --- Celery (QUALITY.md "Celery settings that hold these promises") ----------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {

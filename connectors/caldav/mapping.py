@@ -202,7 +202,17 @@ def _event_from_vevent(
         messages=messages,
         meeting_id=int(str(meeting)) if meeting is not None and str(meeting).isdigit() else None,
         exceptions=exceptions,
+        updated=_last_modified(master),
     )
+
+
+def _last_modified(master: Component) -> datetime | None:
+    for name in ("LAST-MODIFIED", "DTSTAMP"):
+        if master.get(name) is not None:
+            value = master.decoded(name)
+            if isinstance(value, datetime):
+                return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
 
 
 def _organised_by(organizer: Any, account_email: str | None) -> bool:

@@ -177,4 +177,14 @@ def _from_google(
         messages=messages,
         meeting_id=int(str(meeting_id)) if str(meeting_id or "").isdigit() else None,
         exceptions=exception_starts,
+        updated=_instant(item.get("updated")),
     )
+
+
+def _instant(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,244 @@
+"""The field rules between a meeting and an external event (PRODUCT 9-16), and the normalised
+snapshot both sides are compared in.
+
+A snapshot holds exactly what syncs, in one canonical form, so that "the same content" compares
+equal whichever side it was read from: times in UTC (all-day events as local dates), reminders
+rounded to the internal choices, attendees as sorted addresses, a repetition's end as the date of
+its last occurrence (providers give that back, not the date the user typed). *Visible for all
+users* is not in it (PRODUCT 12); nor is the client of an appointment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from accounts.models import Role, User
+from agenda.models import Client, Meeting, MeetingKind, MeetingStatus, Resource, nearest_reminder
+from agenda.services import MeetingData
+from connectors.events import Attendee, EventData, EventStatus
+from recurrence import Frequency, Rule, Weekday
+
+Snapshot = dict[str, Any]
+SYNCED_FIELDS = (
+    "title",
+    "description",
+    "location",
+    "start",
+    "end",
+    "time_zone",
+    "all_day",
+    "rule",
+    "reminder",
+    "attendees",
+    "status",
+)
+# Fields an outside change may set on a client appointment (PRODUCT 15): its time, and its
+# cancellation (a deletion). The rest of a client appointment stays the practice's.
+CLIENT_APPOINTMENT_FIELDS = frozenset({"start", "end", "time_zone", "all_day"})
+RESOURCE_SEPARATOR = "; "
+
+
+def _rule_snapshot(rule: Rule | None, start: datetime, all_day: bool) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    local = start.replace(tzinfo=None)
+    if all_day:
+        local = datetime.combine(start.date(), time())
+    last = rule.to_dateutil(local).before(datetime.combine(rule.until, time.max), inc=True)
+    return {
+        "frequency": rule.frequency.value,
+        "interval": rule.interval,
+        "weekdays": sorted(int(d) for d in rule.weekdays),
+        "month_day": rule.month_day,
+        "nth": rule.nth,
+        "nth_weekday": None if rule.nth_weekday is None else int(rule.nth_weekday),
+        "until": (last.date() if last else rule.until).isoformat(),
+    }
+
+
+def _times(start: datetime, end: datetime, zone: str, all_day: bool) -> dict[str, Any]:
+    if all_day:
+        tz = ZoneInfo(zone)
+        return {
+            "start": start.astimezone(tz).date().isoformat(),
+            "end": end.astimezone(tz).date().isoformat(),
+            # An all-day event has no zone of its own on most providers.
+            "time_zone": "",
+            "all_day": True,
+        }
+    return {
+        "start": start.astimezone(ZoneInfo("UTC")).isoformat(),
+        "end": end.astimezone(ZoneInfo("UTC")).isoformat(),
+        "time_zone": zone,
+        "all_day": False,
+    }
+
+
+def meeting_location(meeting: Meeting, resources: list[Resource]) -> str:
+    """PRODUCT 11: resources go into the external location together with the free text."""
+    parts = [meeting.location.strip()] if meeting.location.strip() else []
+    parts += [r.name for r in sorted(resources, key=lambda r: r.name)]
+    return RESOURCE_SEPARATOR.join(parts)
+
+
+def meeting_attendees(meeting: Meeting, users: list[User]) -> list[str]:
+    return sorted({u.email.lower() for u in users} | {a.lower() for a in meeting.other_attendees})
+
+
+def snapshot_of_meeting(
+    meeting: Meeting, resources: list[Resource], attendees: list[User]
+) -> Snapshot:
+    local_start = meeting.start.astimezone(ZoneInfo(meeting.time_zone))
+    return {
+        "title": meeting.title,
+        "description": meeting.description,
+        "location": meeting_location(meeting, resources),
+        **_times(meeting.start, meeting.end, meeting.time_zone, meeting.all_day),
+        "rule": _rule_snapshot(meeting.rule, local_start, meeting.all_day),
+        "reminder": meeting.reminder_minutes,
+        "attendees": meeting_attendees(meeting, attendees),
+        "status": meeting.status,
+    }
+
+
+def snapshot_of_event(event: EventData, *, ignore: frozenset[str] = frozenset()) -> Snapshot:
+    """The snapshot of an external event; ``ignore``: addresses that are not attendees here (the
+    linked account itself, the meeting's owner)."""
+    local_start = event.start.astimezone(ZoneInfo(event.time_zone))
+    return {
+        "title": event.title,
+        "description": event.description,
+        "location": event.location.strip(),
+        **_times(event.start, event.end, event.time_zone, event.all_day),
+        "rule": _rule_snapshot(event.rule, local_start, event.all_day),
+        "reminder": None
+        if event.reminder_minutes is None
+        else nearest_reminder(event.reminder_minutes),
+        "attendees": sorted({a.email.lower() for a in event.attendees} - ignore),
+        "status": "tentative" if event.status == EventStatus.TENTATIVE else "confirmed",
+    }
+
+
+def event_from_snapshot(snap: Snapshot, *, meeting_id: int, uid: str = "") -> EventData:
+    """The ``EventData`` to write for a snapshot (a meeting's, or a merge's)."""
+    all_day = bool(snap["all_day"])
+    zone = snap["time_zone"] or "UTC"
+    if all_day:
+        start = datetime.combine(date.fromisoformat(snap["start"]), time(), tzinfo=ZoneInfo(zone))
+        end = datetime.combine(date.fromisoformat(snap["end"]), time(), tzinfo=ZoneInfo(zone))
+    else:
+        start = datetime.fromisoformat(snap["start"]).astimezone(ZoneInfo(zone))
+        end = datetime.fromisoformat(snap["end"]).astimezone(ZoneInfo(zone))
+    return EventData(
+        uid=uid,
+        title=snap["title"],
+        start=start,
+        end=end,
+        time_zone=zone,
+        all_day=all_day,
+        description=snap["description"],
+        location=snap["location"],
+        attendees=tuple(Attendee(email) for email in snap["attendees"]),
+        reminder_minutes=snap["reminder"],
+        status=EventStatus.TENTATIVE if snap["status"] == "tentative" else EventStatus.CONFIRMED,
+        rule=rule_from_snapshot(snap["rule"]),
+        meeting_id=meeting_id,
+    )
+
+
+def rule_from_snapshot(value: dict[str, Any] | None) -> Rule | None:
+    if value is None:
+        return None
+    return Rule(
+        Frequency(value["frequency"]),
+        until=date.fromisoformat(value["until"]),
+        interval=int(value["interval"]),
+        weekdays=frozenset(Weekday(d) for d in value["weekdays"]),
+        month_day=value["month_day"],
+        nth=value["nth"],
+        nth_weekday=None if value["nth_weekday"] is None else Weekday(value["nth_weekday"]),
+    )
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The tenant's people and resources, to map addresses and location parts back (PRODUCT 10,
+    11). Built once per run: a constant number of queries whatever the calendar's size."""
+
+    owner: User
+    staff_by_email: dict[str, User]
+    resources_by_name: dict[str, Resource]
+    default_zone: str
+
+    @classmethod
+    def for_owner(cls, owner: User) -> Directory:
+        staff = User.objects.filter(tenant=owner.tenant, role=Role.STAFF, is_active=True)
+        return cls(
+            owner=owner,
+            staff_by_email={u.email.lower(): u for u in staff if u.pk != owner.pk},
+            resources_by_name={
+                r.name.lower(): r for r in Resource.objects.filter(tenant=owner.tenant)
+            },
+            default_zone=owner.time_zone,
+        )
+
+
+def meeting_data_from_snapshot(
+    snap: Snapshot,
+    directory: Directory,
+    *,
+    base: Meeting | None = None,
+) -> MeetingData:
+    """``MeetingData`` for a meeting that takes ``snap``'s content. Fields outside the snapshot
+    (kind, client, visible-for-all) come from ``base``; a new meeting from outside is personal
+    (PRODUCT 15)."""
+    event = event_from_snapshot(snap, meeting_id=0)
+    parts = [p.strip() for p in snap["location"].split(";") if p.strip()]
+    resources = tuple(
+        directory.resources_by_name[p.lower()]
+        for p in parts
+        if p.lower() in directory.resources_by_name
+    )
+    free_text = RESOURCE_SEPARATOR.join(
+        p for p in parts if p.lower() not in directory.resources_by_name
+    )
+    users = tuple(
+        directory.staff_by_email[e] for e in snap["attendees"] if e in directory.staff_by_email
+    )
+    others = tuple(
+        e
+        for e in snap["attendees"]
+        if e not in directory.staff_by_email and e != directory.owner.email.lower()
+    )
+    zone = snap["time_zone"] or (base.time_zone if base else directory.default_zone)
+    start, end = event.start, event.end
+    if event.all_day:
+        start = datetime.combine(start.date(), time(), tzinfo=ZoneInfo(zone))
+        end = datetime.combine(end.date(), time(), tzinfo=ZoneInfo(zone))
+    return MeetingData(
+        title=snap["title"] or "(no title)",
+        start=start,
+        end=end if end > start else start + timedelta(minutes=1),
+        time_zone=zone,
+        all_day=event.all_day,
+        kind=base.kind if base else MeetingKind.PERSONAL,
+        client=_client_of(base),
+        description=snap["description"],
+        location=free_text,
+        status=MeetingStatus.TENTATIVE
+        if snap["status"] == "tentative"
+        else MeetingStatus.CONFIRMED,
+        resources=resources,
+        attendees=users,
+        other_attendees=others,
+        reminder_minutes=snap["reminder"],
+        visible_for_all=base.visible_for_all if base else False,
+        rule=event.rule,
+    )
+
+
+def _client_of(base: Meeting | None) -> Client | None:
+    return base.client if base is not None else None

@@ -1,0 +1,437 @@
+"""The planner: pure, no I/O (STYLE 5). From what changed on each side and the mappings, it
+decides every action and says why.
+
+Inputs are plain values: ``Local`` (a changed meeting as its snapshot), ``Remote`` (a changed
+external item as its snapshot), ``Mapping`` (the pair and the content both had last time). The
+output is a ``Plan``: actions with reasons, conflicts, messages, or a stop (the mass-delete
+guard, PRODUCT 18).
+
+The rules, against the mapping's snapshot (the base):
+* a side whose snapshot equals the base did not change: echo suppression (QUALITY I5, I6);
+* one side changed: it wins; both changed: field by field, a field changed on one side comes
+  from that side, a field changed on both from the most recently modified side, and every such
+  field is recorded as a conflict (PRODUCT 17);
+* deletions: a deleted side deletes the other unless the other was edited, in which case the
+  edit wins and the item is recreated (QUALITY I3, I4);
+* an unknown external item carrying one of our meeting ids re-adopts its meeting instead of
+  creating a second one (a mapping lost in a crash, QUALITY I2, I10).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from calsync.engine.fields import CLIENT_APPOINTMENT_FIELDS, SYNCED_FIELDS, Snapshot
+
+
+@dataclass(frozen=True)
+class Local:
+    meeting_id: int
+    snapshot: Snapshot | None  # None: deleted (a tombstone)
+    updated_at: datetime
+    change_seq: int
+    client_appointment: bool = False
+    # False for what the first sync leaves alone (past meetings, PRODUCT 8).
+    eligible: bool = True
+
+
+@dataclass(frozen=True)
+class Remote:
+    external_id: str
+    etag: str
+    snapshot: Snapshot | None  # None: deleted on the provider
+    updated_at: datetime | None = None
+    meeting_id: int | None = None  # our id, when the event is one of our copies
+    organizer: bool = True
+    eligible: bool = True  # False: past, on a first sync
+    problems: tuple[tuple[str, str], ...] = ()  # (code, message) for the user
+    importable: bool = True  # False: a series the internal calendar cannot hold
+
+
+@dataclass(frozen=True)
+class Mapping:
+    meeting_id: int
+    external_id: str
+    etag: str
+    snapshot: Snapshot
+    organizer: bool = True
+    client_appointment: bool = False
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    reason: str
+
+
+@dataclass(frozen=True)
+class CreateHere(Action):
+    remote: Remote
+
+
+@dataclass(frozen=True)
+class UpdateHere(Action):
+    meeting_id: int
+    snapshot: Snapshot
+    external_id: str
+    etag: str
+    # The base to store once applied (what both sides hold afterwards, if nothing else changes).
+    base: Snapshot
+
+
+@dataclass(frozen=True)
+class DeleteHere(Action):
+    meeting_id: int
+    external_id: str
+
+
+@dataclass(frozen=True)
+class CreateThere(Action):
+    meeting_id: int
+    snapshot: Snapshot
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class UpdateThere(Action):
+    meeting_id: int
+    external_id: str
+    etag: str
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class DeleteThere(Action):
+    meeting_id: int
+    external_id: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class Adopt(Action):
+    """Record a mapping for a pair that exists on both sides but was not mapped."""
+
+    meeting_id: int
+    external_id: str
+    etag: str
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class Forget(Action):
+    """Drop a mapping whose both sides are gone."""
+
+    meeting_id: int
+    external_id: str
+
+
+@dataclass(frozen=True)
+class RecordEtag(Action):
+    """Content equal, version changed (a provider rewrote it): keep the new etag only."""
+
+    external_id: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    meeting_id: int
+    field: str
+    here: Any
+    there: Any
+    winner: str  # "here" or "there"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A message for the user about one item."""
+
+    subject: str
+    code: str
+    text: str
+    fingerprint: str
+
+
+@dataclass
+class Plan:
+    actions: list[Action] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    stopped: str = ""  # why the run stopped without acting (the mass-delete guard)
+
+    def count(self, kind: type[Action]) -> int:
+        return sum(isinstance(a, kind) for a in self.actions)
+
+
+def idempotency_key(link_id: int, local: Local) -> str:
+    """Stable for one content version of one meeting on one link: a retried create (after a crash
+    between the provider's write and our commit) reuses it and makes no duplicate."""
+    return f"calsync{link_id}m{local.meeting_id}s{local.change_seq}"
+
+
+def merge(
+    base: Snapshot, here: Snapshot, there: Snapshot, *, here_newer: bool, meeting_id: int
+) -> tuple[Snapshot, list[Conflict]]:
+    """Three-way merge field by field (PRODUCT 17)."""
+    merged: Snapshot = {}
+    conflicts: list[Conflict] = []
+    for name in SYNCED_FIELDS:
+        b, h, t = base.get(name), here.get(name), there.get(name)
+        if h == t or t == b:
+            merged[name] = h
+        elif h == b:
+            merged[name] = t
+        else:
+            merged[name] = h if here_newer else t
+            conflicts.append(Conflict(meeting_id, name, h, t, "here" if here_newer else "there"))
+    return merged, conflicts
+
+
+def _restrict(snap: Snapshot, base: Snapshot, allowed: frozenset[str]) -> Snapshot:
+    """``snap`` with only the ``allowed`` fields taken from it, the rest from ``base``."""
+    return {name: (snap[name] if name in allowed else base[name]) for name in SYNCED_FIELDS}
+
+
+def plan(
+    *,
+    link_id: int,
+    local: list[Local],
+    remote: list[Remote],
+    mappings: list[Mapping],
+    full_listing: bool,
+    mass_delete_share: float,
+    mass_delete_minimum: int,
+    allow_mass_delete: bool,
+    unmapped_meetings: dict[int, Local] | None = None,
+) -> Plan:
+    """Decide what to do. ``full_listing``: ``remote`` is the whole calendar (a first sync or
+    after an expired cursor), so a mapped item missing from it was deleted. ``unmapped_meetings``:
+    our live, unmapped meetings by id, for re-adopting copies that carry our id."""
+    result = Plan()
+    by_external = {m.external_id: m for m in mappings}
+    by_meeting = {m.meeting_id: m for m in mappings}
+    local_by_id = {item.meeting_id: item for item in local}
+    seen_meetings: set[int] = set()
+    adopted: set[int] = set()
+    remote_by_id = {r.external_id: r for r in remote}
+
+    if full_listing:
+        # Deletions during the gap: a mapped item that the full listing lacks is gone there.
+        for known in mappings:
+            if known.external_id not in remote_by_id:
+                remote_by_id[known.external_id] = Remote(known.external_id, "", None)
+
+    for there in remote_by_id.values():
+        pair = by_external.get(there.external_id)
+        if pair is None:
+            _unmapped_remote(result, there, unmapped_meetings or {}, adopted)
+            continue
+        seen_meetings.add(pair.meeting_id)
+        _mapped(result, link_id, pair, local_by_id.get(pair.meeting_id), there)
+
+    for here in local:
+        if here.meeting_id in seen_meetings or here.meeting_id in adopted:
+            continue
+        mapped = by_meeting.get(here.meeting_id)
+        if mapped is None:
+            if here.snapshot is not None and here.eligible:
+                key = idempotency_key(link_id, here)
+                result.actions.append(CreateThere("new here", here.meeting_id, here.snapshot, key))
+            continue
+        if here.snapshot is None:
+            result.actions.append(
+                DeleteThere("deleted here", here.meeting_id, mapped.external_id, mapped.etag)
+            )
+        elif here.snapshot != _content(mapped.snapshot) and mapped.organizer:
+            # (An event we only attend keeps our edits here, PRODUCT 16.)
+            result.actions.append(
+                UpdateThere(
+                    "changed here",
+                    here.meeting_id,
+                    mapped.external_id,
+                    mapped.etag,
+                    here.snapshot,
+                )
+            )
+
+    _guard(result, len(mappings), mass_delete_share, mass_delete_minimum, allow_mass_delete)
+    return result
+
+
+def _unmapped_remote(result: Plan, item: Remote, ours: dict[int, Local], adopted: set[int]) -> None:
+    if item.snapshot is None:
+        return  # a deletion of something we never held (Radicale reports such, §3.1)
+    for code, text in item.problems:
+        result.notes.append(Note(item.external_id, code, text, _fingerprint(item.snapshot)))
+    if item.meeting_id is not None and item.meeting_id in ours and item.meeting_id not in adopted:
+        # One of our copies whose mapping was lost: adopt it, then bring it up to date.
+        meeting = ours[item.meeting_id]
+        adopted.add(item.meeting_id)
+        result.actions.append(
+            Adopt(
+                "our copy, mapping recovered",
+                item.meeting_id,
+                item.external_id,
+                item.etag,
+                item.snapshot,
+            )
+        )
+        if meeting.snapshot is not None and meeting.snapshot != item.snapshot:
+            result.actions.append(
+                UpdateThere(
+                    "recovered copy out of date",
+                    item.meeting_id,
+                    item.external_id,
+                    item.etag,
+                    meeting.snapshot,
+                )
+            )
+        return
+    if not item.importable or not item.eligible:
+        return
+    result.actions.append(CreateHere("new there", item))
+
+
+def _content(snapshot: Snapshot) -> Snapshot:
+    """A stored snapshot without bookkeeping keys (``_organizer``)."""
+    return {k: v for k, v in snapshot.items() if not k.startswith("_")}
+
+
+def _mapped(
+    result: Plan, link_id: int, mapping: Mapping, here: Local | None, there: Remote
+) -> None:
+    base = _content(mapping.snapshot)
+    here_changed = here is not None and here.snapshot != base
+    if there.snapshot is None:  # deleted there
+        if here is not None and here.snapshot is not None and here_changed:
+            # QUALITY I3: an edit beats a concurrent delete: put it back there.
+            result.actions.append(
+                Forget("deleted there but edited here", mapping.meeting_id, mapping.external_id)
+            )
+            result.actions.append(
+                CreateThere(
+                    "edited here, recreated there",
+                    mapping.meeting_id,
+                    here.snapshot,
+                    idempotency_key(link_id, here),
+                )
+            )
+        elif here is not None and here.snapshot is None:
+            result.actions.append(
+                Forget("deleted on both sides", mapping.meeting_id, mapping.external_id)
+            )
+        else:
+            result.actions.append(
+                DeleteHere("deleted there", mapping.meeting_id, mapping.external_id)
+            )
+        return
+    for code, text in there.problems:
+        result.notes.append(Note(str(mapping.meeting_id), code, text, _fingerprint(there.snapshot)))
+    there_changed = there.snapshot != base
+    if here is not None and here.snapshot is None:  # deleted here
+        if there_changed:
+            result.actions.append(
+                Forget("deleted here but edited there", mapping.meeting_id, mapping.external_id)
+            )
+            result.actions.append(CreateHere("edited there, recreated here", there))
+        else:
+            result.actions.append(
+                DeleteThere(
+                    "deleted here",
+                    mapping.meeting_id,
+                    mapping.external_id,
+                    there.etag or mapping.etag,
+                )
+            )
+        return
+    if not there_changed and not here_changed:
+        if there.etag and there.etag != mapping.etag:
+            result.actions.append(
+                RecordEtag("same content, new version", mapping.external_id, there.etag)
+            )
+        return
+    if there_changed and not there.importable:
+        return  # a series changed into something we cannot hold: its note says so
+    client = mapping.client_appointment
+    if there_changed and not here_changed:
+        taken = (
+            _restrict(there.snapshot, base, CLIENT_APPOINTMENT_FIELDS)
+            if client
+            else (there.snapshot)
+        )
+        result.actions.append(
+            UpdateHere(
+                "changed there", mapping.meeting_id, taken, mapping.external_id, there.etag, taken
+            )
+        )
+        if taken != there.snapshot and mapping.organizer:
+            # A client appointment's other fields stay ours: write them back (PRODUCT 15).
+            result.actions.append(
+                UpdateThere(
+                    "client appointment details are ours",
+                    mapping.meeting_id,
+                    mapping.external_id,
+                    there.etag,
+                    taken,
+                )
+            )
+        return
+    assert here is not None and here.snapshot is not None
+    if here_changed and not there_changed:
+        if mapping.organizer:
+            result.actions.append(
+                UpdateThere(
+                    "changed here",
+                    mapping.meeting_id,
+                    mapping.external_id,
+                    there.etag or mapping.etag,
+                    here.snapshot,
+                )
+            )
+        return
+    # Both changed.
+    there_snap = (
+        _restrict(there.snapshot, base, CLIENT_APPOINTMENT_FIELDS) if client else (there.snapshot)
+    )
+    here_newer = there.updated_at is None or here.updated_at >= there.updated_at
+    merged, conflicts = merge(
+        base, here.snapshot, there_snap, here_newer=here_newer, meeting_id=mapping.meeting_id
+    )
+    result.conflicts.extend(conflicts)
+    if merged != here.snapshot:
+        result.actions.append(
+            UpdateHere(
+                "merged", mapping.meeting_id, merged, mapping.external_id, there.etag, merged
+            )
+        )
+    if merged != there.snapshot and mapping.organizer:
+        result.actions.append(
+            UpdateThere("merged", mapping.meeting_id, mapping.external_id, there.etag, merged)
+        )
+    elif merged == there.snapshot and merged == here.snapshot:
+        result.actions.append(RecordEtag("merged to equal", mapping.external_id, there.etag))
+
+
+def _guard(result: Plan, mapped: int, share: float, minimum: int, allowed: bool) -> None:
+    """PRODUCT 18 / QUALITY I7: a run that would delete most of the mapped events stops."""
+    deletions = result.count(DeleteHere) + result.count(DeleteThere)
+    if allowed or deletions < minimum or mapped == 0 or deletions <= share * mapped:
+        return
+    result.stopped = (
+        f"This sync would delete {deletions} of your {mapped} synchronised meetings at once. "
+        "That can happen when a calendar was emptied or swapped, or a provider had a fault, so "
+        "nothing was deleted. If the deletions are right, allow them on the CalendarSync page."
+    )
+    # Nothing is applied and the cursor is not stored: the same changes come back next run,
+    # when the user has decided.
+    result.actions = []
+
+
+def _fingerprint(snapshot: Snapshot) -> str:
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,486 @@
+"""Running one link end to end (ARCHITECTURE.md, "Data flow of one sync run").
+
+1. Lease the link; the lease's number is a fencing token that every later write of sync state
+   checks, so a run whose lease expired cannot write after another run took over.
+2. Read the provider's changes (incremental; a ``CursorExpired`` becomes a full listing and a diff
+   against the mappings) and the agenda's changes up to the committed high-water mark.
+3. Plan (pure), then apply: provider writes one by one, each recorded in its mapping as soon as it
+   lands; local writes through the agenda's services, each with its mapping in one transaction.
+4. Store the cursor and the watermark last, after everything above committed (QUALITY I9).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User
+from agenda.changeseq import committed_high_water
+from agenda.models import Meeting
+from agenda.selectors import meetings_changed_since
+from agenda.services import meeting_create, meeting_delete, meeting_update
+from calsync.engine import plan as p
+from calsync.engine.fields import (
+    Directory,
+    event_from_snapshot,
+    meeting_data_from_snapshot,
+    snapshot_of_event,
+    snapshot_of_meeting,
+)
+from calsync.models import (
+    CalendarLink,
+    EventMapping,
+    LinkState,
+    RunStatus,
+    SyncMessage,
+    SyncRun,
+)
+from connectors import registry
+from connectors.base import Connector
+from connectors.errors import (
+    AuthRevoked,
+    ConnectorError,
+    CursorExpired,
+    EtagMismatch,
+    InvalidData,
+    NotFound,
+)
+from connectors.events import RemoteItem
+from recurrence import Flag
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=10)
+UNIMPORTABLE = {Flag.DAILY, Flag.UNSUPPORTED}
+
+
+class LeaseLost(Exception):
+    """Another run took this link over; this run stops without writing more."""
+
+
+@dataclass
+class Outcome:
+    status: str
+    run_id: int | None = None
+    counts: dict[str, int] | None = None
+    detail: str = ""
+
+
+def _acquire(link_id: int, now: datetime) -> int | None:
+    with transaction.atomic():
+        link = CalendarLink.objects.select_for_update().filter(pk=link_id).first()
+        if link is None or not link.syncs:
+            return None
+        if link.lease_until is not None and link.lease_until > now:
+            return None
+        link.lease_token += 1
+        link.lease_until = now + LEASE
+        link.save(update_fields=["lease_token", "lease_until"])
+        return link.lease_token
+
+
+def _check_lease(link_id: int, token: int) -> None:
+    """Call inside a transaction: locks the link row and checks the fencing token."""
+    if not CalendarLink.objects.select_for_update().filter(pk=link_id, lease_token=token).exists():
+        raise LeaseLost(f"link {link_id}: lease {token} was taken over")
+
+
+def _release(link_id: int, token: int) -> None:
+    CalendarLink.objects.filter(pk=link_id, lease_token=token).update(lease_until=None)
+
+
+def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
+    """Sync one link once. Safe to call twice at once: the second finds the lease taken."""
+    now = now or timezone.now()
+    token = _acquire(link_id, now)
+    if token is None:
+        return Outcome("skipped", detail="busy, paused or gone")
+    link = CalendarLink.objects.select_related("user", "tenant").get(pk=link_id)
+    run = SyncRun.objects.create(link=link)
+    try:
+        counts, conflicts, stopped = _run(link, token, now)
+    except LeaseLost as exc:
+        _finish(run, RunStatus.FAILED, {}, [], str(exc))
+        return Outcome("lease-lost", run.pk, detail=str(exc))
+    except AuthRevoked as exc:
+        CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
+            state=LinkState.NEEDS_RECONNECT, last_error=str(exc)
+        )
+        _finish(run, RunStatus.FAILED, {}, [], str(exc))
+        _release(link.pk, token)
+        return Outcome("needs-reconnect", run.pk, detail=str(exc))
+    except ConnectorError as exc:
+        CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
+            failure_count=link.failure_count + 1, last_error=str(exc)
+        )
+        _finish(run, RunStatus.FAILED, {}, [], str(exc))
+        _release(link.pk, token)
+        return Outcome("failed", run.pk, detail=str(exc))
+    status = RunStatus.STOPPED if stopped else RunStatus.OK
+    _finish(run, status, counts, conflicts, stopped)
+    _release(link.pk, token)
+    return Outcome(status, run.pk, counts, stopped)
+
+
+def _finish(
+    run: SyncRun, status: str, counts: dict[str, int], conflicts: list[Any], error: str
+) -> None:
+    run.status = status
+    run.finished_at = timezone.now()
+    run.counts = counts
+    run.conflicts = conflicts
+    run.error = error
+    run.save(update_fields=["status", "finished_at", "counts", "conflicts", "error"])
+
+
+def _remote_view(
+    item: RemoteItem, ignore: frozenset[str], first_sync: bool, now: datetime
+) -> p.Remote:
+    event = item.event
+    if event is None:
+        return p.Remote(item.external_id, item.etag, None)
+    problems = tuple(
+        (flag.value, text) for flag, text in zip(sorted(event.flags), event.messages, strict=False)
+    )
+    # Daily and unsupported series are not synced into the internal calendar (PRODUCT 21).
+    importable = not (event.flags & UNIMPORTABLE)
+    eligible = True
+    if first_sync:
+        # PRODUCT 8: future events come in; a series with future occurrences counts as future.
+        last_end = event.end
+        if event.rule is not None:
+            last_end = max(
+                last_end,
+                datetime.combine(event.rule.until, datetime.max.time(), tzinfo=event.start.tzinfo),
+            )
+        eligible = last_end > now
+    return p.Remote(
+        external_id=item.external_id,
+        etag=item.etag,
+        snapshot=snapshot_of_event(event, ignore=ignore),
+        updated_at=event.updated,
+        meeting_id=event.meeting_id,
+        organizer=event.is_organizer,
+        eligible=eligible,
+        problems=problems,
+        importable=importable,
+    )
+
+
+def _local_view(meeting: Meeting, first_sync: bool, now: datetime) -> p.Local:
+    if meeting.deleted_at is not None:
+        return p.Local(meeting.pk, None, meeting.updated_at, meeting.change_seq)
+    snapshot = snapshot_of_meeting(
+        meeting, list(meeting.resources.all()), [a.user for a in meeting.attendance.all()]
+    )
+    eligible = True
+    if first_sync:
+        rule = meeting.rule
+        last_end = (
+            meeting.end
+            if rule is None
+            else datetime.combine(rule.until, datetime.max.time(), tzinfo=meeting.zone)
+        )
+        eligible = last_end > now
+    return p.Local(
+        meeting.pk,
+        snapshot,
+        meeting.updated_at,
+        meeting.change_seq,
+        client_appointment=meeting.client_id is not None,
+        eligible=eligible,
+    )
+
+
+def _run(link: CalendarLink, token: int, now: datetime) -> tuple[dict[str, int], list[Any], str]:
+    owner: User = link.user
+    connector = registry.get(link.provider).connector(link, default_zone=owner.time_zone)
+    first_sync = not link.cursor
+    full = first_sync
+    try:
+        changes = (
+            connector.changes(link.cursor or None) if not first_sync else (connector.full_listing())
+        )
+    except CursorExpired:
+        changes = connector.full_listing()
+        full = True
+    high_water = committed_high_water()
+    changed = (
+        meetings_changed_since(owner, link.pushed_seq)
+        .filter(change_seq__lte=high_water)
+        .select_related("client")
+        .prefetch_related("resources", "attendance__user")
+    )
+    if first_sync:
+        # Everything live is a candidate; eligibility (future only) is decided per meeting.
+        changed = (
+            Meeting.objects.filter(owner=owner, change_seq__lte=high_water)
+            .select_related("client")
+            .prefetch_related("resources", "attendance__user")
+        )
+    locals_ = [_local_view(m, first_sync, now) for m in changed]
+    mappings = {
+        m.external_id: m
+        for m in EventMapping.objects.filter(link=link).annotate(client=F("meeting__client_id"))
+    }
+    ignore = frozenset({owner.email.lower(), link.account.lower()})
+    remotes = [_remote_view(i, ignore, first_sync, now) for i in changes.items]
+    ours = _unmapped_candidates(owner, remotes, set(mappings), now)
+    decided = p.plan(
+        link_id=link.pk,
+        local=locals_,
+        remote=remotes,
+        mappings=[
+            p.Mapping(
+                m.meeting_id,
+                m.external_id,
+                m.etag,
+                m.snapshot,
+                organizer=m.snapshot.get("_organizer", True),
+                client_appointment=m.client is not None,
+            )
+            for m in mappings.values()
+        ],
+        full_listing=full,
+        mass_delete_share=settings.CALSYNC_MASS_DELETE_SHARE,
+        mass_delete_minimum=settings.CALSYNC_MASS_DELETE_MINIMUM,
+        allow_mass_delete=link.allow_mass_delete,
+        unmapped_meetings=ours,
+    )
+    _notes(link, decided.notes)
+    if decided.stopped:
+        _notes(link, [p.Note("", "mass_delete", decided.stopped, str(len(decided.notes)))])
+        return {}, [], decided.stopped
+    executor = _Executor(link, token, connector, owner, {i.external_id: i for i in remotes})
+    for action in decided.actions:
+        executor.apply(action)
+    with transaction.atomic():
+        _check_lease(link.pk, token)
+        CalendarLink.objects.filter(pk=link.pk).update(
+            cursor=changes.cursor,
+            pushed_seq=max(link.pushed_seq, high_water),
+            last_success_at=timezone.now(),
+            failure_count=0,
+            last_error="",
+            allow_mass_delete=False,
+        )
+    conflicts = [c.__dict__ for c in decided.conflicts]
+    return executor.counts, conflicts, ""
+
+
+def _unmapped_candidates(
+    owner: User, remotes: list[p.Remote], mapped_ids: set[str], now: datetime
+) -> dict[int, p.Local]:
+    """Our meetings that incoming copies name, when those copies are not mapped (recovery)."""
+    wanted = {r.meeting_id for r in remotes if r.meeting_id and r.external_id not in mapped_ids}
+    if not wanted:
+        return {}
+    mapped = set(
+        EventMapping.objects.filter(meeting_id__in=wanted).values_list("meeting_id", flat=True)
+    )
+    meetings = Meeting.objects.filter(owner=owner, pk__in=wanted - mapped).prefetch_related(
+        "resources", "attendance__user"
+    )
+    return {m.pk: _local_view(m, False, now) for m in meetings}
+
+
+class _Executor:
+    def __init__(
+        self,
+        link: CalendarLink,
+        token: int,
+        connector: Connector,
+        owner: User,
+        remotes: dict[str, p.Remote],
+    ) -> None:
+        self.link = link
+        self.token = token
+        self.connector = connector
+        self.owner = owner
+        self.remotes = remotes
+        self.directory = Directory.for_owner(owner)
+        self.counts: dict[str, int] = {}
+
+    def _count(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def apply(self, action: p.Action) -> None:
+        try:
+            method = getattr(self, "_" + type(action).__name__)
+            method(action)
+        except (EtagMismatch, NotFound) as exc:
+            # The item changed or vanished since we listed it: the next run sees the new state.
+            log.info("link %s: %s: %s", self.link.pk, type(action).__name__, exc)
+            self._count("retry_next_run")
+        except InvalidData as exc:
+            _notes(
+                self.link,
+                [p.Note(str(getattr(action, "meeting_id", "")), "invalid", str(exc), str(exc))],
+            )
+            self._count("skipped")
+        except ValidationError as exc:
+            _notes(
+                self.link,
+                [
+                    p.Note(
+                        getattr(action, "remote", action).__class__.__name__,
+                        "invalid",
+                        " ".join(exc.messages),
+                        " ".join(exc.messages),
+                    )
+                ],
+            )
+            self._count("skipped")
+
+    # -- there (provider writes; each mapping saved as soon as its write landed) --------------
+
+    def _CreateThere(self, a: p.CreateThere) -> None:
+        written = self.connector.create(
+            event_from_snapshot(a.snapshot, meeting_id=a.meeting_id),
+            idempotency_key=a.idempotency_key,
+        )
+        with transaction.atomic():
+            _check_lease(self.link.pk, self.token)
+            EventMapping.objects.filter(link=self.link, meeting_id=a.meeting_id).delete()
+            EventMapping.objects.update_or_create(
+                link=self.link,
+                external_id=written.external_id,
+                defaults={
+                    "meeting_id": a.meeting_id,
+                    "etag": written.etag,
+                    "snapshot": a.snapshot,
+                    "updated_at": timezone.now(),
+                },
+            )
+        self._count("created_there")
+
+    def _UpdateThere(self, a: p.UpdateThere) -> None:
+        written = self.connector.update(
+            a.external_id, event_from_snapshot(a.snapshot, meeting_id=a.meeting_id), etag=a.etag
+        )
+        self._save_mapping(a.external_id, etag=written.etag, snapshot=a.snapshot)
+        self._count("updated_there")
+
+    def _DeleteThere(self, a: p.DeleteThere) -> None:
+        self.connector.delete(a.external_id, etag=a.etag or None)
+        with transaction.atomic():
+            _check_lease(self.link.pk, self.token)
+            EventMapping.objects.filter(link=self.link, external_id=a.external_id).delete()
+        self._count("deleted_there")
+
+    # -- here (agenda writes through the services, each with its mapping in one transaction) ---
+
+    def _CreateHere(self, a: p.CreateHere) -> None:
+        remote = a.remote
+        assert remote.snapshot is not None
+        data = meeting_data_from_snapshot(remote.snapshot, self.directory)
+        with transaction.atomic():
+            _check_lease(self.link.pk, self.token)
+            meeting = meeting_create(owner=self.owner, data=data)
+            EventMapping.objects.create(
+                link=self.link,
+                meeting=meeting,
+                external_id=remote.external_id,
+                etag=remote.etag,
+                snapshot={**remote.snapshot, "_organizer": remote.organizer},
+            )
+        self._count("created_here")
+
+    def _UpdateHere(self, a: p.UpdateHere) -> None:
+        with transaction.atomic():
+            _check_lease(self.link.pk, self.token)
+            meeting = Meeting.objects.select_related("client").get(pk=a.meeting_id)
+            meeting_update(
+                meeting=meeting,
+                data=meeting_data_from_snapshot(a.snapshot, self.directory, base=meeting),
+            )
+            self._save_mapping(a.external_id, etag=a.etag, snapshot=a.base, checked=True)
+        self._count("updated_here")
+
+    def _DeleteHere(self, a: p.DeleteHere) -> None:
+        with transaction.atomic():
+            _check_lease(self.link.pk, self.token)
+            meeting = Meeting.objects.filter(pk=a.meeting_id).first()
+            if meeting is not None:
+                meeting_delete(meeting=meeting)
+            EventMapping.objects.filter(link=self.link, external_id=a.external_id).delete()
+        self._count("deleted_here")
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _Adopt(self, a: p.Adopt) -> None:
+        with transaction.atomic():
+            _check_lease(self.link.pk, self.token)
+            try:
+                with transaction.atomic():
+                    EventMapping.objects.create(
+                        link=self.link,
+                        meeting_id=a.meeting_id,
+                        external_id=a.external_id,
+                        etag=a.etag,
+                        snapshot=a.snapshot,
+                    )
+            except IntegrityError:
+                return  # adopted already (a duplicated run)
+        self._count("recovered")
+
+    def _Forget(self, a: p.Forget) -> None:
+        with transaction.atomic():
+            _check_lease(self.link.pk, self.token)
+            EventMapping.objects.filter(link=self.link, external_id=a.external_id).delete()
+
+    def _RecordEtag(self, a: p.RecordEtag) -> None:
+        with transaction.atomic():
+            _check_lease(self.link.pk, self.token)
+            EventMapping.objects.filter(link=self.link, external_id=a.external_id).update(
+                etag=a.etag
+            )
+
+    def _save_mapping(
+        self, external_id: str, *, etag: str, snapshot: dict[str, Any], checked: bool = False
+    ) -> None:
+        with transaction.atomic():
+            if not checked:
+                _check_lease(self.link.pk, self.token)
+            mapping = EventMapping.objects.get(link=self.link, external_id=external_id)
+            organizer = mapping.snapshot.get("_organizer", True)
+            mapping.etag = etag
+            mapping.snapshot = {**snapshot, "_organizer": organizer}
+            mapping.updated_at = timezone.now()
+            mapping.save(update_fields=["etag", "snapshot", "updated_at"])
+
+
+def _notes(link: CalendarLink, notes: list[p.Note]) -> None:
+    """Store each note once (until its item's content changes) and e-mail new ones (PRODUCT 22)."""
+    fresh = []
+    for note in notes:
+        message, created = SyncMessage.objects.get_or_create(
+            link=link,
+            subject=note.subject[:1100],
+            code=note.code,
+            fingerprint=note.fingerprint,
+            defaults={"text": note.text},
+        )
+        if created:
+            fresh.append(message)
+    if fresh:
+        body = "\n\n".join(m.text for m in fresh)
+        transaction.on_commit(lambda: _mail(link, fresh, body))
+
+
+def _mail(link: CalendarLink, messages: list[SyncMessage], body: str) -> None:
+    send_mail(
+        subject="CalendarSync: something needs your attention",
+        message=f"{body}\n\nSee My Account > CalendarSync for details.",
+        from_email=None,
+        recipient_list=[link.user.email],
+    )
+    SyncMessage.objects.filter(pk__in=[m.pk for m in messages]).update(emailed_at=timezone.now())

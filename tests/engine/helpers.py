@@ -1,0 +1,54 @@
+"""Linking a staff member's calendar to a real test server, and reading that server back."""
+
+from __future__ import annotations
+
+from accounts.models import User
+from calsync.models import CalendarLink, Provider, Target
+from calsync.services import link_create
+from connectors.caldav.connector import CalDAVConnector
+from tests.caldav_servers import CalDAVServer
+from tests.fakes.google import SCOPE_APP_CREATED, GoogleFake
+
+
+def link_caldav(user: User, server: CalDAVServer) -> tuple[CalendarLink, CalDAVConnector]:
+    calendar_url = server.new_calendar_url()
+    link = link_create(
+        user=user,
+        provider=Provider.CALDAV,
+        account=server.username,
+        server_url=server.url,
+        calendar_id=calendar_url,
+        calendar_name="test",
+        target=Target.EXISTING,
+        secrets={"password": server.password},
+    )
+    reader = CalDAVConnector(
+        calendar_url=calendar_url,
+        username=server.username,
+        password=server.password,
+        default_zone=user.time_zone,
+        timeout=10,
+    )
+    return link, reader
+
+
+def link_google(user: User, fake: GoogleFake) -> tuple[CalendarLink, str]:
+    email = f"{user.pk}@gmail.example"
+    tokens = fake.issue_tokens(email, [SCOPE_APP_CREATED, "openid"])
+    calendar_id = fake.create_calendar(email, "CS_test", client_id=fake.client_id)
+    creds = tokens.credentials()
+    link = link_create(
+        user=user,
+        provider=Provider.GOOGLE,
+        account=email,
+        calendar_id=calendar_id,
+        calendar_name="CS_test",
+        target=Target.DEDICATED,
+        secrets={
+            "token": creds.token,
+            "refresh_token": creds.refresh_token,
+            "expiry": None,
+            "scopes": [SCOPE_APP_CREATED],
+        },
+    )
+    return link, calendar_id

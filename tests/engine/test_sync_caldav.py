@@ -1,0 +1,373 @@
+"""Two-way sync end to end against a real Radicale server (PRODUCT 7-18, QUALITY I1-I10)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import niquests
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import User
+from agenda.models import Confirmation, Meeting, MeetingAttendee
+from calsync.engine.run import run_link
+from calsync.models import CalendarLink, EventMapping, SyncMessage, SyncRun
+from recurrence import Frequency, Rule, Weekday
+from tests.caldav_servers import CalDAVServer
+from tests.engine.helpers import link_caldav
+from tests.factories import ClientFactory, ResourceFactory, make_meeting
+
+AMS = ZoneInfo("Europe/Amsterdam")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("entitled")]
+
+
+def future(days: int, hour: int = 9) -> datetime:
+    base = timezone.now().astimezone(AMS).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return base + timedelta(days=days)
+
+
+def remote_titles(reader) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {i.external_id: i.event.title for i in reader.full_listing().items}
+
+
+def put_outside(reader, href: str, body: str) -> None:  # type: ignore[no-untyped-def]
+    response = niquests.put(
+        reader.calendar_url + href,
+        data=body.replace("\n", "\r\n"),
+        headers={"Content-Type": "text/calendar"},
+        auth=(reader.client.username, reader.client.password),
+        timeout=10,
+    )
+    assert response.status_code in (201, 204)
+
+
+def test_first_sync_sends_future_meetings_and_takes_future_events(
+    staff: User, radicale: CalDAVServer
+) -> None:
+    make_meeting(staff, title="Past", start=future(-10))
+    make_meeting(staff, title="Upcoming", start=future(3))
+    weekly = Rule(
+        Frequency.WEEKLY,
+        until=future(60).date(),
+        weekdays=frozenset({Weekday(future(-14).weekday())}),
+    )
+    make_meeting(staff, title="Old series, still running", start=future(-14), rule=weekly)
+    link, reader = link_caldav(staff, radicale)
+    put_outside(
+        reader,
+        "dentist.ics",
+        f"""BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+BEGIN:VEVENT
+UID:dentist
+DTSTAMP:20260101T000000Z
+DTSTART:{future(5).astimezone(ZoneInfo("UTC")):%Y%m%dT%H%M%SZ}
+DTEND:{future(5, 10).astimezone(ZoneInfo("UTC")):%Y%m%dT%H%M%SZ}
+SUMMARY:Dentist
+END:VEVENT
+END:VCALENDAR
+""",
+    )
+    outcome = run_link(link.pk)
+    assert outcome.status == "ok", outcome.detail
+    assert outcome.counts == {"created_there": 2, "created_here": 1}
+    assert sorted(remote_titles(reader).values()) == [
+        "Dentist",
+        "Old series, still running",
+        "Upcoming",
+    ]
+    dentist = Meeting.objects.get(title="Dentist")
+    assert (dentist.kind, dentist.owner_id) == ("personal", staff.pk)
+    # A quiet second run writes nothing on either side (I5).
+    again = run_link(link.pk)
+    assert again.status == "ok" and again.counts == {}
+    # The series went out as one series, not as single events.
+    series = [i.event for i in reader.full_listing().items if i.event.title.startswith("Old")]
+    assert series[0].rule is not None
+
+
+def test_edits_and_deletions_flow_both_ways_without_echo(
+    staff: User, radicale: CalDAVServer
+) -> None:
+    meeting = make_meeting(staff, title="Review", start=future(2))
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    mapping = EventMapping.objects.get(meeting=meeting)
+
+    # Outside edit comes in, and is not written back (I6).
+    item = reader.get(mapping.external_id)
+    from dataclasses import replace
+
+    reader.update(
+        mapping.external_id, replace(item.event, title="Review (moved room)"), etag=item.etag
+    )
+    assert run_link(link.pk).counts == {"updated_here": 1}
+    meeting.refresh_from_db()
+    assert meeting.title == "Review (moved room)"
+    assert run_link(link.pk).counts == {}
+
+    # Local edit goes out.
+    from agenda.services import meeting_update
+    from tests.agenda.test_services import data_of
+
+    meeting_update(meeting=meeting, data=data_of(meeting, description="Bring the files"))
+    assert run_link(link.pk).counts == {"updated_there": 1}
+    assert reader.get(mapping.external_id).event.description == "Bring the files"
+    assert run_link(link.pk).counts == {}
+
+    # Deleted outside: deleted here (a tombstone), mapping gone.
+    reader.delete(mapping.external_id, etag=None)
+    assert run_link(link.pk).counts == {"deleted_here": 1}
+    assert Meeting.all_objects.get(pk=meeting.pk).deleted_at is not None
+    assert not EventMapping.objects.exists()
+
+
+def test_local_delete_removes_the_copy(staff: User, radicale: CalDAVServer) -> None:
+    meeting = make_meeting(staff, title="Cancelled here", start=future(2))
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    from agenda.services import meeting_delete
+
+    meeting_delete(meeting=meeting)
+    assert run_link(link.pk).counts == {"deleted_there": 1}
+    assert remote_titles(reader) == {}
+
+
+def test_field_rules_attendees_resources_reminders_and_visibility(
+    staff: User, colleague: User, radicale: CalDAVServer
+) -> None:
+    room = ResourceFactory(tenant=staff.tenant, name="Room 2")
+    meeting = make_meeting(
+        staff,
+        title="Case review",
+        start=future(4),
+        location="Ground floor",
+        resources=(room,),
+        attendees=(colleague,),
+        other_attendees=("guest@example.com",),
+        reminder_minutes=15,
+        visible_for_all=True,
+    )
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    event = reader.full_listing().items[0].event
+    assert event.location == "Ground floor; Room 2"  # PRODUCT 11
+    assert sorted(a.email for a in event.attendees) == sorted(
+        [colleague.email, "guest@example.com"]
+    )
+    assert event.reminder_minutes == 15
+    # Outside: a 7-minute reminder, a new outside guest, the room kept in the location.
+    from dataclasses import replace
+
+    from connectors.events import Attendee
+
+    item = reader.full_listing().items[0]
+    reader.update(
+        item.external_id,
+        replace(
+            item.event,
+            reminder_minutes=7,
+            attendees=(*item.event.attendees, Attendee("new@example.org")),
+        ),
+        etag=item.etag,
+    )
+    run_link(link.pk)
+    meeting.refresh_from_db()
+    assert meeting.reminder_minutes == 5  # rounded to the nearest internal choice (PRODUCT 13)
+    assert list(meeting.resources.all()) == [room] and meeting.location == "Ground floor"
+    assert sorted(meeting.other_attendees) == ["guest@example.com", "new@example.org"]
+    assert [a.user for a in meeting.attendance.all()] == [colleague]
+    assert meeting.visible_for_all  # never synced, never lost (PRODUCT 12)
+
+
+def test_time_change_outside_clears_confirmations(
+    staff: User, colleague: User, radicale: CalDAVServer
+) -> None:
+    make_meeting(staff, title="Team", start=future(3), attendees=(colleague,))
+    MeetingAttendee.objects.update(confirmation=Confirmation.ACCEPTED)
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    from dataclasses import replace
+
+    item = reader.full_listing().items[0]
+    reader.update(
+        item.external_id,
+        replace(
+            item.event,
+            start=item.event.start + timedelta(hours=1),
+            end=item.event.end + timedelta(hours=1),
+        ),
+        etag=item.etag,
+    )
+    run_link(link.pk)
+    assert MeetingAttendee.objects.get().confirmation == Confirmation.PENDING
+
+
+def test_client_appointments_take_time_and_cancellation_only(
+    staff: User, radicale: CalDAVServer
+) -> None:
+    client = ClientFactory(tenant=staff.tenant, name="Ms. Client")
+    meeting = make_meeting(staff, title="Treatment", start=future(3), client=client)
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    from dataclasses import replace
+
+    item = reader.full_listing().items[0]
+    moved = item.event.start + timedelta(hours=2)
+    reader.update(
+        item.external_id,
+        replace(
+            item.event,
+            title="Renamed outside",
+            start=moved,
+            end=item.event.end + timedelta(hours=2),
+        ),
+        etag=item.etag,
+    )
+    run_link(link.pk)
+    meeting.refresh_from_db()
+    assert meeting.start == moved and meeting.title == "Treatment"
+    assert reader.full_listing().items[0].event.title == "Treatment"  # re-asserted
+    assert run_link(link.pk).counts == {}
+
+
+def test_conflicts_merge_field_by_field_and_are_recorded(
+    staff: User, radicale: CalDAVServer
+) -> None:
+    meeting = make_meeting(staff, title="Planning", start=future(3))
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    from dataclasses import replace
+
+    from agenda.services import meeting_update
+    from tests.agenda.test_services import data_of
+
+    item = reader.full_listing().items[0]
+    reader.update(
+        item.external_id,
+        replace(item.event, description="outside", location="Room A", updated=None),
+        etag=item.etag,
+    )
+    meeting_update(
+        meeting=meeting, data=data_of(meeting, description="inside", title="Planning (new)")
+    )
+    outcome = run_link(link.pk)
+    meeting.refresh_from_db()
+    event = reader.full_listing().items[0].event
+    # title: changed here only; location: there only; description: both (here is newer).
+    assert (meeting.title, meeting.location, meeting.description) == (
+        "Planning (new)",
+        "Room A",
+        event.description,
+    )
+    assert (event.title, event.location) == ("Planning (new)", "Room A")
+    run = SyncRun.objects.get(pk=outcome.run_id)
+    assert [c["field"] for c in run.conflicts] == ["description"]
+    assert run_link(link.pk).counts == {}
+
+
+def test_daily_series_is_not_imported_and_the_user_is_told_once(
+    staff: User,
+    radicale: CalDAVServer,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    put_outside(
+        reader,
+        "standup.ics",
+        f"""BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+BEGIN:VEVENT
+UID:standup
+DTSTAMP:20260101T000000Z
+DTSTART;TZID=Europe/Amsterdam:{future(1):%Y%m%dT%H%M%S}
+DTEND;TZID=Europe/Amsterdam:{future(1, 10):%Y%m%dT%H%M%S}
+RRULE:FREQ=DAILY;COUNT=10
+SUMMARY:Stand-up
+END:VEVENT
+END:VCALENDAR
+""",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run_link(link.pk)
+    assert not Meeting.objects.filter(title="Stand-up").exists()
+    message = SyncMessage.objects.get(link=link)
+    assert message.code == "daily" and "daily" in message.text
+    assert len(mail.outbox) == 1 and staff.email in mail.outbox[0].to
+    with django_capture_on_commit_callbacks(execute=True):
+        run_link(link.pk)
+    assert SyncMessage.objects.count() == 1 and len(mail.outbox) == 1
+
+
+def test_mass_delete_guard_stops_and_asks(staff: User, radicale: CalDAVServer) -> None:
+    meetings = [make_meeting(staff, title=f"M{i}", start=future(i + 1)) for i in range(6)]
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    for item in reader.full_listing().items[:5]:
+        reader.delete(item.external_id, etag=None)
+    outcome = run_link(link.pk)
+    assert outcome.status == "stopped" and "would delete 5 of your 6" in outcome.detail
+    assert Meeting.objects.filter(pk__in=[m.pk for m in meetings]).count() == 6
+    assert SyncMessage.objects.filter(code="mass_delete").exists()
+    CalendarLink.objects.filter(pk=link.pk).update(allow_mass_delete=True)
+    assert run_link(link.pk).counts == {"deleted_here": 5}
+    assert Meeting.objects.filter(pk__in=[m.pk for m in meetings]).count() == 1
+
+
+def test_a_crash_after_the_remote_write_makes_no_duplicate(
+    staff: User, radicale: CalDAVServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_meeting(staff, title="Once", start=future(2))
+    link, reader = link_caldav(staff, radicale)
+    from calsync.engine import run as engine
+
+    original = engine._check_lease
+    calls = {"n": 0}
+
+    def crash_after_write(link_id: int, token: int) -> None:
+        calls["n"] += 1
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(engine, "_check_lease", crash_after_write)
+    with pytest.raises(RuntimeError):
+        run_link(link.pk)
+    monkeypatch.setattr(engine, "_check_lease", original)
+    assert len(remote_titles(reader)) == 1 and not EventMapping.objects.exists()
+    CalendarLink.objects.filter(pk=link.pk).update(lease_until=None)  # the lease expired
+    outcome = run_link(link.pk)
+    assert outcome.status == "ok", outcome.detail
+    assert list(remote_titles(reader).values()) == ["Once"]  # I2: still one
+    assert EventMapping.objects.count() == 1 and Meeting.objects.count() == 1
+
+
+def test_two_runs_of_one_link_never_overlap(staff: User, radicale: CalDAVServer) -> None:
+    link, _ = link_caldav(staff, radicale)
+    CalendarLink.objects.filter(pk=link.pk).update(
+        lease_until=timezone.now() + timedelta(minutes=5)
+    )
+    assert run_link(link.pk).status == "skipped"
+
+
+def test_a_no_change_run_costs_the_same_queries_whatever_the_size(
+    staff: User, radicale: CalDAVServer
+) -> None:
+    link, _ = link_caldav(staff, radicale)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert run_link(link.pk).counts == {}
+        return len(captured)
+
+    run_link(link.pk)
+    small = queries()
+    for i in range(15):
+        make_meeting(staff, title=f"M{i}", start=future(i + 1))
+    run_link(link.pk)
+    assert queries() == small
