@@ -262,7 +262,22 @@ def _from_graph(
         messages=messages,
         meeting_id=int(meeting_id) if meeting_id.isdigit() else None,
         exceptions=tuple(sorted(exceptions, key=_sort_key)) if recurrence else (),
+        updated=_instant(item.get("lastModifiedDateTime")),
     )
+
+
+def _instant(value: object) -> datetime | None:
+    """A Graph DateTimeOffset (``2026-12-07T08:30:00.1234567Z``, 7 fractional digits)."""
+    if not isinstance(value, str) or not value:
+        return None
+    head, _, frac = value.rstrip("Z").partition(".")
+    try:
+        moment = datetime.fromisoformat(head)
+    except ValueError:
+        return None
+    if frac.isdigit():
+        moment = moment.replace(microsecond=int(frac[:6].ljust(6, "0")))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _sort_key(value: datetime | date) -> datetime:

@@ -51,6 +51,11 @@ def test_a_windows_zone_name_is_read_as_its_iana_zone() -> None:
     assert event.reminder_minutes == 10
 
 
+def test_last_modified_is_read_with_seven_digits() -> None:
+    event = from_graph_event(outlook_event(lastModifiedDateTime="2026-12-01T10:20:30.1234567Z"))
+    assert event.updated == datetime(2026, 12, 1, 10, 20, 30, 123456, tzinfo=UTC)
+
+
 def test_an_unknown_zone_falls_back_to_the_default() -> None:
     event = from_graph_event(
         outlook_event(originalStartTimeZone="tzone://Microsoft/Custom"),
