@@ -16,6 +16,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
@@ -328,19 +329,31 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     if is_microsoft:
         # Microsoft has no per-grant revoke for a web app (connectors/microsoft/oauth.py): the
         # token cache is gone, and the user removes the consent on Microsoft's own page.
-        if consent_page == microsoft_oauth.CONSENT_PERSONAL:
-            where = f"{microsoft_oauth.CONSENT_PERSONAL} (personal Microsoft account)"
+        personal, work = microsoft_oauth.CONSENT_PERSONAL, microsoft_oauth.CONSENT_WORK
+        if consent_page == personal:
+            where = format_html(
+                '<a href="{}">{}</a> (personal Microsoft account)', personal, personal
+            )
         else:
-            where = (
-                f"{microsoft_oauth.CONSENT_WORK} (work or school account; for a personal "
-                f"account: {microsoft_oauth.CONSENT_PERSONAL})"
+            where = format_html(
+                '<a href="{}">{}</a> (work or school account; for a personal account: '
+                '<a href="{}">{}</a>)',
+                work,
+                work,
+                personal,
+                personal,
             )
         messages.success(
             request,
-            f"Sync with {link.get_provider_display()} ({link.account}) was revoked and the "
-            "stored Microsoft sign-in deleted. Microsoft has no per-app revoke, so CalSync's "
-            f"consent stays on your account until you remove it at {where}. Your meetings and "
-            "the external events stay as they are.",
+            format_html(
+                "Sync with {} ({}) was revoked and the stored Microsoft sign-in deleted. "
+                "Microsoft has no per-app revoke, so CalSync's consent stays on your account "
+                "until you remove it at {}. Your meetings and the external events stay as they "
+                "are.",
+                link.get_provider_display(),
+                link.account,
+                where,
+            ),
         )
     elif confirmed:
         messages.success(

@@ -139,11 +139,27 @@ def test_revoke_deletes_the_token_cache_and_says_where_to_remove_consent(
     text = page.content.decode()
     assert "Microsoft has no per-app revoke" in text
     # The fake's accounts are personal ones (the MSA tenant id): account.live.com first.
-    assert "https://account.live.com/consent/Manage (personal Microsoft account)" in text
+    assert (
+        '<a href="https://account.live.com/consent/Manage">https://account.live.com/consent/Manage'
+        "</a> (personal Microsoft account)"
+    ) in text
     link.refresh_from_db()
     assert (link.state, link.credentials) == (LinkState.REVOKED, "")
     # Nothing was sent to Microsoft: there is no revoke endpoint to call.
     assert not microsoft.requests_to(method="POST", path="/common/oauth2/v2.0/logout")
+
+
+def test_revoke_of_a_work_account_names_my_apps_and_escapes_the_account(
+    staff: User, staff_client: HttpClient, microsoft: MicrosoftFake
+) -> None:
+    microsoft.add_account(EMAIL).tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"  # a work tenant
+    staff_client.get(consent(staff_client, microsoft, "dedicated"))
+    link = CalendarLink.objects.get(user=staff)
+    CalendarLink.objects.filter(pk=link.pk).update(account="<b>x</b>")
+    text = staff_client.post(reverse("calsync:revoke", args=[link.pk]), follow=True)
+    page = text.content.decode()
+    assert '<a href="https://myapps.microsoft.com">https://myapps.microsoft.com</a> (work' in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
 
 
 def test_a_revoked_grant_is_auth_revoked(
