@@ -185,3 +185,15 @@ def test_microsoft_setup_is_not_offered_when_not_configured(staff_client: HttpCl
 
 def test_msal_is_the_real_library() -> None:
     assert msal.__version__.startswith("1.")
+
+
+def test_setup_when_microsoft_is_down_says_so(
+    staff_client: HttpClient, microsoft: MicrosoftFake
+) -> None:
+    microsoft.faults.add(status=503, path=r"/common/v2\.0/\.well-known/.*", times=None)
+    response = staff_client.post(
+        reverse("calsync:setup_microsoft"), {"target": "dedicated"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == reverse("calsync:calendarsync")
+    assert "sign-in service could not be reached" in response.content.decode()
+    assert not CalendarLink.all_objects.exists()
