@@ -22,7 +22,8 @@ import json
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
@@ -121,7 +122,11 @@ def to_graph_event(event: EventData) -> dict[str, Any]:
 
 
 def zone_name(raw: object, default_zone: str) -> str:
-    """An IANA name for Graph's zone (IANA or Windows, §2.3); ``default_zone`` when unknown."""
+    """An IANA name for Graph's zone (IANA or Windows, §2.3); ``default_zone`` when unknown.
+
+    A Windows name stands for a set of IANA zones (``W. Europe Standard Time`` is Amsterdam,
+    Berlin, Rome...): when ``default_zone`` (the user's) keeps the same clock as the Windows
+    name's zone over the coming years, the user's zone is the better reading."""
     if isinstance(raw, str) and raw:
         for candidate in (raw, WINDOWS_TO_OLSON.get(raw)):
             if not candidate:
@@ -130,8 +135,26 @@ def zone_name(raw: object, default_zone: str) -> str:
                 zoneinfo.ZoneInfo(candidate)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 continue
+            if candidate != raw and _same_clock(candidate, default_zone, date.today()):
+                return default_zone
             return "UTC" if candidate in ("Etc/UTC", "Etc/GMT") else candidate
     return default_zone
+
+
+@lru_cache(maxsize=512)
+def _same_clock(first: str, second: str, today: date) -> bool:
+    """Whether two zones give the same UTC offset at every hour sampled over three years from
+    ``today`` (a sample every 6 days catches each DST change within a week); cached per day."""
+    try:
+        a, b = zoneinfo.ZoneInfo(first), zoneinfo.ZoneInfo(second)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    moment = datetime.combine(today, time(), tzinfo=UTC)
+    for step in range(0, 3 * 365, 6):
+        at = moment + timedelta(days=step)
+        if at.astimezone(a).utcoffset() != at.astimezone(b).utcoffset():
+            return False
+    return True
 
 
 def parse_graph_time(value: Mapping[str, Any]) -> datetime:

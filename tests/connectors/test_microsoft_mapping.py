@@ -43,8 +43,12 @@ def test_times_are_written_with_seven_digits_and_the_zone_name() -> None:
     assert body["recurrence"] is None
 
 
-def test_a_windows_zone_name_is_read_as_its_iana_zone() -> None:
-    event = from_graph_event(outlook_event())
+def test_a_windows_zone_name_is_read_as_the_users_zone_when_they_keep_the_same_clock() -> None:
+    assert from_graph_event(outlook_event(), default_zone="Europe/Amsterdam").time_zone == (
+        "Europe/Amsterdam"
+    )
+    # Another clock (London): the Windows name's own zone.
+    event = from_graph_event(outlook_event(), default_zone="Europe/London")
     assert event.time_zone == "Europe/Berlin"
     assert event.start == datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
     assert event.start.tzinfo == ZoneInfo("Europe/Berlin")
