@@ -135,7 +135,7 @@ def zone_name(raw: object, default_zone: str) -> str:
                 zoneinfo.ZoneInfo(candidate)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 continue
-            if candidate != raw and _same_clock(candidate, default_zone, date.today()):
+            if candidate != raw and _same_clock(candidate, default_zone, datetime.now(UTC).date()):
                 return default_zone
             return "UTC" if candidate in ("Etc/UTC", "Etc/GMT") else candidate
     return default_zone
