@@ -112,9 +112,11 @@ class GraphClient:
         """One Graph request (``url`` relative to the base, or absolute for next/delta links);
         a non-2xx answer raises the matching connector error."""
         full = url if url.startswith(("http://", "https://")) else self.base + url
-        for attempt in (1, 2):
+        refreshed = False
+        spurious_412 = 0
+        while True:
             if self._token is None:
-                self._token = self.tokens.token(force_refresh=attempt == 2)
+                self._token = self.tokens.token(force_refresh=refreshed)
             all_headers = {"Authorization": f"Bearer {self._token}", **(headers or {})}
             try:
                 with self.gate:
@@ -128,8 +130,14 @@ class GraphClient:
                     )
             except requests.RequestException as exc:
                 raise Unavailable(f"{what}: Microsoft Graph could not be reached.") from exc
-            if response.status_code == 401 and attempt == 1:
-                self._token = None  # expired or revoked access token: refresh once
+            if response.status_code == 401 and not refreshed:
+                # An access token the cache still thought valid: force one refresh.
+                self._token, refreshed = None, True
+                continue
+            if response.status_code == 412 and "If-Match" not in all_headers and spurious_412 < 2:
+                # 412s without a precondition are reported; retry before calling it a
+                # conflict (§2.5).
+                spurious_412 += 1
                 continue
             break
         self._raise_for(response, what)

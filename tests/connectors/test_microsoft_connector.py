@@ -225,6 +225,16 @@ def test_if_match_sends_the_etag(fake: MicrosoftFake, connector: MicrosoftConnec
     assert patch.headers.get("If-Match") == written.etag
 
 
+def test_a_412_without_a_precondition_is_retried(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    written = connector.create(sample(), idempotency_key="k-412")
+    fake.faults.add(status=412, method="DELETE", times=2)
+    connector.delete(written.external_id, etag=None)
+    assert len(fake.requests_to(method="DELETE")) == 3
+    assert written.external_id not in {e["id"] for e in fake.iter_events(connector.calendar_id)}
+
+
 def test_a_deleted_occurrence_and_a_deleted_series_come_through_delta(
     fake: MicrosoftFake, connector: MicrosoftConnector, calendar_id: str
 ) -> None:
