@@ -3,6 +3,8 @@
 * One ``requests.Session`` per connector, a timeout on every request, a bearer token from the
   link's msal cache (refreshed silently, once more on a 401), and never more than 4 requests in
   flight per mailbox in this process (Outlook's concurrency limit per app and mailbox, §2.7).
+  Absolute next/delta links are followed only on the configured Graph host (the token goes
+  with them).
 * Change detection: ``calendarView/delta`` over a window from settings (v1.0 has no delta on
   ``events``, §2.2, §5.7). Delta gives occurrences and exceptions but no series masters, no
   ``$expand`` (so no extended properties) and possibly partial items; so for every single event
@@ -27,7 +29,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -73,6 +75,11 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
 def _code(response: requests.Response) -> str:
     try:
         return str(response.json()["error"]["code"])
@@ -112,6 +119,9 @@ class GraphClient:
         """One Graph request (``url`` relative to the base, or absolute for next/delta links);
         a non-2xx answer raises the matching connector error."""
         full = url if url.startswith(("http://", "https://")) else self.base + url
+        if _origin(full) != _origin(self.base):
+            # next/delta links are followed verbatim: never send our token to another host.
+            raise InvalidData(f"{what}: a Graph link points outside Microsoft Graph.")
         refreshed = False
         spurious_412 = 0
         while True:
@@ -240,6 +250,8 @@ class MicrosoftConnector(Connector):
                     "GET", url, "Listing changes", params=params, headers=headers
                 )
             except NotFound as exc:
+                if cursor is None:
+                    raise  # the calendar itself is gone
                 # 410 Gone (with a Location of a fresh initial request; we run our own initial
                 # request, over our window): start over (§2.2).
                 raise CursorExpired("Outlook's delta token expired.") from exc

@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.errors import AuthRevoked, CursorExpired, EtagMismatch, RateLimited
+from connectors.errors import (
+    AuthRevoked,
+    CursorExpired,
+    EtagMismatch,
+    InvalidData,
+    NotFound,
+    RateLimited,
+)
 from connectors.events import Attendee
 from connectors.microsoft.connector import MAX_CONCURRENT, GraphClient, MicrosoftConnector
 from connectors.microsoft.mapping import ATTENDEES_PROPERTY, MEETING_ID_PROPERTY
@@ -223,6 +230,23 @@ def test_if_match_sends_the_etag(fake: MicrosoftFake, connector: MicrosoftConnec
         connector.delete(written.external_id, etag=written.etag)
     patch = fake.requests_to(method="DELETE")[-1]
     assert patch.headers.get("If-Match") == written.etag
+
+
+def test_links_to_another_host_are_not_followed(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    cursor = json.loads(connector.changes(None).cursor)
+    cursor["delta"] = "https://attacker.example/v1.0/me/calendarView/delta?$deltatoken=x"
+    with pytest.raises(InvalidData, match="outside Microsoft Graph"):
+        connector.changes(json.dumps(cursor))
+
+
+def test_a_deleted_calendar_is_not_found(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    del fake.calendars[connector.calendar_id]
+    with pytest.raises(NotFound):
+        connector.full_listing()
 
 
 def test_a_412_without_a_precondition_is_retried(
