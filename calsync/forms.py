@@ -65,3 +65,17 @@ class GoogleSetupForm(forms.Form):
         help_text="A dedicated calendar keeps practice meetings apart and needs the narrowest "
         "permission: Google lets us see only the calendars CalSync created.",
     )
+
+
+class MicrosoftSetupForm(forms.Form):
+    target = forms.ChoiceField(
+        label="Calendar",
+        choices=[
+            ("dedicated", "Create a calendar for CalSync in my Outlook mailbox (recommended)"),
+            ("primary", "Use my default Outlook calendar"),
+        ],
+        initial="dedicated",
+        widget=forms.RadioSelect,
+        help_text="A dedicated calendar keeps practice meetings apart from your other "
+        "appointments. Microsoft asks for access to your calendars either way.",
+    )

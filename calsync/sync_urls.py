@@ -12,5 +12,7 @@ urlpatterns = [
     path("caldav/choose/", views.setup_caldav_choose, name="setup_caldav_choose"),
     path("google/", views.setup_google, name="setup_google"),
     path("google/callback/", views.google_callback, name="google_callback"),
+    path("microsoft/", views.setup_microsoft, name="setup_microsoft"),
+    path("microsoft/callback/", views.microsoft_callback, name="microsoft_callback"),
     path("<int:pk>/revoke/", views.revoke, name="revoke"),
 ]

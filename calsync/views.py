@@ -16,11 +16,17 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
 from billing.entitlement import sync_entitlement
-from calsync.forms import CalDAVSetupForm, ChooseCalendarForm, GoogleSetupForm
+from calsync.forms import (
+    CalDAVSetupForm,
+    ChooseCalendarForm,
+    GoogleSetupForm,
+    MicrosoftSetupForm,
+)
 from calsync.models import CalendarLink, Provider, Target
 from calsync.services import dedicated_calendar_name, link_create, link_revoke
 from calsync.tasks import HEARTBEAT_KEY
@@ -29,6 +35,8 @@ from connectors.caldav.connector import CalDAVAccount
 from connectors.errors import ConnectorError, SetupError
 from connectors.google import oauth as google_oauth
 from connectors.google.connector import GoogleAccount
+from connectors.microsoft import oauth as microsoft_oauth
+from connectors.microsoft.connector import MicrosoftAccount
 from connectors.net import check_server_url
 
 # Where a pending CalDAV setup waits between "connect" and "choose a calendar". The password in
@@ -52,6 +60,7 @@ def calendarsync(request: HttpRequest) -> HttpResponse:
         {
             "links": links,
             "google_enabled": google_oauth.enabled(),
+            "microsoft_enabled": microsoft_oauth.enabled(),
             "entitlement": sync_entitlement(user),
         },
     )
@@ -234,11 +243,119 @@ def google_callback(request: HttpRequest) -> HttpResponse:
 
 
 @staff_required
+@require_http_methods(["GET", "POST"])
+def setup_microsoft(request: HttpRequest) -> HttpResponse:
+    """*Setup Microsoft 365 / Outlook*: choose the calendar, then Microsoft's consent page."""
+    if not microsoft_oauth.enabled():
+        messages.error(request, "Microsoft 365 / Outlook is not configured on this installation.")
+        return redirect("calsync:calendarsync")
+    if refused := _not_entitled(request):
+        return refused
+    form = MicrosoftSetupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            url = microsoft_oauth.start(
+                request.session,
+                redirect_uri=request.build_absolute_uri(reverse("calsync:microsoft_callback")),
+                target=form.cleaned_data["target"],
+            )
+        except SetupError as exc:
+            messages.error(request, str(exc))
+            return redirect("calsync:calendarsync")
+        return redirect(url)
+    return render(request, "calsync/setup_microsoft.html", {"form": form})
+
+
+@staff_required
+@require_GET
+def microsoft_callback(request: HttpRequest) -> HttpResponse:
+    """Microsoft sends the user back here with ``code``, ``state`` and ``client_info`` (or
+    ``error``); msal checks the state, sends the PKCE verifier and checks the nonce."""
+    if refused := _not_entitled(request):
+        request.session.pop(microsoft_oauth.SESSION_KEY, None)
+        return refused
+    user = current_user(request)
+    try:
+        grant = microsoft_oauth.finish(request.session, params=request.GET.dict())
+        tokens = microsoft_oauth.TokenSource(grant.secrets)
+        account = MicrosoftAccount(
+            tokens=tokens,
+            graph_endpoint=settings.CALSYNC_MICROSOFT_GRAPH_ENDPOINT,
+            mailbox=grant.account,
+            timeout=settings.CALSYNC_HTTP_TIMEOUT,
+        )
+        if grant.target == Target.DEDICATED:
+            calendar = account.ensure_calendar(dedicated_calendar_name(user))
+        else:
+            calendar = account.calendars()[0]
+    except ConnectorError as exc:
+        messages.error(request, str(exc))
+        return redirect("calsync:calendarsync")
+    try:
+        link_create(
+            user=user,
+            provider=Provider.MICROSOFT,
+            account=grant.account,
+            calendar_id=calendar.calendar_id,
+            calendar_name=calendar.name,
+            target=grant.target,
+            # The token cache as it is now (msal may have refreshed while we set up).
+            secrets=tokens.secrets(),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"Linked Microsoft 365 / Outlook “{calendar.name}” ({grant.account})."
+        )
+    return redirect("calsync:calendarsync")
+
+
+def _consent_page(link: CalendarLink) -> str:
+    """Where the owner of a Microsoft link removes CalSync's consent (personal or work)."""
+    try:
+        return microsoft_oauth.consent_page(credentials.decrypt(link.credentials))
+    except (credentials.CredentialError, ValueError):
+        return microsoft_oauth.CONSENT_WORK
+
+
+@staff_required
 @require_POST
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     link = _link_for(request, pk)
+    is_microsoft = link.provider == Provider.MICROSOFT
+    consent_page = _consent_page(link) if is_microsoft and link.credentials else ""
     confirmed = link_revoke(link=link)
-    if confirmed:
+    if is_microsoft:
+        # Microsoft has no per-grant revoke for a web app (connectors/microsoft/oauth.py): the
+        # token cache is gone, and the user removes the consent on Microsoft's own page.
+        personal, work = microsoft_oauth.CONSENT_PERSONAL, microsoft_oauth.CONSENT_WORK
+        if consent_page == personal:
+            where = format_html(
+                '<a href="{}">{}</a> (personal Microsoft account)', personal, personal
+            )
+        else:
+            where = format_html(
+                '<a href="{}">{}</a> (work or school account; for a personal account: '
+                '<a href="{}">{}</a>)',
+                work,
+                work,
+                personal,
+                personal,
+            )
+        messages.success(
+            request,
+            format_html(
+                "Sync with {} ({}) was revoked and the stored Microsoft sign-in deleted. "
+                "Microsoft has no per-app revoke, so CalSync's consent stays on your account "
+                "until you remove it at {}. Your meetings and the external events stay as they "
+                "are.",
+                link.get_provider_display(),
+                link.account,
+                where,
+            ),
+        )
+    elif confirmed:
         messages.success(
             request,
             f"Access to {link.get_provider_display()} ({link.account}) was revoked and the "

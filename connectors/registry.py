@@ -10,6 +10,7 @@ from connectors.base import Provider
 PROVIDERS: dict[str, str] = {
     "caldav": "connectors.caldav.provider:CalDAVProvider",
     "google": "connectors.google.provider:GoogleProvider",
+    "microsoft": "connectors.microsoft.provider:MicrosoftProvider",
 }
 
 

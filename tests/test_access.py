@@ -49,6 +49,8 @@ VIEWS = [
     View("calsync:setup_caldav_choose", "staff"),
     View("calsync:setup_google", "staff"),
     View("calsync:google_callback", "staff"),
+    View("calsync:setup_microsoft", "staff"),
+    View("calsync:microsoft_callback", "staff"),
     View("calsync:revoke", "staff", takes_link=True, method="post"),
     View("agenda:week", "staff"),
     View("agenda:meeting_new", "staff"),

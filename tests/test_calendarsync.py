@@ -196,14 +196,21 @@ def test_revoke_stops_sync_deletes_credentials_and_keeps_meetings(
     assert staff_client.post(reverse("calsync:revoke", args=[link.pk])).status_code == 404
 
 
-@pytest.mark.parametrize("url_name", ["calsync:setup_caldav", "calsync:setup_google"])
+@pytest.mark.parametrize(
+    "url_name", ["calsync:setup_caldav", "calsync:setup_google", "calsync:setup_microsoft"]
+)
 def test_setup_is_refused_until_sync_is_bought(
     url_name: str, colleague: User, radicale: CalDAVServer
 ) -> None:
     client = login(colleague)  # no subscription
     page = client.get(reverse("calsync:calendarsync")).content.decode()
     assert "Setup CalDAV" not in page and 'data-allowed="false"' in page
-    with override_settings(CALSYNC_GOOGLE_CLIENT_ID="id", CALSYNC_GOOGLE_CLIENT_SECRET="s"):
+    with override_settings(
+        CALSYNC_GOOGLE_CLIENT_ID="id",
+        CALSYNC_GOOGLE_CLIENT_SECRET="s",
+        CALSYNC_MICROSOFT_CLIENT_ID="id",
+        CALSYNC_MICROSOFT_CLIENT_SECRET="s",
+    ):
         response = client.post(
             reverse(url_name),
             {

@@ -52,6 +52,25 @@ def test_production_refuses_a_malformed_credential_key() -> None:
     assert "CALSYNC_CREDENTIAL_KEYS must be Fernet keys" in result.stderr
 
 
+@pytest.mark.parametrize("provider", ["GOOGLE", "MICROSOFT"])
+def test_a_provider_client_id_without_its_secret_refuses_to_start(provider: str) -> None:
+    result = load_settings({**PROD_ENV, f"CALSYNC_{provider}_CLIENT_ID": "an-id"}, "s.DEBUG")
+    assert result.returncode != 0
+    assert f"CALSYNC_{provider}_CLIENT_ID is set but CALSYNC_{provider}_CLIENT_SECRET" in (
+        result.stderr
+    )
+
+
+def test_microsoft_settings_default_to_microsofts_https_endpoints() -> None:
+    result = load_settings(
+        PROD_ENV, "s.CALSYNC_MICROSOFT_AUTHORITY, s.CALSYNC_MICROSOFT_GRAPH_ENDPOINT"
+    )
+    assert result.stdout.split() == [
+        "https://login.microsoftonline.com/common",
+        "https://graph.microsoft.com/v1.0",
+    ]
+
+
 def test_production_refuses_sqlite() -> None:
     result = load_settings({**PROD_ENV, "DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "s.DEBUG")
     assert "DATABASE_URL must point at PostgreSQL" in result.stderr

@@ -146,6 +146,28 @@ if CALSYNC_GOOGLE_CLIENT_ID and not CALSYNC_GOOGLE_CLIENT_SECRET:
         "is switched on but not configured."
     )
 
+# Microsoft 365 / Outlook (PROTOCOLS.md §2). Switched on by setting the client id. msal only
+# accepts https authorities (§2.8): tests keep Microsoft's authority and reach the fake through
+# the http_client msal is given (connectors/microsoft/oauth.py).
+CALSYNC_MICROSOFT_CLIENT_ID = env.str("CALSYNC_MICROSOFT_CLIENT_ID", default="")
+CALSYNC_MICROSOFT_CLIENT_SECRET = env.str("CALSYNC_MICROSOFT_CLIENT_SECRET", default="")
+CALSYNC_MICROSOFT_AUTHORITY = env.str(
+    "CALSYNC_MICROSOFT_AUTHORITY", default="https://login.microsoftonline.com/common"
+)
+CALSYNC_MICROSOFT_GRAPH_ENDPOINT = env.str(
+    "CALSYNC_MICROSOFT_GRAPH_ENDPOINT", default="https://graph.microsoft.com/v1.0"
+)
+# The calendarView/delta window (§2.2): v1.0 has delta only over a bounded window.
+CALSYNC_MICROSOFT_WINDOW_PAST_DAYS = env.int("CALSYNC_MICROSOFT_WINDOW_PAST_DAYS", default=30)
+CALSYNC_MICROSOFT_WINDOW_FUTURE_DAYS = env.int("CALSYNC_MICROSOFT_WINDOW_FUTURE_DAYS", default=730)
+if CALSYNC_MICROSOFT_CLIENT_ID and not CALSYNC_MICROSOFT_CLIENT_SECRET:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "CALSYNC_MICROSOFT_CLIENT_ID is set but CALSYNC_MICROSOFT_CLIENT_SECRET is not: "
+        "Microsoft 365 / Outlook is switched on but not configured."
+    )
+
 # --- billing (PRODUCT 28-32): installation defaults; operators override them per tenant in the
 # Django admin (billing.BillingPlan).
 BILLING_PRICE_CREDITS = env.int("BILLING_PRICE_CREDITS", default=25)

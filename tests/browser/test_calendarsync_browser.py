@@ -12,6 +12,7 @@ from calsync.models import CalendarLink, LinkState
 from tests.caldav_servers import CalDAVServer
 from tests.factories import PASSWORD, UserFactory, entitle
 from tests.fakes.google import GoogleFake
+from tests.fakes.microsoft import MicrosoftFake
 
 pytestmark = pytest.mark.browser
 
@@ -94,3 +95,52 @@ def test_link_google_through_the_consent_screen(
         expect(page.get_by_role("status")).to_contain_text("was revoked")
     assert len(google_fake.requests_to(method="POST", path="/revoke")) == 1
     assert CalendarLink.all_objects.get().credentials == ""
+
+
+def test_link_microsoft_through_the_consent_screen_then_revoke(
+    page: Page,
+    live_server,  # type: ignore[no-untyped-def]
+    microsoft_fake: MicrosoftFake,
+) -> None:
+    microsoft_fake.register_redirect_uri(
+        f"{live_server.url}/account/calendarsync/microsoft/callback/"
+    )
+    staff = entitle(UserFactory(role=Role.STAFF, email="mia@example.test", full_name="Mia Osteo"))
+    with override_settings(
+        CALSYNC_MICROSOFT_CLIENT_ID=microsoft_fake.client_id,
+        CALSYNC_MICROSOFT_CLIENT_SECRET=microsoft_fake.client_secret,
+        CALSYNC_MICROSOFT_AUTHORITY=microsoft_fake.authority,
+        CALSYNC_MICROSOFT_GRAPH_ENDPOINT=microsoft_fake.graph_endpoint,
+    ):
+        page.goto(f"{live_server.url}/account/login/")
+        page.get_by_label("E-mail address").fill(staff.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{live_server.url}/account/calendarsync/")
+        page.get_by_role("link", name="Setup Microsoft 365 / Outlook").click()
+        expect(
+            page.get_by_label("Create a calendar for CalSync in my Outlook mailbox")
+        ).to_be_checked()
+        page.get_by_role("button", name="Continue to Microsoft").click()
+        # Microsoft's consent screen (the fake's real HTML page): sign in, Accept (#allow).
+        page.get_by_label("Email, phone, or Skype").fill("mia@outlook.example")
+        page.locator("#allow").click()
+        expect(page.get_by_role("status")).to_contain_text(
+            "Linked Microsoft 365 / Outlook “CS_Mia Osteo” (mia@outlook.example)"
+        )
+        row = page.locator("tr[data-link]")
+        expect(row).to_contain_text("Microsoft 365 / Outlook: CS_Mia Osteo")
+        expect(row).to_contain_text("Active")
+        assert [c.name for c in microsoft_fake.calendars.values() if not c.is_default] == [
+            "CS_Mia Osteo"
+        ]
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Revoke access").click()
+        expect(page.get_by_role("status")).to_contain_text("Microsoft has no per-app revoke")
+        expect(page.get_by_role("status")).to_contain_text(
+            "https://account.live.com/consent/Manage"
+        )
+        expect(page.get_by_text("You have no linked calendars.")).to_be_visible()
+    link = CalendarLink.all_objects.get()
+    assert (link.provider, link.state, link.credentials) == ("microsoft", LinkState.REVOKED, "")

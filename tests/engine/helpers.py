@@ -8,6 +8,7 @@ from calsync.services import link_create
 from connectors.caldav.connector import CalDAVConnector
 from tests.caldav_servers import CalDAVServer
 from tests.fakes.google import SCOPE_APP_CREATED, GoogleFake
+from tests.fakes.microsoft import MicrosoftFake
 
 
 def link_caldav(user: User, server: CalDAVServer) -> tuple[CalendarLink, CalDAVConnector]:
@@ -50,5 +51,22 @@ def link_google(user: User, fake: GoogleFake) -> tuple[CalendarLink, str]:
             "expiry": None,
             "scopes": [SCOPE_APP_CREATED],
         },
+    )
+    return link, calendar_id
+
+
+def link_microsoft(user: User, fake: MicrosoftFake) -> tuple[CalendarLink, str]:
+    """A Microsoft link whose token cache comes from msal's real flow against the fake (the
+    test must run with the CALSYNC_MICROSOFT_* settings pointing at ``fake``)."""
+    email = f"{user.pk}@outlook.example"
+    calendar_id = fake.create_calendar(email, "CS_test")
+    link = link_create(
+        user=user,
+        provider=Provider.MICROSOFT,
+        account=email,
+        calendar_id=calendar_id,
+        calendar_name="CS_test",
+        target=Target.DEDICATED,
+        secrets=fake.sign_in(email),
     )
     return link, calendar_id

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.google import GoogleFake
+from tests.fakes.microsoft import LOGIN_HOST, MicrosoftFake
 
 
 @pytest.fixture
@@ -34,3 +35,25 @@ def google_fake(oauth_env: None) -> Iterator[GoogleFake]:
         fake.stop()
     if fake.crashes:
         pytest.fail("the Google fake crashed:\n" + "\n".join(fake.crashes), pytrace=False)
+
+
+@pytest.fixture
+def microsoft_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[MicrosoftFake]:
+    """A started :class:`MicrosoftFake`, fresh for each test. msal's identity requests to
+    ``https://login.microsoftonline.com`` reach it through the transport mounted on the session
+    msal is given (PROTOCOLS.md §2.8); Graph is reached at ``fake.graph_endpoint``."""
+    from connectors.microsoft import oauth
+
+    fake = MicrosoftFake()
+    fake.start()
+    monkeypatch.setattr(
+        oauth, "TRANSPORT_OVERRIDES", {f"https://{LOGIN_HOST}/": fake.identity_adapter()}
+    )
+    # msal caches the openid-configuration per process; each fake has its own address in it.
+    monkeypatch.setattr(oauth, "HTTP_CACHE", {})
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    if fake.crashes:
+        pytest.fail("the Microsoft fake crashed:\n" + "\n".join(fake.crashes), pytrace=False)

@@ -1,0 +1,399 @@
+"""Graph behaviours beyond the contract (PROTOCOLS.md §2): delta paging, expiry, throttling,
+series changes seen through calendarView delta, no meeting requests, the mailbox gate."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from connectors.errors import (
+    AuthRevoked,
+    CursorExpired,
+    EtagMismatch,
+    InvalidData,
+    NotFound,
+    RateLimited,
+)
+from connectors.events import Attendee
+from connectors.microsoft.connector import MAX_CONCURRENT, GraphClient, MicrosoftConnector
+from connectors.microsoft.mapping import ATTENDEES_PROPERTY, MEETING_ID_PROPERTY
+from connectors.microsoft.oauth import TokenSource
+from recurrence import Flag
+from tests.connectors.contract import sample
+from tests.connectors.test_microsoft_contract import EMAIL, microsoft_settings
+from tests.fakes.microsoft import MicrosoftFake
+
+__all__ = ["microsoft_settings"]
+WET = "W. Europe Standard Time"
+
+
+@pytest.fixture
+def fake(microsoft_settings: MicrosoftFake) -> MicrosoftFake:
+    return microsoft_settings
+
+
+@pytest.fixture
+def calendar_id(fake: MicrosoftFake) -> str:
+    return fake.create_calendar(EMAIL, "CS_Test")
+
+
+@pytest.fixture
+def connector(fake: MicrosoftFake, calendar_id: str) -> MicrosoftConnector:
+    return MicrosoftConnector(
+        tokens=TokenSource(fake.sign_in(EMAIL)),
+        calendar_id=calendar_id,
+        graph_endpoint=fake.graph_endpoint,
+        mailbox=EMAIL,
+        default_zone="Europe/Amsterdam",
+        timeout=10,
+    )
+
+
+def series(fake: MicrosoftFake, calendar_id: str, **pattern: Any) -> str:
+    body = {
+        "subject": "Series",
+        "start": {"dateTime": "2026-12-07T10:00:00.0000000", "timeZone": WET},
+        "end": {"dateTime": "2026-12-07T11:00:00.0000000", "timeZone": WET},
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"], **pattern},
+            "range": {"type": "numbered", "startDate": "2026-12-07", "numberOfOccurrences": 6,
+                      "recurrenceTimeZone": WET},
+        },
+    }  # fmt: skip
+    return str(fake.user_create(calendar_id, body)["id"])
+
+
+def delta_requests(fake: MicrosoftFake) -> list[Any]:
+    return fake.requests_to(method="GET", path=r"/v1\.0/me/calendars/[^/]+/calendarView/delta")
+
+
+def test_delta_follows_absolute_next_links_and_stores_the_whole_delta_link(
+    fake: MicrosoftFake, connector: MicrosoftConnector, calendar_id: str
+) -> None:
+    fake.page_size = 2
+    for n in range(5):
+        connector.create(sample(title=f"n{n}"), idempotency_key=f"k{n}")
+    fake.clear_log()
+    changes = connector.changes(None)
+    assert len(changes.items) == 5
+    pages = delta_requests(fake)
+    assert len(pages) == 3  # 2 + 2 + 1: nextLink followed verbatim
+    assert pages[0].arg("startDateTime") and pages[0].arg("endDateTime")
+    assert all(p.arg("$skiptoken") for p in pages[1:])
+    assert pages[0].headers.get("Prefer") == "odata.maxpagesize=100"
+    stored = json.loads(changes.cursor)
+    assert stored["delta"].startswith(f"{fake.graph_endpoint}/me/calendars/")
+    assert "$deltatoken=" in stored["delta"]
+    fake.clear_log()
+    # A no-change poll by a new connector (a new task) is one request (QUALITY, performance):
+    # the access token comes from the cache, the openid-configuration from msal's http cache.
+    fresh = MicrosoftConnector(
+        tokens=TokenSource(connector.tokens.secrets()),
+        calendar_id=calendar_id,
+        graph_endpoint=fake.graph_endpoint,
+        mailbox=EMAIL,
+    )
+    assert fresh.changes(changes.cursor).items == ()
+    assert [r.path for r in fake.requests] == [pages[0].path]
+
+
+def test_partial_and_repeated_delta_entries_are_read_in_full(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    """A delta update may carry only the changed properties, and entries may repeat (§2.2): the
+    connector re-reads each reported event, once."""
+    written = connector.create(sample(), idempotency_key="k-partial")
+    cursor = connector.changes(None).cursor
+    fake.user_patch(written.external_id, {"subject": "Renamed in Outlook"})
+    partial = {"id": written.external_id, "subject": "Renamed in Outlook"}
+    link = json.loads(cursor)["delta"]
+    fake.faults.add(
+        status=200,
+        method="GET",
+        path=r"/v1\.0/me/calendars/[^/]+/calendarView/delta",
+        query={"$deltatoken": ".+"},
+        body={"value": [partial, partial], "@odata.deltaLink": link},
+    )
+    fake.clear_log()
+    (item,) = connector.changes(cursor).items
+    assert item.event is not None and item.event.title == "Renamed in Outlook"
+    assert item.event.start == sample().start and item.event.meeting_id == 4711
+    assert len(fake.requests_to(method="GET", path=r"/v1\.0/me/events/[^/]+")) == 1
+
+
+def test_410_with_location_and_sync_state_not_found_are_cursor_expired(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    cursor = connector.changes(None).cursor
+    fault = fake.delta_gone()
+    with pytest.raises(CursorExpired):
+        connector.changes(cursor)
+    assert fault.hits == 1
+    fake.expire_delta_tokens()
+    with pytest.raises(CursorExpired):
+        connector.changes(cursor)
+    with pytest.raises(CursorExpired):
+        connector.changes("not a cursor of ours")
+
+
+def test_a_cursor_whose_window_ran_half_out_is_expired(
+    fake: MicrosoftFake, calendar_id: str
+) -> None:
+    """A deltaLink keeps the window of its first request (§2.2): once half the future part has
+    passed, the connector asks for a full listing, which opens a new window."""
+    start = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
+    secrets = fake.sign_in(EMAIL)
+
+    def at(moment: datetime) -> MicrosoftConnector:
+        return MicrosoftConnector(
+            tokens=TokenSource(secrets),
+            calendar_id=calendar_id,
+            graph_endpoint=fake.graph_endpoint,
+            mailbox=EMAIL,
+            window_future=timedelta(days=100),
+            now=moment,
+        )
+
+    cursor = at(start).changes(None).cursor
+    assert at(start + timedelta(days=49)).changes(cursor).items == ()
+    with pytest.raises(CursorExpired):
+        at(start + timedelta(days=51)).changes(cursor)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_throttling_is_rate_limited_with_retry_after(
+    fake: MicrosoftFake, connector: MicrosoftConnector, status: int
+) -> None:
+    fake.throttle(status=status, retry_after=12)
+    with pytest.raises(RateLimited) as caught:
+        connector.changes(None)
+    assert caught.value.retry_after == 12.0
+
+
+def test_an_expired_access_token_is_refreshed_once_and_a_revoked_grant_is_auth_revoked(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    fake.access_tokens.clear()  # every access token expired
+    assert connector.changes(None).items == ()
+    grants = [r.form()["grant_type"] for r in fake.requests_to("POST", r".*/token")]
+    assert grants[-1] == ["refresh_token"]
+    assert connector.credentials_changed()  # the rotated refresh token must be stored
+    fake.revoke_grants(EMAIL)
+    with pytest.raises(AuthRevoked):
+        connector.changes(None)
+
+
+def test_writes_carry_no_attendees_so_exchange_sends_no_meeting_requests(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    written = connector.create(sample(), idempotency_key="k-invite")
+    connector.update(written.external_id, sample(title="Moved"), etag=written.etag)
+    for request in fake.requests_to(method=None, path=r"/v1\.0/me/.*events.*"):
+        body = request.json()
+        if body is not None:
+            assert "attendees" not in body
+    assert fake.sent_invitations == []
+    raw = fake.event(written.external_id)
+    assert raw["attendees"] == []
+    assert json.loads(raw["_extended"][ATTENDEES_PROPERTY]) == [
+        ["colleague@practice.example", "A. Colleague", "needs-action"]
+    ]
+    assert raw["_extended"][MEETING_ID_PROPERTY] == "4711"
+    got = connector.get(written.external_id).event
+    assert got is not None and got.attendees == (
+        Attendee("colleague@practice.example", "A. Colleague"),
+    )
+
+
+def test_a_retried_create_sends_the_same_transaction_id(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    first = connector.create(sample(), idempotency_key="calsync-tx")
+    again = connector.create(sample(), idempotency_key="calsync-tx")
+    posts = fake.requests_to(method="POST", path=r"/v1\.0/me/calendars/[^/]+/events")
+    assert [p.json()["transactionId"] for p in posts] == ["calsync-tx", "calsync-tx"]
+    assert again.external_id == first.external_id
+
+
+def test_if_match_sends_the_etag(fake: MicrosoftFake, connector: MicrosoftConnector) -> None:
+    written = connector.create(sample(), idempotency_key="k-etag")
+    assert written.etag.startswith('W/"')
+    fake.user_patch(written.external_id, {"subject": "Changed in Outlook"})
+    with pytest.raises(EtagMismatch):
+        connector.delete(written.external_id, etag=written.etag)
+    patch = fake.requests_to(method="DELETE")[-1]
+    assert patch.headers.get("If-Match") == written.etag
+
+
+def test_links_to_another_host_are_not_followed(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    cursor = json.loads(connector.changes(None).cursor)
+    cursor["delta"] = "https://attacker.example/v1.0/me/calendarView/delta?$deltatoken=x"
+    with pytest.raises(InvalidData, match="outside Microsoft Graph"):
+        connector.changes(json.dumps(cursor))
+
+
+def test_a_deleted_calendar_is_not_found(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    del fake.calendars[connector.calendar_id]
+    with pytest.raises(NotFound):
+        connector.full_listing()
+
+
+def test_a_412_without_a_precondition_is_retried(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    written = connector.create(sample(), idempotency_key="k-412")
+    fake.faults.add(status=412, method="DELETE", times=2)
+    connector.delete(written.external_id, etag=None)
+    assert len(fake.requests_to(method="DELETE")) == 3
+    assert written.external_id not in {e["id"] for e in fake.iter_events(connector.calendar_id)}
+
+
+def test_a_deleted_occurrence_and_a_deleted_series_come_through_delta(
+    fake: MicrosoftFake, connector: MicrosoftConnector, calendar_id: str
+) -> None:
+    master = series(fake, calendar_id)
+    first = connector.changes(None)
+    (item,) = first.items
+    assert item.external_id == master and item.event is not None
+    assert item.event.exceptions == ()
+    # Delete the 3rd occurrence in Outlook: delta reports only "@removed" with the
+    # occurrence's id; the connector re-reads the series it knows.
+    fake.user_delete(fake.occurrence_id(master, datetime(2026, 12, 21, 9, tzinfo=UTC)))
+    second = connector.changes(first.cursor)
+    by_id = {i.external_id: i for i in second.items}
+    event = by_id[master].event
+    assert event is not None and Flag.EXCEPTION in event.flags
+    assert event.exceptions == (datetime(2026, 12, 21, 9, tzinfo=UTC),)
+    # Delete the whole series: every occurrence is "@removed"; the master is gone.
+    fake.user_delete(master)
+    third = connector.changes(second.cursor)
+    assert {i.external_id for i in third.items if i.deleted} >= {master}
+    assert json.loads(third.cursor)["series"] == []
+
+
+def test_an_edited_occurrence_is_an_exception_of_its_series(
+    fake: MicrosoftFake, connector: MicrosoftConnector, calendar_id: str
+) -> None:
+    master = series(fake, calendar_id)
+    cursor = connector.changes(None).cursor
+    fake.user_patch(
+        fake.occurrence_id(master, datetime(2026, 12, 14, 9, tzinfo=UTC)), {"subject": "Other"}
+    )
+    (item,) = connector.changes(cursor).items
+    assert item.external_id == master and item.event is not None
+    assert item.event.exceptions == (datetime(2026, 12, 14, 9, tzinfo=UTC),)
+
+
+def test_first_day_of_week_defaults_to_sunday_in_outlook(
+    fake: MicrosoftFake, connector: MicrosoftConnector, calendar_id: str
+) -> None:
+    """Every other week on Sunday and Monday (§4.1): without firstDayOfWeek, Outlook pairs a
+    Sunday with the Monday after it; the reading says so (flag SUNDAY_WEEK_START)."""
+    body = {
+        "subject": "Fortnightly",
+        "start": {"dateTime": "2027-01-03T09:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2027-01-03T10:00:00.0000000", "timeZone": "UTC"},
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 2, "daysOfWeek": ["sunday", "monday"]},
+            "range": {"type": "numbered", "startDate": "2027-01-03", "numberOfOccurrences": 4},
+        },
+    }
+    master = str(fake.user_create(calendar_id, body)["id"])
+    instances = requests.get(
+        f"{fake.graph_endpoint}/me/events/{master}/instances",
+        params={"startDateTime": "2027-01-01T00:00:00Z", "endDateTime": "2027-03-01T00:00:00Z"},
+        headers={"Authorization": f"Bearer {fake.issue_access_token(EMAIL)}"},
+        timeout=10,
+    ).json()["value"]
+    assert [i["start"]["dateTime"][:10] for i in instances] == [
+        "2027-01-03", "2027-01-04", "2027-01-17", "2027-01-18",
+    ]  # fmt: skip
+    event = connector.get(master).event
+    assert event is not None and Flag.SUNDAY_WEEK_START in event.flags
+
+
+def test_never_more_than_four_requests_per_mailbox_at_once(fake: MicrosoftFake) -> None:
+    class SlowSession(requests.Session):
+        def __init__(self) -> None:
+            super().__init__()
+            self.active = 0
+            self.peak = 0
+            self.lock = threading.Lock()
+
+        def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+            with self.lock:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            time.sleep(0.05)
+            with self.lock:
+                self.active -= 1
+            response = requests.Response()
+            response.status_code = 200
+            response._content = b"{}"
+            return response
+
+    class Tokens(TokenSource):
+        def __init__(self) -> None:
+            pass
+
+        def token(self, *, force_refresh: bool = False) -> str:
+            return "t"
+
+    session = SlowSession()
+    clients = [
+        GraphClient(tokens=Tokens(), graph_endpoint="https://graph.example/v1.0",
+                    mailbox="gate@example.test", session=session)
+        for _ in range(3)
+    ]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda c=c: c.json("GET", "/me", "Reading"))
+        for c in clients
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert session.peak == MAX_CONCURRENT
+
+
+def test_the_window_bounds_the_delta_request(fake: MicrosoftFake, calendar_id: str) -> None:
+    now = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
+    connector = MicrosoftConnector(
+        tokens=TokenSource(fake.sign_in(EMAIL)),
+        calendar_id=calendar_id,
+        graph_endpoint=fake.graph_endpoint,
+        mailbox=EMAIL,
+        window_past=timedelta(days=7),
+        window_future=timedelta(days=30),
+        now=now,
+    )
+    connector.create(sample(), idempotency_key="in")  # 2026-12-07: inside
+    connector.create(
+        sample(start=datetime(2027, 6, 1, 9, tzinfo=UTC), end=datetime(2027, 6, 1, 10, tzinfo=UTC)),
+        idempotency_key="out",
+    )
+    assert len(connector.full_listing().items) == 1
+    (first,) = delta_requests(fake)
+    assert (first.arg("startDateTime"), first.arg("endDateTime")) == (
+        "2026-11-14T06:00:00Z",
+        "2026-12-21T06:00:00Z",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads() -> Iterator[None]:
+    before = threading.active_count()
+    yield
+    assert threading.active_count() <= before + 2
