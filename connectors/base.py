@@ -16,9 +16,8 @@ Every method raises only ``connectors.errors`` types. Capabilities are data, not
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from connectors.events import EventData, RemoteItem
 
@@ -84,8 +83,11 @@ class Connector(abc.ABC):
     def get(self, external_id: str) -> RemoteItem:
         """One item by id; ``NotFound`` if it does not exist."""
 
-    def iter_pages(self) -> Iterator[RemoteItem]:  # pragma: no cover - convenience
-        yield from self.full_listing().items
+    def updated_secrets(self) -> dict[str, Any] | None:
+        """New credentials to store when the connector refreshed or rotated tokens during its
+        life (None otherwise). The caller encrypts and stores them, so the next run needs no
+        refresh request and a rotated refresh token is not lost."""
+        return None
 
 
 class Account(abc.ABC):

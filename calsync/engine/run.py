@@ -44,7 +44,7 @@ from calsync.models import (
     SyncMessage,
     SyncRun,
 )
-from connectors import registry
+from connectors import credentials, registry
 from connectors.base import Connector
 from connectors.errors import (
     AuthRevoked,
@@ -201,8 +201,23 @@ def _local_view(meeting: Meeting, first_sync: bool, now: datetime) -> p.Local:
 
 
 def _run(link: CalendarLink, token: int, now: datetime) -> tuple[dict[str, int], list[Any], str]:
+    connector = registry.get(link.provider).connector(link, default_zone=link.user.time_zone)
+    try:
+        return _sync(link, token, now, connector)
+    finally:
+        # Refreshed or rotated tokens are kept whatever happened in the run (a rotated
+        # Microsoft refresh token that is not stored kills the link when the old one expires).
+        secrets = connector.updated_secrets()
+        if secrets is not None:
+            CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
+                credentials=credentials.encrypt(secrets)
+            )
+
+
+def _sync(
+    link: CalendarLink, token: int, now: datetime, connector: Connector
+) -> tuple[dict[str, int], list[Any], str]:
     owner: User = link.user
-    connector = registry.get(link.provider).connector(link, default_zone=owner.time_zone)
     first_sync = not link.cursor
     full = first_sync
     try:

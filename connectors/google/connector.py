@@ -47,6 +47,7 @@ from connectors.errors import (
 )
 from connectors.events import EventData, RemoteItem
 from connectors.google.mapping import from_google, to_google
+from connectors.google.oauth import secrets_of
 
 PAGE_SIZE = 250
 _BASE32HEX = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -139,10 +140,11 @@ class GoogleConnector(Connector):
         self._initial_token = credentials.token
         self.service = service_for(credentials, api_endpoint=api_endpoint, timeout=timeout)
 
-    def refreshed(self) -> bool:
-        """Whether google-auth refreshed the access token during this connector's life; the
-        caller then stores the new token, so the next run needs no refresh request."""
-        return bool(self.credentials.token != self._initial_token)
+    def updated_secrets(self) -> dict[str, Any] | None:
+        """google-auth refreshed the access token during this connector's life: store it."""
+        if self.credentials.token == self._initial_token:
+            return None
+        return secrets_of(self.credentials)
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -212,10 +212,10 @@ class MicrosoftConnector(Connector):
         self.window_end = moment + window_future
         self.window_future = window_future
 
-    def credentials_changed(self) -> bool:
-        """Whether msal refreshed (and rotated) tokens; the caller then stores
-        ``tokens.secrets()``."""
-        return self.tokens.changed
+    def updated_secrets(self) -> dict[str, Any] | None:
+        """msal refreshed (and rotated) tokens: the whole cache must be stored again, or the
+        rotated refresh token is lost and the link dies when the old one expires."""
+        return self.tokens.secrets() if self.tokens.changed else None
 
     # -- paths ----------------------------------------------------------------------------------
 

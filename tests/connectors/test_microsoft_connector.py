@@ -184,7 +184,7 @@ def test_an_expired_access_token_is_refreshed_once_and_a_revoked_grant_is_auth_r
     assert connector.changes(None).items == ()
     grants = [r.form()["grant_type"] for r in fake.requests_to("POST", r".*/token")]
     assert grants[-1] == ["refresh_token"]
-    assert connector.credentials_changed()  # the rotated refresh token must be stored
+    assert connector.updated_secrets() is not None  # the rotated refresh token must be stored
     fake.revoke_grants(EMAIL)
     with pytest.raises(AuthRevoked):
         connector.changes(None)

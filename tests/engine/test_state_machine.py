@@ -324,3 +324,48 @@ def test_state_machine_on_the_google_fake(google_fake, settings) -> None:  # typ
 
     run_state_machine_as_test(_machine(link_factory, bogus), settings=STATEFUL)
     print(f"state machine on the Google fake: {TOTALS}")
+
+
+@pytest.mark.django_db
+def test_state_machine_on_the_graph_fake(microsoft_fake) -> None:  # type: ignore[no-untyped-def]
+    import json
+    from datetime import UTC
+
+    from django.test import override_settings
+
+    from connectors.microsoft.connector import MicrosoftConnector
+    from connectors.microsoft.oauth import TokenSource
+    from tests.engine.helpers import link_microsoft
+
+    fake = microsoft_fake
+    state: dict[str, str] = {}
+
+    def link_factory(user):  # type: ignore[no-untyped-def]
+        link, calendar_id = link_microsoft(user, fake)
+        state["calendar"] = calendar_id
+        outside = MicrosoftConnector(
+            tokens=TokenSource(fake.sign_in(link.account)),
+            calendar_id=calendar_id,
+            graph_endpoint=fake.graph_endpoint,
+            mailbox=link.account,
+            default_zone=user.time_zone,
+            timeout=10,
+        )
+        return link, outside
+
+    def bogus() -> str:
+        # A deltaLink Graph no longer knows (syncStateNotFound, PROTOCOLS.md §2.2).
+        delta = f"{fake.graph_endpoint}/me/calendars/{state['calendar']}/calendarView/delta"
+        until = (datetime.now(UTC) + timedelta(days=700)).isoformat()
+        return json.dumps(
+            {"v": 1, "delta": f"{delta}?$deltatoken=gone", "series": [], "until": until}
+        )
+
+    with override_settings(
+        CALSYNC_MICROSOFT_CLIENT_ID=fake.client_id,
+        CALSYNC_MICROSOFT_CLIENT_SECRET=fake.client_secret,
+        CALSYNC_MICROSOFT_AUTHORITY=fake.authority,
+        CALSYNC_MICROSOFT_GRAPH_ENDPOINT=fake.graph_endpoint,
+    ):
+        run_state_machine_as_test(_machine(link_factory, bogus), settings=STATEFUL)
+    print(f"state machine on the Graph fake: {TOTALS}")
