@@ -159,6 +159,27 @@ class SyncRun(models.Model):
     def __str__(self) -> str:
         return f"run {self.pk} of link {self.link_id}: {self.status}"
 
+    def summary(self) -> str:
+        """The counts in words, for the CalendarSync page."""
+        parts = [
+            f"{n} {RUN_COUNT_LABELS.get(k, k.replace('_', ' '))}"
+            for k, n in sorted(self.counts.items())
+        ]
+        return "; ".join(parts) + "." if parts else "Nothing changed."
+
+
+RUN_COUNT_LABELS = {
+    "created_here": "new from the external calendar",
+    "updated_here": "updated from the external calendar",
+    "deleted_here": "deleted here after removal there",
+    "created_there": "sent to the external calendar",
+    "updated_there": "updated in the external calendar",
+    "deleted_there": "removed from the external calendar",
+    "recovered": "copies recognised again",
+    "skipped": "skipped (see messages)",
+    "retry_next_run": "changed meanwhile, retried next time",
+}
+
 
 class SyncMessage(models.Model):
     """What a run wants the user to know (PRODUCT 21, 22): one problem of one meeting or event is

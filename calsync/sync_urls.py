@@ -15,4 +15,5 @@ urlpatterns = [
     path("microsoft/", views.setup_microsoft, name="setup_microsoft"),
     path("microsoft/callback/", views.microsoft_callback, name="microsoft_callback"),
     path("<int:pk>/revoke/", views.revoke, name="revoke"),
+    path("<int:pk>/allow-deletions/", views.allow_deletions, name="allow_deletions"),
 ]

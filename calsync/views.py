@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,7 +28,7 @@ from calsync.forms import (
     GoogleSetupForm,
     MicrosoftSetupForm,
 )
-from calsync.models import CalendarLink, Provider, Target
+from calsync.models import CalendarLink, Provider, SyncMessage, SyncRun, Target
 from calsync.services import dedicated_calendar_name, link_create, link_revoke
 from calsync.tasks import HEARTBEAT_KEY
 from connectors import credentials
@@ -53,7 +54,18 @@ def _link_for(request: HttpRequest, pk: int) -> CalendarLink:
 @staff_required
 def calendarsync(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
-    links = list(CalendarLink.objects.filter(user=user).order_by("created_at"))
+    links = list(
+        CalendarLink.objects.filter(user=user)
+        .order_by("created_at")
+        .prefetch_related(
+            Prefetch("runs", queryset=SyncRun.objects.order_by("-started_at")[:1], to_attr="last"),
+            Prefetch(
+                "messages",
+                queryset=SyncMessage.objects.order_by("-created_at")[:10],
+                to_attr="recent",
+            ),
+        )
+    )
     return render(
         request,
         "calsync/calendarsync.html",
@@ -317,6 +329,16 @@ def _consent_page(link: CalendarLink) -> str:
         return microsoft_oauth.consent_page(credentials.decrypt(link.credentials))
     except (credentials.CredentialError, ValueError):
         return microsoft_oauth.CONSENT_WORK
+
+
+@staff_required
+@require_POST
+def allow_deletions(request: HttpRequest, pk: int) -> HttpResponse:
+    """The user's answer to the mass-delete guard (PRODUCT 18): the next run may delete."""
+    link = _link_for(request, pk)
+    CalendarLink.objects.filter(pk=link.pk).update(allow_mass_delete=True)
+    messages.success(request, "The deletions are allowed: the next sync applies them.")
+    return redirect("calsync:calendarsync")
 
 
 @staff_required

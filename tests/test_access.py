@@ -52,6 +52,7 @@ VIEWS = [
     View("calsync:setup_microsoft", "staff"),
     View("calsync:microsoft_callback", "staff"),
     View("calsync:revoke", "staff", takes_link=True, method="post"),
+    View("calsync:allow_deletions", "staff", takes_link=True, method="post"),
     View("agenda:week", "staff"),
     View("agenda:meeting_new", "staff"),
     View("agenda:meeting", "staff", takes_meeting=True),

@@ -420,3 +420,26 @@ def test_a_newer_edit_there_does_not_undo_an_older_edit_here(staff: User, linked
     assert (meeting.title, meeting.location) == ("Planning (here)", "Room B")
     assert [c["field"] for c in SyncRun.objects.get(pk=outcome.run_id).conflicts] == ["description"]
     assert meeting.description == reader.full_listing().items[0].event.description
+
+
+def test_the_page_shows_the_last_run_its_messages_and_asks_about_deletions(
+    staff: User, radicale: CalDAVServer
+) -> None:
+    from django.urls import reverse
+
+    from tests.conftest import login
+
+    meetings = [make_meeting(staff, title=f"M{i}", start=future(i + 1)) for i in range(6)]
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    client = login(staff)
+    page = client.get(reverse("calsync:calendarsync")).content.decode()
+    assert "Finished" in page and "6 sent to the external calendar." in page
+    for item in reader.full_listing().items[:5]:
+        reader.delete(item.external_id, etag=None)
+    run_link(link.pk)
+    page = client.get(reverse("calsync:calendarsync")).content.decode()
+    assert "would delete 5 of your 6" in page and "Allow these deletions" in page
+    client.post(reverse("calsync:allow_deletions", args=[link.pk]))
+    assert run_link(link.pk).counts == {"deleted_here": 5}
+    assert Meeting.objects.filter(pk__in=[m.pk for m in meetings]).count() == 1
