@@ -62,3 +62,17 @@ def committed_high_water() -> int:
 
     # SQLite serialises writers: whatever is visible is committed.
     return ChangeCounter.objects.values_list("value", flat=True).filter(pk=1).first() or 0
+
+
+def peek_change_seq() -> int:
+    """The last number handed out, committed or not (no lock). Cheap: a run compares it with its
+    watermark to learn that nothing was written since."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT last_value, is_called FROM {SEQUENCE_NAME}")  # noqa: S608
+            row = cursor.fetchone()
+        assert row is not None
+        return int(row[0]) if row[1] else 0
+    from agenda.models import ChangeCounter
+
+    return ChangeCounter.objects.values_list("value", flat=True).filter(pk=1).first() or 0

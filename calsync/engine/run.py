@@ -20,11 +20,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
-from agenda.changeseq import committed_high_water
+from agenda.changeseq import committed_high_water, peek_change_seq
 from agenda.models import Meeting
 from agenda.selectors import meetings_changed_since
 from agenda.services import meeting_create, meeting_delete, meeting_update
@@ -74,17 +74,17 @@ class Outcome:
     detail: str = ""
 
 
-def _acquire(link_id: int, now: datetime) -> int | None:
-    with transaction.atomic():
-        link = CalendarLink.objects.select_for_update().filter(pk=link_id).first()
-        if link is None or not link.syncs:
-            return None
-        if link.lease_until is not None and link.lease_until > now:
-            return None
-        link.lease_token += 1
-        link.lease_until = now + LEASE
-        link.save(update_fields=["lease_token", "lease_until"])
-        return link.lease_token
+def _acquire(link_id: int, now: datetime) -> CalendarLink | None:
+    """Take the lease with one conditional UPDATE (concurrent takers serialise on the row and
+    re-check the condition, so only one wins), then read the link with its new token."""
+    taken = (
+        CalendarLink.objects.filter(pk=link_id, state=LinkState.ACTIVE, billing_paused=False)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_token=F("lease_token") + 1, lease_until=now + LEASE)
+    )
+    if not taken:
+        return None
+    return CalendarLink.objects.select_related("user").get(pk=link_id)
 
 
 def _check_lease(link_id: int, token: int) -> None:
@@ -98,47 +98,62 @@ def _release(link_id: int, token: int) -> None:
 
 
 def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
-    """Sync one link once. Safe to call twice at once: the second finds the lease taken."""
+    """Sync one link once. Safe to call twice at once: the second finds the lease taken.
+
+    A run that changed nothing leaves no ``SyncRun`` row (it only stamps ``last_success_at``):
+    at a 3-minute cadence quiet runs would otherwise be most of the table."""
     now = now or timezone.now()
-    token = _acquire(link_id, now)
-    if token is None:
+    link = _acquire(link_id, now)
+    if link is None:
         return Outcome("skipped", detail="busy, paused or gone")
-    link = CalendarLink.objects.select_related("user", "tenant").get(pk=link_id)
-    run = SyncRun.objects.create(link=link)
+    token = link.lease_token
     try:
         counts, conflicts, stopped = _run(link, token, now)
     except LeaseLost as exc:
-        _finish(run, RunStatus.FAILED, {}, [], str(exc))
-        return Outcome("lease-lost", run.pk, detail=str(exc))
+        return Outcome(
+            "lease-lost", _record(link, now, RunStatus.FAILED, error=str(exc)).pk, detail=str(exc)
+        )
     except AuthRevoked as exc:
         CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
-            state=LinkState.NEEDS_RECONNECT, last_error=str(exc)
+            state=LinkState.NEEDS_RECONNECT, last_error=str(exc), lease_until=None
         )
-        _finish(run, RunStatus.FAILED, {}, [], str(exc))
-        _release(link.pk, token)
+        run = _record(link, now, RunStatus.FAILED, error=str(exc))
         return Outcome("needs-reconnect", run.pk, detail=str(exc))
     except ConnectorError as exc:
         CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
-            failure_count=link.failure_count + 1, last_error=str(exc)
+            failure_count=F("failure_count") + 1, last_error=str(exc), lease_until=None
         )
-        _finish(run, RunStatus.FAILED, {}, [], str(exc))
+        return Outcome(
+            "failed", _record(link, now, RunStatus.FAILED, error=str(exc)).pk, detail=str(exc)
+        )
+    if stopped:
         _release(link.pk, token)
-        return Outcome("failed", run.pk, detail=str(exc))
-    status = RunStatus.STOPPED if stopped else RunStatus.OK
-    _finish(run, status, counts, conflicts, stopped)
-    _release(link.pk, token)
-    return Outcome(status, run.pk, counts, stopped)
+        run = _record(link, now, RunStatus.STOPPED, error=stopped)
+        return Outcome(RunStatus.STOPPED, run.pk, counts, stopped)
+    run_id = None
+    if counts or conflicts:
+        run_id = _record(link, now, RunStatus.OK, counts=counts, conflicts=conflicts).pk
+    return Outcome(RunStatus.OK, run_id, counts)
 
 
-def _finish(
-    run: SyncRun, status: str, counts: dict[str, int], conflicts: list[Any], error: str
-) -> None:
-    run.status = status
-    run.finished_at = timezone.now()
-    run.counts = counts
-    run.conflicts = conflicts
-    run.error = error
-    run.save(update_fields=["status", "finished_at", "counts", "conflicts", "error"])
+def _record(
+    link: CalendarLink,
+    started: datetime,
+    status: str,
+    *,
+    counts: dict[str, int] | None = None,
+    conflicts: list[Any] | None = None,
+    error: str = "",
+) -> SyncRun:
+    return SyncRun.objects.create(
+        link=link,
+        started_at=started,
+        finished_at=timezone.now(),
+        status=status,
+        counts=counts or {},
+        conflicts=conflicts or [],
+        error=error,
+    )
 
 
 def _remote_view(
@@ -227,25 +242,28 @@ def _sync(
     except CursorExpired:
         changes = connector.full_listing()
         full = True
-    high_water = committed_high_water()
-    changed = (
-        meetings_changed_since(owner, link.pushed_seq)
-        .filter(change_seq__lte=high_water)
-        .select_related("client")
-        .prefetch_related("resources", "attendance__user")
-    )
-    if first_sync:
-        # Everything live is a candidate; eligibility (future only) is decided per meeting.
-        changed = (
-            Meeting.objects.filter(owner=owner, change_seq__lte=high_water)
-            .select_related("client")
-            .prefetch_related("resources", "attendance__user")
-        )
+    # Local changes up to the committed high-water mark (agenda/changeseq.py). A peek at the
+    # sequence first: when nothing was written since the watermark, a quiet run needs neither
+    # the lock nor the query.
+    high_water = link.pushed_seq
+    changed: Any = []
+    if first_sync or peek_change_seq() > link.pushed_seq:
+        high_water = committed_high_water()
+        if first_sync:
+            # Everything live is a candidate; eligibility (future only) is decided per meeting.
+            changed = Meeting.objects.filter(owner=owner, change_seq__lte=high_water)
+        else:
+            changed = meetings_changed_since(owner, link.pushed_seq).filter(
+                change_seq__lte=high_water
+            )
+        changed = changed.select_related("client").prefetch_related("resources", "attendance__user")
     locals_ = [_local_view(m, first_sync, now) for m in changed]
-    mappings = {
-        m.external_id: m
-        for m in EventMapping.objects.filter(link=link).annotate(client=F("meeting__client_id"))
-    }
+    mappings: dict[str, Any] = {}
+    if locals_ or changes.items or full:
+        mappings = {
+            m.external_id: m
+            for m in EventMapping.objects.filter(link=link).annotate(client=F("meeting__client_id"))
+        }
     ignore = frozenset({owner.email.lower(), link.account.lower()})
     remotes = [_remote_view(i, ignore, first_sync, now) for i in changes.items]
     ours = _unmapped_candidates(owner, remotes, set(mappings), now)
@@ -277,16 +295,18 @@ def _sync(
     executor = _Executor(link, token, connector, owner, {i.external_id: i for i in remotes})
     for action in decided.actions:
         executor.apply(action)
-    with transaction.atomic():
-        _check_lease(link.pk, token)
-        CalendarLink.objects.filter(pk=link.pk).update(
-            cursor=changes.cursor,
-            pushed_seq=max(link.pushed_seq, high_water),
-            last_success_at=timezone.now(),
-            failure_count=0,
-            last_error="",
-            allow_mass_delete=False,
-        )
+    # Cursor and watermark last (QUALITY I9), fenced by the lease, which this also releases.
+    stored = CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
+        cursor=changes.cursor,
+        pushed_seq=max(link.pushed_seq, high_water),
+        last_success_at=timezone.now(),
+        failure_count=0,
+        last_error="",
+        allow_mass_delete=False,
+        lease_until=None,
+    )
+    if not stored:
+        raise LeaseLost(f"link {link.pk}: lease {token} was taken over before the cursor")
     conflicts = [c.__dict__ for c in decided.conflicts]
     return executor.counts, conflicts, ""
 
@@ -321,8 +341,15 @@ class _Executor:
         self.connector = connector
         self.owner = owner
         self.remotes = remotes
-        self.directory = Directory.for_owner(owner)
+        self._directory: Directory | None = None
         self.counts: dict[str, int] = {}
+
+    @property
+    def directory(self) -> Directory:
+        # Built on first use: a run that writes nothing here costs no query for it.
+        if self._directory is None:
+            self._directory = Directory.for_owner(self.owner)
+        return self._directory
 
     def _count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
