@@ -83,6 +83,12 @@ class Connector(abc.ABC):
     def get(self, external_id: str) -> RemoteItem:
         """One item by id; ``NotFound`` if it does not exist."""
 
+    def final_cursor(self, cursor: str) -> str:
+        """The cursor to store after this connector's writes. Most cursors are the provider's
+        opaque token and stay as they are; a connector whose cursor carries state of its own
+        (Microsoft's known series) adds what its writes created."""
+        return cursor
+
     def updated_secrets(self) -> dict[str, Any] | None:
         """New credentials to store when the connector refreshed or rotated tokens during its
         life (None otherwise). The caller encrypts and stores them, so the next run needs no

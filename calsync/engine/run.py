@@ -297,7 +297,7 @@ def _sync(
         executor.apply(action)
     # Cursor and watermark last (QUALITY I9), fenced by the lease, which this also releases.
     stored = CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
-        cursor=changes.cursor,
+        cursor=connector.final_cursor(changes.cursor),
         pushed_seq=max(link.pushed_seq, high_water),
         last_success_at=timezone.now(),
         failure_count=0,
