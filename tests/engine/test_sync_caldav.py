@@ -444,3 +444,40 @@ def test_the_page_shows_the_last_run_its_messages_and_asks_about_deletions(
     client.post(reverse("calsync:allow_deletions", args=[link.pk]))
     assert run_link(link.pk).counts == {"deleted_here": 5}
     assert Meeting.objects.filter(pk__in=[m.pk for m in meetings]).count() == 1
+
+
+def test_events_we_only_attend_come_in_but_our_edits_stay_here(
+    staff: User,
+    google_fake,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    """PRODUCT 16: someone else organises it; it is imported, and internal edits are not
+    written back to the organiser's event."""
+    from tests.engine.helpers import link_google
+
+    settings.CALSYNC_GOOGLE_CLIENT_ID = google_fake.client_id
+    settings.CALSYNC_GOOGLE_CLIENT_SECRET = google_fake.client_secret
+    settings.CALSYNC_GOOGLE_TOKEN_URI = google_fake.token_uri
+    settings.CALSYNC_GOOGLE_API_ENDPOINT = google_fake.api_endpoint
+    link, calendar_id = link_google(staff, google_fake)
+    start = future(4)
+    created = google_fake.user_import(
+        calendar_id,
+        {
+            "summary": "Board meeting",
+            "start": {"dateTime": start.isoformat(), "timeZone": "Europe/Amsterdam"},
+            "end": {
+                "dateTime": (start + timedelta(hours=1)).isoformat(),
+                "timeZone": "Europe/Amsterdam",
+            },
+            "organizer": {"email": "chair@hospital.example", "self": False},
+        },
+    )
+    run_link(link.pk)
+    meeting = Meeting.objects.get(title="Board meeting")
+    from agenda.services import meeting_update
+    from tests.agenda.test_services import data_of
+
+    meeting_update(meeting=meeting, data=data_of(meeting, title="Board meeting (my notes)"))
+    assert run_link(link.pk).counts == {}
+    assert google_fake.event(calendar_id, created["id"])["summary"] == "Board meeting"

@@ -665,6 +665,14 @@ class GoogleFake(FakeServer):
                 self._calendar_by_id(calendar_id), dict(body), importing=False
             )
 
+    def user_import(self, calendar_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """An invitation landing in this calendar: like events.import, the body's ``organizer``
+        (someone else) is kept, which an insert would replace by the calendar (§1.4)."""
+        with self.lock:
+            return self._insert_event(
+                self._calendar_by_id(calendar_id), dict(body), importing=True
+            )
+
     def user_patch(
         self, calendar_id: str, event_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
