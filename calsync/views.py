@@ -171,21 +171,28 @@ def _finish_caldav(
     target: Target,
 ) -> HttpResponse:
     request.session.pop(PENDING_CALDAV, None)
+    return _save_link(
+        request,
+        f"Linked “{calendar_name}” on {server_url}.",
+        provider=Provider.CALDAV,
+        account=username,
+        server_url=server_url,
+        calendar_id=calendar_id,
+        calendar_name=calendar_name,
+        target=target,
+        secrets={"password": password},
+    )
+
+
+def _save_link(request: HttpRequest, success: str, **link: Any) -> HttpResponse:
+    """The last step of every setup: store the link (``link_create`` checks billing and
+    duplicates) and say what happened on the CalendarSync page."""
     try:
-        link_create(
-            user=current_user(request),
-            provider=Provider.CALDAV,
-            account=username,
-            server_url=server_url,
-            calendar_id=calendar_id,
-            calendar_name=calendar_name,
-            target=target,
-            secrets={"password": password},
-        )
+        link_create(user=current_user(request), **link)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"Linked “{calendar_name}” on {server_url}.")
+        messages.success(request, success)
     return redirect("calsync:calendarsync")
 
 
@@ -236,22 +243,17 @@ def google_callback(request: HttpRequest) -> HttpResponse:
     except ConnectorError as exc:
         messages.error(request, str(exc))
         return redirect("calsync:calendarsync")
-    try:
-        link_create(
-            user=user,
-            provider=Provider.GOOGLE,
-            account=grant.account,
-            calendar_id=calendar.calendar_id,
-            calendar_name=calendar.name,
-            target=grant.target,
-            # Tokens as they are now: creating the calendar may have refreshed them.
-            secrets=google_oauth.secrets_of(grant.credentials),
-        )
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"Linked Google Calendar “{calendar.name}” ({grant.account}).")
-    return redirect("calsync:calendarsync")
+    return _save_link(
+        request,
+        f"Linked Google Calendar “{calendar.name}” ({grant.account}).",
+        provider=Provider.GOOGLE,
+        account=grant.account,
+        calendar_id=calendar.calendar_id,
+        calendar_name=calendar.name,
+        target=grant.target,
+        # Tokens as they are now: creating the calendar may have refreshed them.
+        secrets=google_oauth.secrets_of(grant.credentials),
+    )
 
 
 @staff_required
@@ -303,24 +305,17 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
     except ConnectorError as exc:
         messages.error(request, str(exc))
         return redirect("calsync:calendarsync")
-    try:
-        link_create(
-            user=user,
-            provider=Provider.MICROSOFT,
-            account=grant.account,
-            calendar_id=calendar.calendar_id,
-            calendar_name=calendar.name,
-            target=grant.target,
-            # The token cache as it is now (msal may have refreshed while we set up).
-            secrets=tokens.secrets(),
-        )
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(
-            request, f"Linked Microsoft 365 / Outlook “{calendar.name}” ({grant.account})."
-        )
-    return redirect("calsync:calendarsync")
+    return _save_link(
+        request,
+        f"Linked Microsoft 365 / Outlook “{calendar.name}” ({grant.account}).",
+        provider=Provider.MICROSOFT,
+        account=grant.account,
+        calendar_id=calendar.calendar_id,
+        calendar_name=calendar.name,
+        target=grant.target,
+        # The token cache as it is now (msal may have refreshed while we set up).
+        secrets=tokens.secrets(),
+    )
 
 
 def _consent_page(link: CalendarLink) -> str:
