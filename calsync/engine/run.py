@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -290,7 +291,8 @@ def _sync(
     )
     _notes(link, decided.notes)
     if decided.stopped:
-        _notes(link, [p.Note("", "mass_delete", decided.stopped, str(len(decided.notes)))])
+        # Fingerprinted by its text: the same stop is reported (and e-mailed) once.
+        _notes(link, [p.Note("", "mass_delete", decided.stopped, decided.stopped)])
         return {}, [], decided.stopped
     executor = _Executor(link, token, connector, owner, {i.external_id: i for i in remotes})
     for action in decided.actions:
@@ -362,24 +364,10 @@ class _Executor:
             # The item changed or vanished since we listed it: the next run sees the new state.
             log.info("link %s: %s: %s", self.link.pk, type(action).__name__, exc)
             self._count("retry_next_run")
-        except InvalidData as exc:
-            _notes(
-                self.link,
-                [p.Note(str(getattr(action, "meeting_id", "")), "invalid", str(exc), str(exc))],
-            )
-            self._count("skipped")
-        except ValidationError as exc:
-            _notes(
-                self.link,
-                [
-                    p.Note(
-                        getattr(action, "remote", action).__class__.__name__,
-                        "invalid",
-                        " ".join(exc.messages),
-                        " ".join(exc.messages),
-                    )
-                ],
-            )
+        except (InvalidData, ValidationError) as exc:
+            # This one item is skipped with a message; the rest of the run goes on (QUALITY).
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            _notes(self.link, [p.Note(_subject(action), "invalid", text, text)])
             self._count("skipped")
 
     # -- there (provider writes; each mapping saved as soon as its write landed) --------------
@@ -500,6 +488,13 @@ class _Executor:
             mapping.save(update_fields=["etag", "snapshot", "updated_at"])
 
 
+def _subject(action: p.Action) -> str:
+    """The item an action is about: our meeting id, or the provider's id for a new import."""
+    if isinstance(action, p.CreateHere):
+        return action.remote.external_id
+    return str(getattr(action, "meeting_id", ""))
+
+
 def _notes(link: CalendarLink, notes: list[p.Note]) -> None:
     """Store each note once (until its item's content changes) and e-mail new ones (PRODUCT 22)."""
     fresh = []
@@ -508,7 +503,8 @@ def _notes(link: CalendarLink, notes: list[p.Note]) -> None:
             link=link,
             subject=note.subject[:1100],
             code=note.code,
-            fingerprint=note.fingerprint,
+            # Any text identifies the content; the column holds its digest.
+            fingerprint=hashlib.sha256(note.fingerprint.encode()).hexdigest(),
             defaults={"text": note.text},
         )
         if created:
