@@ -63,12 +63,20 @@ class EventData:
 @dataclass(frozen=True)
 class RemoteItem:
     """An event as a connector lists it: its provider id, its etag, and its content (None when the
-    provider reports it deleted)."""
+    provider reports it deleted, or when it could not be read: then ``problem`` says why, and
+    the item is skipped with a message instead of being taken for a deletion)."""
 
     external_id: str
     etag: str
     event: EventData | None
+    problem: str = ""
 
     @property
     def deleted(self) -> bool:
-        return self.event is None
+        return self.event is None and not self.problem
+
+
+def unreadable(external_id: str, etag: str, error: Exception) -> RemoteItem:
+    """The listing's entry for an item whose content is malformed (QUALITY: bad input from a
+    provider skips that one event with a message; the rest of the run goes on)."""
+    return RemoteItem(external_id, etag, None, problem=str(error))

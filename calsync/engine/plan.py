@@ -50,6 +50,7 @@ class Remote:
     eligible: bool = True  # False: past, on a first sync
     problems: tuple[tuple[str, str], ...] = ()  # (code, message) for the user
     importable: bool = True  # False: a series the internal calendar cannot hold
+    unreadable: str = ""  # why its content could not be read: skipped this run, never deleted
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,12 @@ def plan(
 
     for there in remote_by_id.values():
         pair = by_external.get(there.external_id)
+        if there.unreadable:
+            subject = str(pair.meeting_id) if pair else there.external_id
+            result.notes.append(Note(subject, "unreadable", there.unreadable, there.unreadable))
+            if pair is not None:
+                seen_meetings.add(pair.meeting_id)  # leave both sides alone until it is fixed
+            continue
         if pair is None:
             _unmapped_remote(result, there, unmapped_meetings or {}, adopted)
             continue

@@ -161,6 +161,12 @@ def _remote_view(
     item: RemoteItem, ignore: frozenset[str], first_sync: bool, now: datetime
 ) -> p.Remote:
     event = item.event
+    if item.problem:
+        text = (
+            "An event in your external calendar could not be read, so it was skipped: "
+            f"{item.problem} Open it in your calendar app and save it again, or remove it."
+        )
+        return p.Remote(item.external_id, item.etag, None, unreadable=text)
     if event is None:
         return p.Remote(item.external_id, item.etag, None)
     problems = tuple(

@@ -40,7 +40,7 @@ from connectors.errors import (
     SetupError,
     Unavailable,
 )
-from connectors.events import EventData, RemoteItem
+from connectors.events import EventData, RemoteItem, unreadable
 
 VALID_SYNC_TOKEN = "{DAV:}valid-sync-token"  # noqa: S105 - a DAV precondition name
 ICAL_TYPE = "text/calendar; charset=utf-8"
@@ -187,7 +187,10 @@ class CalDAVConnector(Connector):
                 yield RemoteItem(self._href(url), "", None)
                 continue
             etag = str(obj.props.get(dav.GetEtag.tag, "")) or etags.get(url, "")
-            yield self._item(self._href(url), etag, obj.data)
+            try:
+                yield self._item(self._href(url), etag, obj.data)
+            except InvalidData as exc:
+                yield unreadable(self._href(url), etag, exc)
 
     def _item(self, external_id: str, etag: str, data: str | bytes) -> RemoteItem:
         event = from_ical(

@@ -47,7 +47,7 @@ from connectors.errors import (
     RateLimited,
     Unavailable,
 )
-from connectors.events import EventData, RemoteItem
+from connectors.events import EventData, RemoteItem, unreadable
 from connectors.google.mapping import from_google, to_google
 from connectors.google.oauth import secrets_of
 
@@ -208,13 +208,15 @@ class GoogleConnector(Connector):
             if item.get("status") == "cancelled":
                 yield RemoteItem(event_id, str(item.get("etag", "")), None)
                 continue
-            yield RemoteItem(
-                event_id,
-                str(item.get("etag", "")),
-                from_google(
+            etag = str(item.get("etag", ""))
+            try:
+                event = from_google(
                     item, exceptions=exceptions.get(event_id, ()), default_zone=self.default_zone
-                ),
-            )
+                )
+            except InvalidData as exc:
+                yield unreadable(event_id, etag, exc)
+                continue
+            yield RemoteItem(event_id, etag, event)
 
     def _get_raw(self, event_id: str) -> dict[str, Any]:
         with google_errors("Reading an event"):

@@ -43,7 +43,7 @@ from connectors.errors import (
     RateLimited,
     Unavailable,
 )
-from connectors.events import EventData, RemoteItem
+from connectors.events import EventData, RemoteItem, unreadable
 from connectors.microsoft.mapping import EXPAND, from_graph_event, to_graph_event
 from connectors.microsoft.oauth import TokenSource
 from recurrence import RecurrenceParseError, graph_exception, graph_missing_occurrences
@@ -307,15 +307,15 @@ class MicrosoftConnector(Connector):
         for event_id in removed:
             out[event_id] = RemoteItem(event_id, "", None)
         for event_id in singles:
-            out[event_id] = self._fetch_single(event_id)
+            out[event_id] = self._readable(self._fetch_single, event_id)
         for event_id in sorted(verify - series - set(singles) - set(removed)):
             # Our own creates of the last run, checked once (see __init__).
-            found = self._fetch_series(event_id)
+            found = self._readable(self._fetch_series, event_id)
             out[event_id] = found
             if found.event is not None and found.event.rule is not None:
                 known_series.add(event_id)
         for master_id in sorted(series):
-            found = self._fetch_series(master_id)
+            found = self._readable(self._fetch_series, master_id)
             out[master_id] = found
             if found.deleted:
                 known_series.discard(master_id)
@@ -327,6 +327,14 @@ class MicrosoftConnector(Connector):
                 delta_link, known_series, state["until"] if state else self.window_end.isoformat()
             ),
         )
+
+    @staticmethod
+    def _readable(fetch: Any, event_id: str) -> RemoteItem:
+        try:
+            item: RemoteItem = fetch(event_id)
+        except InvalidData as exc:
+            return unreadable(event_id, "", exc)
+        return item
 
     def full_listing(self) -> Changes:
         changes = self.changes(None)

@@ -481,3 +481,34 @@ def test_events_we_only_attend_come_in_but_our_edits_stay_here(
     meeting_update(meeting=meeting, data=data_of(meeting, title="Board meeting (my notes)"))
     assert run_link(link.pk).counts == {}
     assert google_fake.event(calendar_id, created["id"])["summary"] == "Board meeting"
+
+
+def test_a_malformed_event_is_skipped_with_a_message_and_the_run_goes_on(
+    staff: User, radicale: CalDAVServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QUALITY: bad input from a provider skips that one event with a message. Radicale refuses
+    truly malformed iCalendar itself, so the parser is made to refuse one event instead."""
+    from connectors.caldav import connector as caldav_connector
+    from connectors.errors import InvalidData
+
+    meeting = make_meeting(staff, title="Kept", start=future(2))
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    item = reader.full_listing().items[0]
+    from dataclasses import replace
+
+    reader.update(item.external_id, replace(item.event, title="BROKEN"), etag=item.etag)
+    reader.create(replace(item.event, title="Good one", meeting_id=None), idempotency_key="good")
+    real = caldav_connector.from_ical
+
+    def picky(data, **kwargs):  # type: ignore[no-untyped-def]
+        if "BROKEN" in str(data):
+            raise InvalidData("DTSTART is not a date", item_id=kwargs.get("item_id"))
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(caldav_connector, "from_ical", picky)
+    outcome = run_link(link.pk)
+    assert outcome.status == "ok" and outcome.counts == {"created_here": 1}
+    meeting.refresh_from_db()
+    assert meeting.title == "Kept" and meeting.deleted_at is None  # not taken for a deletion
+    assert "could not be read" in SyncMessage.objects.get(code="unreadable").text
