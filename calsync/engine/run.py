@@ -53,6 +53,7 @@ from connectors.errors import (
     EtagMismatch,
     InvalidData,
     NotFound,
+    RateLimited,
 )
 from connectors.events import RemoteItem
 from recurrence import Flag
@@ -72,6 +73,9 @@ class Outcome:
     run_id: int | None = None
     counts: dict[str, int] | None = None
     detail: str = ""
+    # Seconds the provider asked us to wait (``RateLimited.retry_after``); the scheduler's
+    # back-off honours it.
+    retry_after: float | None = None
 
 
 def _acquire(link_id: int, now: datetime) -> CalendarLink | None:
@@ -124,7 +128,10 @@ def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
             failure_count=F("failure_count") + 1, last_error=str(exc), lease_until=None
         )
         return Outcome(
-            "failed", _record(link, now, RunStatus.FAILED, error=str(exc)).pk, detail=str(exc)
+            "failed",
+            _record(link, now, RunStatus.FAILED, error=str(exc)).pk,
+            detail=str(exc),
+            retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
         )
     if stopped:
         _release(link.pk, token)
