@@ -41,7 +41,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def start_worker(google_fake: GoogleFake) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def start_worker(google_fake: GoogleFake) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Starts real worker processes on the test Redis, configured (through the environment, as
     in production) to reach the Google fake and this test's database."""
     app.control.purge()
@@ -57,12 +57,12 @@ def start_worker(google_fake: GoogleFake) -> Iterator[Callable[[], subprocess.Po
         "CALSYNC_GOOGLE_API_ENDPOINT": google_fake.api_endpoint,
     }
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(**extra: str) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "calsync", "worker",
              "-Q", "interactive,background", "-c", "1", "-P", "solo", "-l", "WARNING",
              "-n", f"sync-{os.getpid()}-{len(processes)}@%h"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=ROOT, env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         processes.append(process)
         return process
@@ -107,7 +107,7 @@ def synced_since(link: CalendarLink, moment: object) -> Callable[[], bool]:
 
 
 def test_a_worker_syncs_a_link_both_ways_from_the_redis_queue(
-    staff: User, google_fake: GoogleFake, start_worker: Callable[[], subprocess.Popen[bytes]]
+    staff: User, google_fake: GoogleFake, start_worker: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     start = timezone.now().replace(microsecond=0) + timedelta(days=2)
     make_meeting(staff, title="Made here", start=start)
@@ -131,7 +131,7 @@ def test_a_worker_syncs_a_link_both_ways_from_the_redis_queue(
 
 
 def test_beat_s_dispatcher_on_a_worker_claims_and_syncs_the_due_link(
-    staff: User, google_fake: GoogleFake, start_worker: Callable[[], subprocess.Popen[bytes]]
+    staff: User, google_fake: GoogleFake, start_worker: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     make_meeting(staff, title="Due", start=timezone.now() + timedelta(days=1))
     link, calendar_id = link_google(entitle(staff), google_fake)
@@ -143,3 +143,58 @@ def test_beat_s_dispatcher_on_a_worker_claims_and_syncs_the_due_link(
     assert remote_titles(google_fake, calendar_id) == ["Due"]
     link.refresh_from_db()
     assert link.next_sync_at is not None and link.next_sync_at > before + timedelta(minutes=2)
+
+
+# The redelivery, scaled down from production (lease 600 s, visibility 3600 s) to seconds: the
+# order is the same, so a redelivered run finds the killed run's lease expired.
+FAST_REDELIVERY = {"CALSYNC_LEASE_SECONDS": "2", "CELERY_VISIBILITY_TIMEOUT": "4"}
+KILL_ROUNDS = 3
+
+
+def test_a_worker_killed_mid_run_is_redelivered_with_no_duplicate_and_no_loss(
+    tenant: object,
+    google_fake: GoogleFake,
+    start_worker: Callable[..., subprocess.Popen[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.factories import UserFactory
+
+    # Each write at the fake takes a little while, so a run of 12 pushes lasts long enough to be
+    # killed in the middle.
+    original = google_fake.rewrite
+
+    def slow(request):  # type: ignore[no-untyped-def]
+        if request.method == "POST":
+            time.sleep(0.25)
+        return original(request)
+
+    monkeypatch.setattr(google_fake, "rewrite", slow)
+    killed_mid_run = 0
+    for round_ in range(KILL_ROUNDS):
+        staff = entitle(UserFactory(tenant=tenant))
+        first = timezone.now().replace(microsecond=0) + timedelta(days=1)
+        titles = [f"R{round_} M{i:02}" for i in range(12)]
+        for i, title in enumerate(titles):
+            make_meeting(staff, title=title, start=first + timedelta(hours=i))
+        link, calendar_id = link_google(staff, google_fake)
+        victim = start_worker(**FAST_REDELIVERY)
+        before = timezone.now()
+        app.send_task("calsync.tasks.sync_link", args=[link.pk], queue="interactive")
+        wait_for(lambda c=calendar_id: len(remote_titles(google_fake, c)) >= 3, victim, "pushes")
+        if len(remote_titles(google_fake, calendar_id)) < len(titles):
+            killed_mid_run += 1
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        # Past the visibility timeout before the next worker starts: a starting worker restores
+        # unacknowledged messages at once; a running one only every few cycles.
+        time.sleep(int(FAST_REDELIVERY["CELERY_VISIBILITY_TIMEOUT"]) + 1)
+        rescuer = start_worker(**FAST_REDELIVERY)
+        wait_for(synced_since(link, before), rescuer, "the redelivered run")
+        assert remote_titles(google_fake, calendar_id) == titles, f"round {round_}"
+        assert Meeting.objects.filter(owner=staff).count() == len(titles)
+        rescuer.send_signal(signal.SIGTERM)
+        rescuer.wait(20)
+    print(
+        f"SIGKILL mid-run: {killed_mid_run} of {KILL_ROUNDS} rounds killed mid-run, all redelivered"
+    )
+    assert killed_mid_run == KILL_ROUNDS

@@ -59,7 +59,13 @@ from connectors.events import RemoteItem
 from recurrence import Flag
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=10)
+
+def _lease() -> timedelta:
+    """How long a run may hold its link (CALSYNC_LEASE_SECONDS): longer than any run (the task's
+    hard time limit), shorter than Redis' visibility timeout, so a run redelivered after its worker
+    died finds the lease expired and takes over."""
+    return timedelta(seconds=settings.CALSYNC_LEASE_SECONDS)
+
 UNIMPORTABLE = {Flag.DAILY, Flag.UNSUPPORTED}
 
 
@@ -84,7 +90,7 @@ def _acquire(link_id: int, now: datetime) -> CalendarLink | None:
     taken = (
         CalendarLink.objects.filter(pk=link_id, state=LinkState.ACTIVE, billing_paused=False)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_token=F("lease_token") + 1, lease_until=now + LEASE)
+        .update(lease_token=F("lease_token") + 1, lease_until=now + _lease())
     )
     if not taken:
         return None

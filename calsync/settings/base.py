@@ -200,7 +200,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     # A task not acknowledged within this time is redelivered by Redis; every time limit below
     # stays well under it so a slow task is killed before it is delivered a second time.
-    "visibility_timeout": 3600,
+    # Set lower only by the SIGKILL test's worker, to see the redelivery within seconds.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -214,6 +215,9 @@ CELERY_TASK_DEFAULT_QUEUE = "background"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 # How often beat sends the heartbeat task that /health/ reports.
+# The run lease of the engine (calsync/engine/run.py): above CELERY_TASK_TIME_LIMIT, below the
+# visibility timeout (tests/test_celery.py checks the order).
+CALSYNC_LEASE_SECONDS = env.int("CALSYNC_LEASE_SECONDS", default=600)
 CALSYNC_HEARTBEAT_SECONDS = env.float("CALSYNC_HEARTBEAT_SECONDS", default=60.0)
 
 LOGGING = {
