@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -72,4 +73,28 @@ def test_pause_and_resume(staff: User) -> None:
     assert scheduler.sync_paused()
     assert run("sync_health").startswith("ALL SYNC IS PAUSED")
     assert "resumed" in run("sync_resume")
+    assert not scheduler.sync_paused()
+
+
+def test_the_admin_lists_link_health_and_syncs_pauses_and_resumes(
+    staff: User,
+    sent: list[tuple[int, str, float]],  # noqa: F811
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django.test import Client as HttpClient
+
+    User.objects.create_superuser("ops@example.test", "ops-password-123")
+    client = HttpClient()
+    assert client.login(username="ops@example.test", password="ops-password-123")
+    link = make_link(staff, failure_count=2, last_error="Google is unavailable")
+    page = client.get("/admin/calsync/calendarlink/")
+    assert page.status_code == 200 and b"Google is unavailable" in page.content
+    url = "/admin/calsync/calendarlink/"
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"action": "sync_now", "_selected_action": [link.pk]})
+    assert sent == [(link.pk, "interactive", 0)]
+    client.post(url, {"action": "pause_all_sync", "_selected_action": [link.pk]})
+    assert scheduler.sync_paused()
+    assert b"All sync is paused" in client.get(url).content
+    client.post(url, {"action": "resume_all_sync", "_selected_action": [link.pk]})
     assert not scheduler.sync_paused()
