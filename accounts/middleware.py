@@ -29,7 +29,15 @@ class ActivityMiddleware:
             now = timezone.now()
             resolution = timedelta(seconds=settings.ACCOUNTS_ACTIVITY_RESOLUTION_SECONDS)
             if user.last_seen_at is None or now - user.last_seen_at >= resolution:
+                window = timedelta(minutes=settings.CALSYNC_ACTIVE_WINDOW_MINUTES)
+                returning = user.last_seen_at is None or now - user.last_seen_at >= window
                 user_mark_seen(user=user, now=now)
+                if returning:
+                    # PRODUCT 23: back to the 3-minute cadence at once, not after the pending
+                    # 50-minute slot. Imported here: calsync imports accounts, not the reverse.
+                    from calsync.scheduler import user_returned
+
+                    user_returned(user.pk, now=now)
         return self.get_response(request)
 
 

@@ -71,6 +71,16 @@ def all_day_bounds(first_day: date, last_day: date, time_zone: str) -> tuple[dat
     return start, end
 
 
+def _push_after_commit(owner_id: int) -> None:
+    """Sync pushes the owner's change to their linked calendars within seconds (PRODUCT 24): once
+    the transaction commits, so a worker never reads a change that could still roll back. The
+    scheduler debounces, so a burst of writes makes one run."""
+    # Imported here: calsync imports agenda at module level, so this must not.
+    from calsync.scheduler import push_for_owner
+
+    transaction.on_commit(lambda: push_for_owner(owner_id))
+
+
 def _validate(owner: User, data: MeetingData) -> None:
     errors: dict[str, list[str]] = {}
 
@@ -169,6 +179,7 @@ def meeting_create(*, owner: User, data: MeetingData) -> Meeting:
     meeting.save()
     meeting.resources.set(data.resources)
     _set_attendees(meeting, data.attendees, times_changed=False)
+    _push_after_commit(owner.pk)
     return meeting
 
 
@@ -222,6 +233,7 @@ def meeting_update(*, meeting: Meeting, data: MeetingData) -> Meeting:
     locked.save()
     locked.resources.set(data.resources)
     _set_attendees(locked, data.attendees, times_changed=times_changed)
+    _push_after_commit(owner.pk)
     return locked
 
 
@@ -229,10 +241,12 @@ def meeting_update(*, meeting: Meeting, data: MeetingData) -> Meeting:
 def meeting_delete(*, meeting: Meeting) -> None:
     """Delete ``meeting``, leaving a tombstone with a new change number for sync."""
     now = timezone.now()
-    Meeting.all_objects.filter(pk=meeting.pk, deleted_at__isnull=True).update(
+    deleted = Meeting.all_objects.filter(pk=meeting.pk, deleted_at__isnull=True).update(
         deleted_at=now, updated_at=now, change_seq=next_change_seq()
     )
     meeting.deleted_at = now
+    if deleted:
+        _push_after_commit(meeting.owner_id)
 
 
 @transaction.atomic

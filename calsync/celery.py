@@ -36,6 +36,13 @@ app.conf.beat_schedule = {
         # A heartbeat that could not run in time is worthless: drop it rather than pile up.
         "options": {"expires": settings.CALSYNC_HEARTBEAT_SECONDS},
     },
+    # The sync scheduler (calsync/scheduler.py): claims due links and enqueues their runs. The
+    # schedule itself is in the database, so a missed beat only delays polls by one interval.
+    "dispatch-due-links": {
+        "task": "calsync.tasks.dispatch_due_links",
+        "schedule": settings.CALSYNC_DISPATCH_SECONDS,
+        "options": {"expires": settings.CALSYNC_DISPATCH_SECONDS, "queue": "background"},
+    },
     # Django does not remove expired sessions by itself.
     "clear-expired-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",

@@ -17,11 +17,13 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
 from billing.entitlement import sync_entitlement
+from calsync import scheduler
 from calsync.forms import (
     CalDAVSetupForm,
     ChooseCalendarForm,
@@ -43,6 +45,8 @@ from connectors.net import check_server_url
 # Where a pending CalDAV setup waits between "connect" and "choose a calendar". The password in
 # it is encrypted like stored credentials; the entry is removed when the link is made.
 PENDING_CALDAV = "calsync:pending-caldav"
+# The Synchronize button's per-user rate limit (CALSYNC_SYNC_BUTTON_SECONDS).
+SYNC_BUTTON_KEY = "calsync:sync-button:{}"
 
 
 def _link_for(request: HttpRequest, pk: int) -> CalendarLink:
@@ -386,6 +390,76 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
             "CalSync's access in your account's security settings.",
         )
     return redirect("calsync:calendarsync")
+
+
+def _status(link: CalendarLink) -> dict[str, Any]:
+    """What the page shows about a link, for the Synchronize button's polling."""
+    now = timezone.now()
+    run = link.runs.order_by("-started_at").first()
+    running = link.lease_until is not None and link.lease_until > now
+    return {
+        "state": link.state,
+        "display_state": link.display_state,
+        "queued": scheduler.is_queued(link.pk),
+        "running": running,
+        "last_success_at": link.last_success_at.isoformat() if link.last_success_at else None,
+        "next_sync_at": link.next_sync_at.isoformat() if link.next_sync_at else None,
+        "failure_count": link.failure_count,
+        "last_error": link.last_error,
+        "last_run": (
+            {
+                "status": run.status,
+                "started_at": run.started_at.isoformat(),
+                "summary": run.summary(),
+                "error": run.error,
+            }
+            if run
+            else None
+        ),
+    }
+
+
+@staff_required
+@require_POST
+def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Synchronize*: one interactive run now. Pressing repeatedly neither queues a pile of runs
+    (one queued run per link, see ``scheduler.request_sync``) nor floods the queue (one press per
+    user every few seconds)."""
+    link = _link_for(request, pk)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if not link.syncs:
+        text, queued, code = (
+            "This calendar is not syncing, so it cannot be synchronised.",
+            False,
+            409,
+        )
+    elif scheduler.sync_paused():
+        text, queued, code = (
+            "Synchronisation is paused by the operators; try again later.",
+            False,
+            503,
+        )
+    elif not cache.add(
+        SYNC_BUTTON_KEY.format(request.user.pk), 1, timeout=settings.CALSYNC_SYNC_BUTTON_SECONDS
+    ):
+        text, queued, code = (
+            "A synchronisation was just requested; please wait a moment.",
+            False,
+            429,
+        )
+    else:
+        scheduler.request_sync(link.pk)
+        text, queued, code = "Synchronising…", True, 202
+    if wants_json:
+        return JsonResponse({"queued": queued, "message": text, **_status(link)}, status=code)
+    (messages.success if queued else messages.warning)(request, text)
+    return redirect("calsync:calendarsync")
+
+
+@staff_required
+@require_GET
+def sync_status(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(_status(_link_for(request, pk)))
 
 
 def health(request: HttpRequest) -> JsonResponse:

@@ -53,6 +53,8 @@ VIEWS = [
     View("calsync:microsoft_callback", "staff"),
     View("calsync:revoke", "staff", takes_link=True, method="post"),
     View("calsync:allow_deletions", "staff", takes_link=True, method="post"),
+    View("calsync:sync_now", "staff", takes_link=True, method="post"),
+    View("calsync:sync_status", "staff", takes_link=True),
     View("agenda:week", "staff"),
     View("agenda:meeting_new", "staff"),
     View("agenda:meeting", "staff", takes_meeting=True),

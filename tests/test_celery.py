@@ -29,6 +29,9 @@ def test_delivery_settings_hold_the_quality_promises() -> None:
     # A task is killed before Redis would hand it to a second worker.
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
     assert conf.task_soft_time_limit < conf.task_time_limit < visibility
+    # A run killed with its worker holds the link's lease until it expires; the redelivery comes
+    # after that, so it can take the link over.
+    assert conf.task_time_limit < settings.CALSYNC_LEASE_SECONDS < visibility
     assert {q.name for q in conf.task_queues} == {"interactive", "background"}
     assert conf.task_default_queue == "background"
 

@@ -54,12 +54,19 @@ from connectors.errors import (
     EtagMismatch,
     InvalidData,
     NotFound,
+    RateLimited,
 )
 from connectors.events import RemoteItem
 from recurrence import Flag
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=10)
+
+def _lease() -> timedelta:
+    """How long a run may hold its link (CALSYNC_LEASE_SECONDS): longer than any run (the task's
+    hard time limit), shorter than Redis' visibility timeout, so a run redelivered after its worker
+    died finds the lease expired and takes over."""
+    return timedelta(seconds=settings.CALSYNC_LEASE_SECONDS)
+
 UNIMPORTABLE = {Flag.DAILY, Flag.UNSUPPORTED}
 
 
@@ -73,6 +80,9 @@ class Outcome:
     run_id: int | None = None
     counts: dict[str, int] | None = None
     detail: str = ""
+    # Seconds the provider asked us to wait (``RateLimited.retry_after``); the scheduler's
+    # back-off honours it.
+    retry_after: float | None = None
 
 
 def _acquire(link_id: int, now: datetime) -> CalendarLink | None:
@@ -81,7 +91,7 @@ def _acquire(link_id: int, now: datetime) -> CalendarLink | None:
     taken = (
         CalendarLink.objects.filter(pk=link_id, state=LinkState.ACTIVE, billing_paused=False)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_token=F("lease_token") + 1, lease_until=now + LEASE)
+        .update(lease_token=F("lease_token") + 1, lease_until=now + _lease())
     )
     if not taken:
         return None
@@ -125,7 +135,10 @@ def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
             failure_count=F("failure_count") + 1, last_error=str(exc), lease_until=None
         )
         return Outcome(
-            "failed", _record(link, now, RunStatus.FAILED, error=str(exc)).pk, detail=str(exc)
+            "failed",
+            _record(link, now, RunStatus.FAILED, error=str(exc)).pk,
+            detail=str(exc),
+            retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
         )
     if stopped:
         _release(link.pk, token)

@@ -102,6 +102,18 @@ CALSYNC_NO_END_DATE: date = date.fromisoformat(env.str("CALSYNC_NO_END_DATE", de
 CALSYNC_ACTIVE_WINDOW_MINUTES = env.int("CALSYNC_ACTIVE_WINDOW_MINUTES", default=30)
 CALSYNC_ACTIVE_POLL_MINUTES = env.int("CALSYNC_ACTIVE_POLL_MINUTES", default=3)
 CALSYNC_INACTIVE_POLL_MINUTES = env.int("CALSYNC_INACTIVE_POLL_MINUTES", default=50)
+# Each poll interval is stretched or shrunk by up to this share, so links set up together spread.
+CALSYNC_POLL_JITTER = env.float("CALSYNC_POLL_JITTER", default=0.1)
+# How often beat runs the dispatcher, and how many links one claiming statement takes.
+CALSYNC_DISPATCH_SECONDS = env.float("CALSYNC_DISPATCH_SECONDS", default=15.0)
+CALSYNC_DISPATCH_BATCH = env.int("CALSYNC_DISPATCH_BATCH", default=500)
+# Back-off after failures in a row: base * 2**(failures-1), capped (Retry-After may ask for more).
+CALSYNC_BACKOFF_BASE_SECONDS = env.int("CALSYNC_BACKOFF_BASE_SECONDS", default=60)
+CALSYNC_BACKOFF_MAX_SECONDS = env.int("CALSYNC_BACKOFF_MAX_SECONDS", default=3600)
+# An agenda write pushes after this many seconds, so a burst of edits makes one run.
+CALSYNC_PUSH_DEBOUNCE_SECONDS = env.int("CALSYNC_PUSH_DEBOUNCE_SECONDS", default=5)
+# The Synchronize button: at most one press per user in this many seconds.
+CALSYNC_SYNC_BUTTON_SECONDS = env.int("CALSYNC_SYNC_BUTTON_SECONDS", default=5)
 # last_seen_at is written at most this often per user, so activity tracking costs one UPDATE a
 # minute per active user rather than one per request.
 ACCOUNTS_ACTIVITY_RESOLUTION_SECONDS = 60
@@ -188,7 +200,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     # A task not acknowledged within this time is redelivered by Redis; every time limit below
     # stays well under it so a slow task is killed before it is delivered a second time.
-    "visibility_timeout": 3600,
+    # Set lower only by the SIGKILL test's worker, to see the redelivery within seconds.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -202,6 +215,9 @@ CELERY_TASK_DEFAULT_QUEUE = "background"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 # How often beat sends the heartbeat task that /health/ reports.
+# The run lease of the engine (calsync/engine/run.py): above CELERY_TASK_TIME_LIMIT, below the
+# visibility timeout (tests/test_celery.py checks the order).
+CALSYNC_LEASE_SECONDS = env.int("CALSYNC_LEASE_SECONDS", default=600)
 CALSYNC_HEARTBEAT_SECONDS = env.float("CALSYNC_HEARTBEAT_SECONDS", default=60.0)
 
 LOGGING = {

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from calsync.models import CalendarLink, LinkState
+from calsync.scheduler import sync_paused
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+class Command(BaseCommand):
+    help = "List the health of every live calendar link: state, last success, failures, next run."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--problems", action="store_true", help="only links that failed or need a reconnect"
+        )
+
+    def handle(self, *args: Any, problems: bool, **options: Any) -> None:
+        links = CalendarLink.objects.select_related("tenant").order_by("pk")
+        if problems:
+            links = links.filter(failure_count__gt=0) | links.exclude(state=LinkState.ACTIVE)
+        if sync_paused():
+            self.stdout.write("ALL SYNC IS PAUSED (manage.py sync_resume)")
+        self.stdout.write(
+            f"{'link':>6}  {'tenant':<20} {'provider':<9} {'state':<16} "
+            f"{'last success':<19}  {'fail':>4}  {'next run':<19}  last error"
+        )
+        for link in links:
+            state = "billing paused" if link.billing_paused else link.state
+            self.stdout.write(
+                f"{link.pk:>6}  {link.tenant.name[:20]:<20} {link.provider:<9} {state:<16} "
+                f"{_when(link.last_success_at):<19}  {link.failure_count:>4}  "
+                f"{_when(link.next_sync_at):<19}  {link.last_error[:60]}"
+            )

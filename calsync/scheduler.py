@@ -1,0 +1,232 @@
+"""When links sync: the cadence, claiming due links, back-off, pushes and the global pause.
+
+The schedule lives in the database (``CalendarLink.next_sync_at``), never in Celery countdowns:
+a countdown near Redis' ``visibility_timeout`` would be delivered twice, and a schedule in the
+broker is lost with it. Beat runs ``dispatch_due_links`` every few seconds; it claims due links
+with ``SELECT ... FOR UPDATE SKIP LOCKED`` (so two dispatchers never claim one link), moves each
+claimed link's ``next_sync_at`` to its next slot in the same statement, and enqueues one
+``sync_link`` per link once that has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.utils import timezone
+
+from calsync.engine.run import Outcome
+from calsync.models import CalendarLink, LinkState, SyncMessage
+
+log = logging.getLogger(__name__)
+
+PAUSE_KEY = "calsync:sync-paused"
+# Set while a run of the link is queued and not yet started: a burst of edits or button presses
+# then makes one run, not a pile (the task deletes it when it starts).
+QUEUED_KEY = "calsync:queued:{}"
+# A safety TTL for the queued marker, should the task be lost before it starts (a purged queue):
+# the link is then not stuck without pushes for longer than this.
+QUEUED_TTL = 120
+
+
+def is_active(last_seen_at: datetime | None, now: datetime) -> bool:
+    window = timedelta(minutes=settings.CALSYNC_ACTIVE_WINDOW_MINUTES)
+    return last_seen_at is not None and last_seen_at >= now - window
+
+
+def user_returned(user_id: int, *, now: datetime) -> int:
+    """A user came back after being away: their links polled every 50 minutes are due at once,
+    so the cadence is 3 minutes from now on (the dispatcher sees them as active)."""
+    return CalendarLink.objects.filter(
+        user_id=user_id, state=LinkState.ACTIVE, next_sync_at__gt=now
+    ).update(next_sync_at=now)
+
+
+# --- the global switch ------------------------------------------------------------------------
+
+
+def sync_paused() -> bool:
+    return bool(cache.get(PAUSE_KEY))
+
+
+def set_sync_paused(paused: bool) -> None:
+    """Operators' switch: the dispatcher claims nothing and queued runs return without syncing.
+    Kept in the cache (Redis, no expiry) so every web and worker process sees it at once."""
+    if paused:
+        cache.set(PAUSE_KEY, timezone.now().isoformat(), timeout=None)
+    else:
+        cache.delete(PAUSE_KEY)
+
+
+# --- claiming ----------------------------------------------------------------------------------
+
+# One statement per batch: pick due links skipping rows another dispatcher holds, and move each
+# to its next slot by its owner's activity, with jitter. Claimed rows stay locked until commit, so
+# a concurrent dispatcher skips them, and after commit they are no longer due.
+_CLAIM = """
+WITH due AS (
+    SELECT l.id FROM calsync_calendarlink l
+    WHERE l.state = %(state)s AND NOT l.billing_paused AND l.next_sync_at <= %(now)s
+    ORDER BY l.next_sync_at
+    LIMIT %(batch)s
+    FOR UPDATE OF l SKIP LOCKED
+)
+UPDATE calsync_calendarlink l
+SET next_sync_at = %(now)s + make_interval(secs =>
+    (CASE WHEN u.last_seen_at >= %(active_since)s THEN %(active)s ELSE %(inactive)s END)
+    * (1 + %(jitter)s * (random() * 2 - 1)))
+FROM due, accounts_user u
+WHERE l.id = due.id AND u.id = l.user_id
+RETURNING l.id
+"""
+
+
+def claim_due_links(now: datetime, batch: int) -> list[int]:
+    """Claim up to ``batch`` due links and schedule their next poll; commit before returning."""
+    with transaction.atomic():
+        return claim_in_transaction(now, batch)
+
+
+def claim_in_transaction(now: datetime, batch: int) -> list[int]:
+    """The claim itself; the rows stay locked until the caller's transaction ends."""
+    params = {
+        "state": LinkState.ACTIVE.value,
+        "now": now,
+        "batch": batch,
+        "active_since": now - timedelta(minutes=settings.CALSYNC_ACTIVE_WINDOW_MINUTES),
+        "active": settings.CALSYNC_ACTIVE_POLL_MINUTES * 60.0,
+        "inactive": settings.CALSYNC_INACTIVE_POLL_MINUTES * 60.0,
+        "jitter": float(settings.CALSYNC_POLL_JITTER),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def dispatch(*, now: datetime | None = None, batch: int | None = None) -> list[int]:
+    """Claim every due link in batches and enqueue one background ``sync_link`` per link.
+
+    Each batch commits before its tasks are sent, so a worker never sees a claim that could still
+    roll back. If this process dies between the commit and the send, those links simply wait one
+    cadence: the schedule is in the database, not in the broker."""
+    from calsync.tasks import sync_link
+
+    if sync_paused():
+        return []
+    now = now or timezone.now()
+    batch = batch or settings.CALSYNC_DISPATCH_BATCH
+    claimed: list[int] = []
+    while True:
+        ids = claim_due_links(now, batch)
+        for link_id in ids:
+            sync_link.apply_async((link_id,), queue="background")
+        claimed.extend(ids)
+        if len(ids) < batch:
+            return claimed
+
+
+# --- after a run -------------------------------------------------------------------------------
+
+
+def backoff_seconds(failures: int, retry_after: float | None = None) -> float:
+    """Exponential back-off after ``failures`` failures in a row, capped; a provider's
+    ``Retry-After`` is honoured when it asks for longer."""
+    base = settings.CALSYNC_BACKOFF_BASE_SECONDS
+    cap = settings.CALSYNC_BACKOFF_MAX_SECONDS
+    wait = min(cap, base * 2 ** max(failures - 1, 0))
+    if retry_after is not None:
+        wait = max(wait, retry_after)
+    return float(wait)
+
+
+def after_run(link_id: int, outcome: Outcome, *, now: datetime | None = None) -> None:
+    """What the scheduler does with a run's outcome: back off after a failure, tell the user
+    when the link needs a reconnect. A successful run keeps the slot the dispatcher gave it."""
+    now = now or timezone.now()
+    if outcome.status == "failed":
+        link = CalendarLink.objects.filter(pk=link_id).first()
+        if link is None:
+            return
+        wait = backoff_seconds(link.failure_count, outcome.retry_after)
+        CalendarLink.objects.filter(pk=link_id).update(next_sync_at=now + timedelta(seconds=wait))
+        log.warning(
+            "sync failed, backing off",
+            extra={
+                "link_id": link_id,
+                "tenant_id": link.tenant_id,
+                "run_id": outcome.run_id,
+                "failures": link.failure_count,
+                "wait_seconds": wait,
+            },
+        )
+    elif outcome.status == "needs-reconnect":
+        _tell_reconnect(link_id, outcome.detail)
+
+
+def _tell_reconnect(link_id: int, detail: str) -> None:
+    """A revoked grant (PRODUCT 26): a message on the page and one e-mail saying how to
+    reconnect. The message is recorded once per link and reason, so repeated runs do not mail
+    again."""
+    link = CalendarLink.objects.select_related("user").filter(pk=link_id).first()
+    if link is None:
+        return
+    text = (
+        f"{link.get_provider_display()} ({link.account}) no longer accepts CalSync's access "
+        f"({detail}). Sync has stopped. To reconnect, open My Account > CalendarSync, revoke this "
+        "link and set it up again."
+    )
+    message, created = SyncMessage.objects.get_or_create(
+        link=link,
+        subject="",
+        code="reconnect",
+        fingerprint=str(link.lease_token),
+        defaults={"text": text},
+    )
+    if created:
+        send_mail(
+            subject="CalendarSync: please reconnect your calendar",
+            message=text,
+            from_email=None,
+            recipient_list=[link.user.email],
+        )
+        SyncMessage.objects.filter(pk=message.pk).update(emailed_at=timezone.now())
+
+
+# --- pushes and the button ---------------------------------------------------------------------
+
+
+def request_sync(link_id: int, *, countdown: float = 0) -> bool:
+    """Enqueue an interactive run of the link after the current transaction commits, unless one
+    is already queued and not yet started. Returns whether a run was enqueued."""
+    from calsync.tasks import sync_link
+
+    if not cache.add(QUEUED_KEY.format(link_id), 1, timeout=QUEUED_TTL):
+        return False
+    transaction.on_commit(
+        lambda: sync_link.apply_async((link_id,), queue="interactive", countdown=countdown)
+    )
+    return True
+
+
+def push_for_owner(owner_id: int) -> None:
+    """An agenda write committed: run the owner's syncing links soon. The short countdown lets a
+    burst of edits (a form saving a series, a drag and a rename) collapse into the one run the
+    queued marker allows."""
+    ids = CalendarLink.objects.filter(
+        user_id=owner_id, state=LinkState.ACTIVE, billing_paused=False
+    ).values_list("pk", flat=True)
+    for link_id in ids:
+        request_sync(link_id, countdown=settings.CALSYNC_PUSH_DEBOUNCE_SECONDS)
+
+
+def run_started(link_id: int) -> None:
+    """Called by the task as it starts: edits from now on need (and may queue) another run."""
+    cache.delete(QUEUED_KEY.format(link_id))
+
+
+def is_queued(link_id: int) -> bool:
+    return cache.get(QUEUED_KEY.format(link_id)) is not None

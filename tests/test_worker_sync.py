@@ -1,0 +1,200 @@
+"""The whole loop on real processes: a Celery worker process consuming from the real Redis
+broker syncs a link end to end against the Google fake (which runs in this test process), and
+the dispatcher, run by that worker, claims the due link and syncs it too."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import User
+from agenda.models import Meeting
+from calsync.celery import app
+from calsync.models import CalendarLink
+from tests.engine.helpers import link_google
+from tests.factories import entitle, make_meeting
+from tests.fakes.google import GoogleFake
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
+]
+
+
+def _database_url() -> str:
+    """The database this test runs on (pytest-django's test database), for the worker."""
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def start_worker(google_fake: GoogleFake) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts real worker processes on the test Redis, configured (through the environment, as
+    in production) to reach the Google fake and this test's database."""
+    app.control.purge()
+    processes: list[subprocess.Popen[bytes]] = []
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "calsync.settings.test",
+        "TEST_DATABASE_URL": _database_url(),
+        "CALSYNC_GOOGLE_CLIENT_ID": google_fake.client_id,
+        "CALSYNC_GOOGLE_CLIENT_SECRET": google_fake.client_secret,
+        "CALSYNC_GOOGLE_TOKEN_URI": google_fake.token_uri,
+        "CALSYNC_GOOGLE_REVOKE_URI": google_fake.revoke_uri,
+        "CALSYNC_GOOGLE_API_ENDPOINT": google_fake.api_endpoint,
+    }
+
+    def start(**extra: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "calsync", "worker",
+             "-Q", "interactive,background", "-c", "1", "-P", "solo", "-l", "WARNING",
+             "-n", f"sync-{os.getpid()}-{len(processes)}@%h"],
+            cwd=ROOT, env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    app.control.purge()
+
+
+def wait_for(check: Callable[[], bool], worker: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not check():
+        if worker.poll() is not None:
+            pytest.fail(
+                f"the worker died: {worker.stderr.read().decode() if worker.stderr else ''}"
+            )
+        assert time.monotonic() < deadline, f"{what} did not happen within 60 s"
+        time.sleep(0.2)
+
+
+def remote_titles(fake: GoogleFake, calendar_id: str) -> list[str]:
+    with fake.lock:
+        events = fake.calendars[calendar_id].events.values()
+        return sorted(
+            e.resource.get("summary", "") for e in events if e.resource.get("status") != "cancelled"
+        )
+
+
+def synced_since(link: CalendarLink, moment: object) -> Callable[[], bool]:
+    def check() -> bool:
+        link.refresh_from_db()
+        return link.last_success_at is not None and link.last_success_at > moment  # type: ignore[operator]
+
+    return check
+
+
+def test_a_worker_syncs_a_link_both_ways_from_the_redis_queue(
+    staff: User, google_fake: GoogleFake, start_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    start = timezone.now().replace(microsecond=0) + timedelta(days=2)
+    make_meeting(staff, title="Made here", start=start)
+    link, calendar_id = link_google(entitle(staff), google_fake)
+    google_fake.user_insert(
+        calendar_id,
+        {
+            "summary": "Made at Google",
+            "start": {"dateTime": (start + timedelta(hours=3)).isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=4)).isoformat()},
+        },
+    )
+    worker = start_worker()
+    before = timezone.now()
+    # send_task always goes through the broker, even with CELERY_TASK_ALWAYS_EAGER in tests.
+    app.send_task("calsync.tasks.sync_link", args=[link.pk], queue="interactive")
+    wait_for(synced_since(link, before), worker, "the first sync")
+
+    assert remote_titles(google_fake, calendar_id) == ["Made at Google", "Made here"]
+    assert Meeting.objects.filter(owner=staff, title="Made at Google").count() == 1
+
+
+def test_beat_s_dispatcher_on_a_worker_claims_and_syncs_the_due_link(
+    staff: User, google_fake: GoogleFake, start_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    make_meeting(staff, title="Due", start=timezone.now() + timedelta(days=1))
+    link, calendar_id = link_google(entitle(staff), google_fake)
+    CalendarLink.objects.filter(pk=link.pk).update(next_sync_at=timezone.now())
+    worker = start_worker()
+    before = timezone.now()
+    app.send_task("calsync.tasks.dispatch_due_links", queue="background")
+    wait_for(synced_since(link, before), worker, "the dispatched sync")
+    assert remote_titles(google_fake, calendar_id) == ["Due"]
+    link.refresh_from_db()
+    assert link.next_sync_at is not None and link.next_sync_at > before + timedelta(minutes=2)
+
+
+# The redelivery, scaled down from production (lease 600 s, visibility 3600 s) to seconds: the
+# order is the same, so a redelivered run finds the killed run's lease expired.
+FAST_REDELIVERY = {"CALSYNC_LEASE_SECONDS": "2", "CELERY_VISIBILITY_TIMEOUT": "4"}
+KILL_ROUNDS = 3
+
+
+def test_a_worker_killed_mid_run_is_redelivered_with_no_duplicate_and_no_loss(
+    tenant: object,
+    google_fake: GoogleFake,
+    start_worker: Callable[..., subprocess.Popen[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.factories import UserFactory
+
+    # Each write at the fake takes a little while, so a run of 12 pushes lasts long enough to be
+    # killed in the middle.
+    original = google_fake.rewrite
+
+    def slow(request):  # type: ignore[no-untyped-def]
+        if request.method == "POST":
+            time.sleep(0.25)
+        return original(request)
+
+    monkeypatch.setattr(google_fake, "rewrite", slow)
+    killed_mid_run = 0
+    for round_ in range(KILL_ROUNDS):
+        staff = entitle(UserFactory(tenant=tenant))
+        first = timezone.now().replace(microsecond=0) + timedelta(days=1)
+        titles = [f"R{round_} M{i:02}" for i in range(12)]
+        for i, title in enumerate(titles):
+            make_meeting(staff, title=title, start=first + timedelta(hours=i))
+        link, calendar_id = link_google(staff, google_fake)
+        victim = start_worker(**FAST_REDELIVERY)
+        before = timezone.now()
+        app.send_task("calsync.tasks.sync_link", args=[link.pk], queue="interactive")
+        wait_for(lambda c=calendar_id: len(remote_titles(google_fake, c)) >= 3, victim, "pushes")
+        if len(remote_titles(google_fake, calendar_id)) < len(titles):
+            killed_mid_run += 1
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        # Past the visibility timeout before the next worker starts: a starting worker restores
+        # unacknowledged messages at once; a running one only every few cycles.
+        time.sleep(int(FAST_REDELIVERY["CELERY_VISIBILITY_TIMEOUT"]) + 1)
+        rescuer = start_worker(**FAST_REDELIVERY)
+        wait_for(synced_since(link, before), rescuer, "the redelivered run")
+        assert remote_titles(google_fake, calendar_id) == titles, f"round {round_}"
+        assert Meeting.objects.filter(owner=staff).count() == len(titles)
+        rescuer.send_signal(signal.SIGTERM)
+        rescuer.wait(20)
+    print(
+        f"SIGKILL mid-run: {killed_mid_run} of {KILL_ROUNDS} rounds killed mid-run, all redelivered"
+    )
+    assert killed_mid_run == KILL_ROUNDS
