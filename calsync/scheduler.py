@@ -11,7 +11,9 @@ claimed link's ``next_sync_at`` to its next slot in the same statement, and enqu
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -102,9 +104,36 @@ def claim_in_transaction(now: datetime, batch: int) -> list[int]:
         "inactive": settings.CALSYNC_INACTIVE_POLL_MINUTES * 60.0,
         "jitter": float(settings.CALSYNC_POLL_JITTER),
     }
+    if connection.vendor != "postgresql":
+        return _claim_portable(now, batch, params)
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM, params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def _claim_portable(now: datetime, batch: int, params: dict[str, Any]) -> list[int]:
+    """The same claim for the embedded default (SQLite, one beat): SQLite has no SKIP LOCKED
+    but serialises writers, so a plain select-then-update in one transaction is enough there."""
+    links = list(
+        CalendarLink.objects.filter(
+            state=LinkState.ACTIVE, billing_paused=False, next_sync_at__lte=now
+        )
+        .select_related("user")
+        .order_by("next_sync_at")[:batch]
+    )
+    for link in links:
+        seen = link.user.last_seen_at
+        base = (
+            params["active"]
+            if seen is not None and seen >= params["active_since"]
+            else (params["inactive"])
+        )
+        # Jitter spreads polls; it needs no cryptographic randomness.
+        factor = 1 + params["jitter"] * random.uniform(-1, 1)  # noqa: S311
+        CalendarLink.objects.filter(pk=link.pk).update(
+            next_sync_at=now + timedelta(seconds=base * factor)
+        )
+    return [link.pk for link in links]
 
 
 def dispatch(*, now: datetime | None = None, batch: int | None = None) -> list[int]:

@@ -61,11 +61,13 @@ from recurrence import Flag
 
 log = logging.getLogger(__name__)
 
+
 def _lease() -> timedelta:
     """How long a run may hold its link (CALSYNC_LEASE_SECONDS): longer than any run (the task's
     hard time limit), shorter than Redis' visibility timeout, so a run redelivered after its worker
     died finds the lease expired and takes over."""
     return timedelta(seconds=settings.CALSYNC_LEASE_SECONDS)
+
 
 UNIMPORTABLE = {Flag.DAILY, Flag.UNSUPPORTED}
 
