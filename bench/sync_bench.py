@@ -101,10 +101,8 @@ def main() -> None:
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     fake = GoogleFake().start()
-    settings.CALSYNC_GOOGLE_CLIENT_ID = fake.client_id
-    settings.CALSYNC_GOOGLE_CLIENT_SECRET = fake.client_secret
-    settings.CALSYNC_GOOGLE_TOKEN_URI = fake.token_uri
-    settings.CALSYNC_GOOGLE_API_ENDPOINT = fake.api_endpoint
+    for name, value in fake.django_settings().items():
+        setattr(settings, name, value)
     try:
         small_user, big_user = make_user("small"), make_user("big")
         add_meetings(small_user, 10)

@@ -23,14 +23,7 @@ CALLBACK = "http://testserver/account/calendarsync/google/callback/"
 @pytest.fixture
 def google(google_fake: GoogleFake) -> Iterator[GoogleFake]:
     google_fake.client_config(CALLBACK)  # registers our redirect URI with the fake's client
-    with override_settings(
-        CALSYNC_GOOGLE_CLIENT_ID=google_fake.client_id,
-        CALSYNC_GOOGLE_CLIENT_SECRET=google_fake.client_secret,
-        CALSYNC_GOOGLE_AUTH_URI=google_fake.auth_uri,
-        CALSYNC_GOOGLE_TOKEN_URI=google_fake.token_uri,
-        CALSYNC_GOOGLE_REVOKE_URI=google_fake.revoke_uri,
-        CALSYNC_GOOGLE_API_ENDPOINT=google_fake.api_endpoint,
-    ):
+    with override_settings(**google_fake.django_settings()):
         yield google_fake
 
 

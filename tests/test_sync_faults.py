@@ -23,11 +23,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def google_link(staff: User, google_fake: GoogleFake, settings) -> CalendarLink:  # type: ignore[no-untyped-def]
-    settings.CALSYNC_GOOGLE_CLIENT_ID = google_fake.client_id
-    settings.CALSYNC_GOOGLE_CLIENT_SECRET = google_fake.client_secret
-    settings.CALSYNC_GOOGLE_TOKEN_URI = google_fake.token_uri
-    settings.CALSYNC_GOOGLE_REVOKE_URI = google_fake.revoke_uri
-    settings.CALSYNC_GOOGLE_API_ENDPOINT = google_fake.api_endpoint
+    for name, value in google_fake.django_settings().items():
+        setattr(settings, name, value)
     link, _ = link_google(entitle(staff), google_fake)
     return link
 

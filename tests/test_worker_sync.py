@@ -50,11 +50,8 @@ def start_worker(google_fake: GoogleFake) -> Iterator[Callable[..., subprocess.P
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "calsync.settings.test",
         "TEST_DATABASE_URL": _database_url(),
-        "CALSYNC_GOOGLE_CLIENT_ID": google_fake.client_id,
-        "CALSYNC_GOOGLE_CLIENT_SECRET": google_fake.client_secret,
-        "CALSYNC_GOOGLE_TOKEN_URI": google_fake.token_uri,
-        "CALSYNC_GOOGLE_REVOKE_URI": google_fake.revoke_uri,
-        "CALSYNC_GOOGLE_API_ENDPOINT": google_fake.api_endpoint,
+        # The settings read these from the environment (calsync/settings/base.py).
+        **google_fake.django_settings(),
     }
 
     def start(**extra: str) -> subprocess.Popen[bytes]:

@@ -67,14 +67,7 @@ def test_link_google_through_the_consent_screen(
     staff = entitle(
         UserFactory(role=Role.STAFF, email="gina@example.test", full_name="Gina Physio")
     )
-    with override_settings(
-        CALSYNC_GOOGLE_CLIENT_ID=google_fake.client_id,
-        CALSYNC_GOOGLE_CLIENT_SECRET=google_fake.client_secret,
-        CALSYNC_GOOGLE_AUTH_URI=google_fake.auth_uri,
-        CALSYNC_GOOGLE_TOKEN_URI=google_fake.token_uri,
-        CALSYNC_GOOGLE_REVOKE_URI=google_fake.revoke_uri,
-        CALSYNC_GOOGLE_API_ENDPOINT=google_fake.api_endpoint,
-    ):
+    with override_settings(**google_fake.django_settings()):
         page.goto(f"{live_server.url}/account/login/")
         page.get_by_label("E-mail address").fill(staff.email)
         page.get_by_label("Password").fill(PASSWORD)

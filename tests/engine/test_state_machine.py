@@ -377,10 +377,8 @@ def test_state_machine_on_the_google_fake(google_fake, settings) -> None:  # typ
     from tests.engine.helpers import link_google
     from tests.fakes.google import SCOPE_APP_CREATED
 
-    settings.CALSYNC_GOOGLE_CLIENT_ID = google_fake.client_id
-    settings.CALSYNC_GOOGLE_CLIENT_SECRET = google_fake.client_secret
-    settings.CALSYNC_GOOGLE_TOKEN_URI = google_fake.token_uri
-    settings.CALSYNC_GOOGLE_API_ENDPOINT = google_fake.api_endpoint
+    for name, value in google_fake.django_settings().items():
+        setattr(settings, name, value)
 
     def link_factory(user):  # type: ignore[no-untyped-def]
         link, calendar_id = link_google(user, google_fake)

@@ -36,11 +36,8 @@ def linked(request: pytest.FixtureRequest, staff: User):  # type: ignore[no-unty
         return lambda: link_caldav(staff, server)
     fake = request.getfixturevalue("google_fake")
     settings = request.getfixturevalue("settings")
-    settings.CALSYNC_GOOGLE_CLIENT_ID = fake.client_id
-    settings.CALSYNC_GOOGLE_CLIENT_SECRET = fake.client_secret
-    settings.CALSYNC_GOOGLE_TOKEN_URI = fake.token_uri
-    settings.CALSYNC_GOOGLE_REVOKE_URI = fake.revoke_uri
-    settings.CALSYNC_GOOGLE_API_ENDPOINT = fake.api_endpoint
+    for name, value in fake.django_settings().items():
+        setattr(settings, name, value)
 
     def to_google():  # type: ignore[no-untyped-def]
         link, calendar_id = link_google(staff, fake)
@@ -455,10 +452,8 @@ def test_events_we_only_attend_come_in_but_our_edits_stay_here(
     written back to the organiser's event."""
     from tests.engine.helpers import link_google
 
-    settings.CALSYNC_GOOGLE_CLIENT_ID = google_fake.client_id
-    settings.CALSYNC_GOOGLE_CLIENT_SECRET = google_fake.client_secret
-    settings.CALSYNC_GOOGLE_TOKEN_URI = google_fake.token_uri
-    settings.CALSYNC_GOOGLE_API_ENDPOINT = google_fake.api_endpoint
+    for name, value in google_fake.django_settings().items():
+        setattr(settings, name, value)
     link, calendar_id = link_google(staff, google_fake)
     start = future(4)
     created = google_fake.user_import(

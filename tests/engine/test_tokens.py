@@ -20,10 +20,8 @@ def test_google_refresh_is_stored_and_not_repeated(
     google_fake: GoogleFake,
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    settings.CALSYNC_GOOGLE_CLIENT_ID = google_fake.client_id
-    settings.CALSYNC_GOOGLE_CLIENT_SECRET = google_fake.client_secret
-    settings.CALSYNC_GOOGLE_TOKEN_URI = google_fake.token_uri
-    settings.CALSYNC_GOOGLE_API_ENDPOINT = google_fake.api_endpoint
+    for name, value in google_fake.django_settings().items():
+        setattr(settings, name, value)
     link, _ = link_google(staff, google_fake)
     assert run_link(link.pk).status == "ok"
     before = credentials.decrypt(CalendarLink.objects.get(pk=link.pk).credentials)["token"]

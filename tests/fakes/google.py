@@ -517,6 +517,17 @@ class GoogleFake(FakeServer):
             self.clients[client.client_id] = client
             return client
 
+    def django_settings(self) -> dict[str, str]:
+        """The ``CALSYNC_GOOGLE_*`` settings that point CalSync's Google code at this fake."""
+        return {
+            "CALSYNC_GOOGLE_CLIENT_ID": self.client_id,
+            "CALSYNC_GOOGLE_CLIENT_SECRET": self.client_secret,
+            "CALSYNC_GOOGLE_AUTH_URI": self.auth_uri,
+            "CALSYNC_GOOGLE_TOKEN_URI": self.token_uri,
+            "CALSYNC_GOOGLE_REVOKE_URI": self.revoke_uri,
+            "CALSYNC_GOOGLE_API_ENDPOINT": self.api_endpoint,
+        }
+
     def client_config(self, redirect_uri: str, client_id: str | None = None) -> dict[str, Any]:
         """The dict for ``Flow.from_client_config(...)``; registers ``redirect_uri`` (§1.2)."""
         client = self.clients[client_id or self.client_id]
@@ -669,9 +680,7 @@ class GoogleFake(FakeServer):
         """An invitation landing in this calendar: like events.import, the body's ``organizer``
         (someone else) is kept, which an insert would replace by the calendar (§1.4)."""
         with self.lock:
-            return self._insert_event(
-                self._calendar_by_id(calendar_id), dict(body), importing=True
-            )
+            return self._insert_event(self._calendar_by_id(calendar_id), dict(body), importing=True)
 
     def user_patch(
         self, calendar_id: str, event_id: str, changes: Mapping[str, Any]
