@@ -12,6 +12,7 @@ Views, the demo seeder and (later) the sync engine call these functions; nothing
 
 from __future__ import annotations
 
+import contextvars
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -78,7 +79,10 @@ def _push_after_commit(owner_id: int) -> None:
     # Imported here: calsync imports agenda at module level, so this must not.
     from calsync.scheduler import push_for_owner
 
-    transaction.on_commit(lambda: push_for_owner(owner_id))
+    # Run in the context of the write, whenever the commit comes: a sync run's own writes are
+    # not pushed back to its link (scheduler.push_for_owner), and log lines keep the run's ids.
+    context = contextvars.copy_context()
+    transaction.on_commit(lambda: context.run(push_for_owner, owner_id))
 
 
 def _validate(owner: User, data: MeetingData) -> None:

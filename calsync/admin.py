@@ -1,4 +1,5 @@
-"""Operators' view of sync in the Django admin: link health, sync now, pause and resume all.
+"""Operators' view of sync in the Django admin: link health, sync now, pause and resume all, and
+the runs that changed something (with the ``run_id`` their log lines carry).
 
 Read-only apart from the actions: links are made and revoked by their users (the services keep
 credentials and state consistent), so nothing here edits a link's fields directly.
@@ -13,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from calsync import scheduler
-from calsync.models import CalendarLink
+from calsync.models import CalendarLink, SyncRun
 
 
 @admin.register(CalendarLink)
@@ -69,3 +70,24 @@ class CalendarLinkAdmin(admin.ModelAdmin[CalendarLink]):
     def resume_all_sync(self, request: HttpRequest, queryset: QuerySet[CalendarLink]) -> None:
         scheduler.set_sync_paused(False)
         self.message_user(request, "All sync resumed.")
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
+    """Runs that changed something, stopped or failed (quiet polls leave no row). ``run_id`` is
+    what to search the logs for."""
+
+    list_display = ("run_id", "link", "status", "started_at", "finished_at", "summary", "error")
+    list_filter = ("status",)
+    list_select_related = ("link", "link__user")
+    search_fields = ("=link__id", "link__account", "link__user__email")
+    ordering = ("-started_at",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -9,8 +9,9 @@ database scheduler.
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from celery.schedules import crontab
 from django.conf import settings
 from kombu import Exchange, Queue
@@ -57,3 +58,13 @@ app.conf.beat_schedule = {
 }
 
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def _log_as_django_does(**_: Any) -> None:
+    """Workers and beat log exactly as the web does: Django's ``LOGGING`` (the level from
+    LOG_LEVEL, plain or JSON lines, the run ids of calsync/logcontext.py on every line). Without
+    this receiver Celery configures the root logger itself and its ``-l`` level overrides ours."""
+    from logging.config import dictConfig
+
+    dictConfig(settings.LOGGING)

@@ -4,6 +4,7 @@ external calendar. Event mappings, runs and messages join them with the engine i
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from django.conf import settings
@@ -71,6 +72,11 @@ class CalendarLink(models.Model):
     # run took over.
     lease_token = models.BigIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Progress of the run holding the lease, for the page: how many of the run's planned writes
+    # (one per meeting) are done. Written by the engine at most about once a second and reset when
+    # the run ends; only meaningful while the lease is held.
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
     # Set by the user on the page after a run stopped at the mass-delete guard (PRODUCT 18).
     allow_mass_delete = models.BooleanField(default=False)
 
@@ -100,6 +106,17 @@ class CalendarLink(models.Model):
     def syncs(self) -> bool:
         """Whether the scheduler should poll this link."""
         return self.state == LinkState.ACTIVE and not self.billing_paused
+
+    def is_running(self, now: datetime) -> bool:
+        """Whether a run holds the lease now."""
+        return self.lease_until is not None and self.lease_until > now
+
+    def progress(self, now: datetime) -> dict[str, int] | None:
+        """How far the run under way is (meetings written of those it will write), or None
+        when no run is under way or it has not planned its writes yet."""
+        if not self.is_running(now) or not self.progress_total:
+            return None
+        return {"done": self.progress_done, "total": self.progress_total}
 
     @property
     def display_state(self) -> str:
@@ -151,6 +168,9 @@ class SyncRun(models.Model):
     counts = models.JSONField(default=dict)
     conflicts = models.JSONField(default=list)
     error = models.TextField(blank=True)
+    # The lease (fencing) token the run held: with the link it names the run in the logs
+    # (``run_id``, see ``run_id`` below and calsync/logcontext.py).
+    lease_token = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-started_at"]
@@ -158,6 +178,11 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} of link {self.link_id}: {self.status}"
+
+    @property
+    def run_id(self) -> str:
+        """The id the run's log lines carry: ``<link>.<lease token>``, unique per run."""
+        return f"{self.link_id}.{self.lease_token}"
 
     def summary(self) -> str:
         """The counts in words, for the CalendarSync page."""

@@ -21,7 +21,7 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from calsync.engine.run import Outcome
+from calsync.engine.run import RUNNING_LINK, Outcome
 from calsync.models import CalendarLink, LinkState, SyncMessage
 
 log = logging.getLogger(__name__)
@@ -182,15 +182,12 @@ def after_run(link_id: int, outcome: Outcome, *, now: datetime | None = None) ->
             return
         wait = backoff_seconds(link.failure_count, outcome.retry_after)
         CalendarLink.objects.filter(pk=link_id).update(next_sync_at=now + timedelta(seconds=wait))
+        # The task has bound the link, tenant and run ids (calsync/logcontext.py).
         log.warning(
-            "sync failed, backing off",
-            extra={
-                "link_id": link_id,
-                "tenant_id": link.tenant_id,
-                "run_id": outcome.run_id,
-                "failures": link.failure_count,
-                "wait_seconds": wait,
-            },
+            "sync failed %d time(s) in a row, backing off %.0f s",
+            link.failure_count,
+            wait,
+            extra={"failures": link.failure_count, "wait_seconds": wait},
         )
     elif outcome.status == "needs-reconnect":
         _tell_reconnect(link_id, outcome.detail)
@@ -244,11 +241,15 @@ def request_sync(link_id: int, *, countdown: float = 0) -> bool:
 def push_for_owner(owner_id: int) -> None:
     """An agenda write committed: run the owner's syncing links soon. The short countdown lets a
     burst of edits (a form saving a series, a drag and a rename) collapse into the one run the
-    queued marker allows."""
-    ids = CalendarLink.objects.filter(
+    queued marker allows. A change that a link's own run wrote (an event imported from that
+    calendar) goes to the owner's other links only."""
+    links = CalendarLink.objects.filter(
         user_id=owner_id, state=LinkState.ACTIVE, billing_paused=False
-    ).values_list("pk", flat=True)
-    for link_id in ids:
+    )
+    running = RUNNING_LINK.get()
+    if running is not None:
+        links = links.exclude(pk=running)
+    for link_id in links.values_list("pk", flat=True):
         request_sync(link_id, countdown=settings.CALSYNC_PUSH_DEBOUNCE_SECONDS)
 
 

@@ -70,6 +70,15 @@ def calendarsync(request: HttpRequest) -> HttpResponse:
             ),
         )
     )
+    now = timezone.now()
+    for link in links:
+        # For the template, which cannot call methods with arguments.
+        link.live_progress = link.progress(now)  # type: ignore[attr-defined]
+        link.running = link.is_running(now)  # type: ignore[attr-defined]
+        # The page follows a run under way, and the first sync, without a button press.
+        link.watch = link.syncs and (  # type: ignore[attr-defined]
+            link.running or not link.cursor or scheduler.is_queued(link.pk)  # type: ignore[attr-defined]
+        )
     return render(
         request,
         "calsync/calendarsync.html",
@@ -192,10 +201,13 @@ def _save_link(request: HttpRequest, success: str, **link: Any) -> HttpResponse:
     """The last step of every setup: store the link (``link_create`` checks billing and
     duplicates) and say what happened on the CalendarSync page."""
     try:
-        link_create(user=current_user(request), **link)
+        created = link_create(user=current_user(request), **link)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
+        # The first sync runs now, on the interactive queue (not at the dispatcher's next round,
+        # behind the background polls); the page follows its progress.
+        scheduler.request_sync(created.pk)
         messages.success(request, success)
     return redirect("calsync:calendarsync")
 
@@ -396,12 +408,16 @@ def _status(link: CalendarLink) -> dict[str, Any]:
     """What the page shows about a link, for the Synchronize button's polling."""
     now = timezone.now()
     run = link.runs.order_by("-started_at").first()
-    running = link.lease_until is not None and link.lease_until > now
+    running = link.is_running(now)
     return {
         "state": link.state,
         "display_state": link.display_state,
         "queued": scheduler.is_queued(link.pk),
         "running": running,
+        # Whether the first sync is still to come or under way: the page then follows it
+        # without a button press (PRODUCT 23).
+        "first_sync": link.syncs and not link.cursor,
+        "progress": link.progress(now),
         "last_success_at": link.last_success_at.isoformat() if link.last_success_at else None,
         "next_sync_at": link.next_sync_at.isoformat() if link.next_sync_at else None,
         "failure_count": link.failure_count,

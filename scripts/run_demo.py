@@ -112,10 +112,14 @@ class Supervisor:
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         # Own process group: a Ctrl-C in the terminal reaches us, and we stop the children in
         # order, instead of each child racing to die on its own.
-        process = subprocess.Popen(argv, cwd=ROOT, env=ENV, start_new_session=True)
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env={**ENV, **(env or {})}, start_new_session=True
+        )
         self.children.append((name, process))
         return process
 
@@ -178,6 +182,9 @@ def main() -> int:
 
         log("starting the Celery worker and beat (filesystem broker in var/broker)")
         celery = [PYTHON, "-m", "celery", "-A", "calsync"]
+        # Celery logs through Django's LOGGING (calsync/celery.py), so LOG_LEVEL, not -l, sets
+        # its level: warnings only in this terminal unless the user asks for more.
+        quiet = {"LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
         supervisor.start(
             "worker",
             [
@@ -187,15 +194,15 @@ def main() -> int:
                 "interactive,background",
                 "-c",
                 "1",
-                "-l",
-                "WARNING",
                 "-n",
                 "demo@%h",
             ],
+            quiet,
         )
         supervisor.start(
             "beat",
-            [*celery, "beat", "-l", "WARNING", "-s", str(VAR / "celerybeat-schedule")],
+            [*celery, "beat", "-s", str(VAR / "celerybeat-schedule")],
+            quiet,
         )
         log(f"starting the web application on http://127.0.0.1:{WEB_PORT}/")
         supervisor.start(

@@ -98,3 +98,9 @@ def test_the_admin_lists_link_health_and_syncs_pauses_and_resumes(
     assert b"All sync is paused" in client.get(url).content
     client.post(url, {"action": "resume_all_sync", "_selected_action": [link.pk]})
     assert not scheduler.sync_paused()
+    # The runs, with the run id their log lines carry.
+    from calsync.models import RunStatus, SyncRun
+
+    SyncRun.objects.create(link=link, lease_token=17, status=RunStatus.FAILED, error="Timed out")
+    runs = client.get("/admin/calsync/syncrun/").content.decode()
+    assert f"{link.pk}.17" in runs and "Timed out" in runs

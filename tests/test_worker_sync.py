@@ -4,17 +4,13 @@ the dispatcher, run by that worker, claims the due link and syncs it too."""
 
 from __future__ import annotations
 
-import os
+import json
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
@@ -24,67 +20,13 @@ from calsync.models import CalendarLink
 from tests.engine.helpers import link_google
 from tests.factories import entitle, make_meeting
 from tests.fakes.google import GoogleFake
+from tests.workers import Worker, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
 ]
-
-
-def _database_url() -> str:
-    """The database this test runs on (pytest-django's test database), for the worker."""
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def start_worker(google_fake: GoogleFake) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Starts real worker processes on the test Redis, configured (through the environment, as
-    in production) to reach the Google fake and this test's database."""
-    app.control.purge()
-    processes: list[subprocess.Popen[bytes]] = []
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "calsync.settings.test",
-        "TEST_DATABASE_URL": _database_url(),
-        # The settings read these from the environment (calsync/settings/base.py).
-        **google_fake.django_settings(),
-    }
-
-    def start(**extra: str) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "calsync", "worker",
-             "-Q", "interactive,background", "-c", "1", "-P", "solo", "-l", "WARNING",
-             "-n", f"sync-{os.getpid()}-{len(processes)}@%h"],
-            cwd=ROOT, env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        processes.append(process)
-        return process
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    app.control.purge()
-
-
-def wait_for(check: Callable[[], bool], worker: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while not check():
-        if worker.poll() is not None:
-            pytest.fail(
-                f"the worker died: {worker.stderr.read().decode() if worker.stderr else ''}"
-            )
-        assert time.monotonic() < deadline, f"{what} did not happen within 60 s"
-        time.sleep(0.2)
 
 
 def remote_titles(fake: GoogleFake, calendar_id: str) -> list[str]:
@@ -104,7 +46,7 @@ def synced_since(link: CalendarLink, moment: object) -> Callable[[], bool]:
 
 
 def test_a_worker_syncs_a_link_both_ways_from_the_redis_queue(
-    staff: User, google_fake: GoogleFake, start_worker: Callable[..., subprocess.Popen[bytes]]
+    staff: User, google_fake: GoogleFake, start_worker: Callable[..., Worker]
 ) -> None:
     start = timezone.now().replace(microsecond=0) + timedelta(days=2)
     make_meeting(staff, title="Made here", start=start)
@@ -117,7 +59,8 @@ def test_a_worker_syncs_a_link_both_ways_from_the_redis_queue(
             "end": {"dateTime": (start + timedelta(hours=4)).isoformat()},
         },
     )
-    worker = start_worker()
+    # JSON lines, as production writes them, so the test can read each line's fields.
+    worker = start_worker(LOG_FORMAT="json", LOG_LEVEL="DEBUG")
     before = timezone.now()
     # send_task always goes through the broker, even with CELERY_TASK_ALWAYS_EAGER in tests.
     app.send_task("calsync.tasks.sync_link", args=[link.pk], queue="interactive")
@@ -126,9 +69,30 @@ def test_a_worker_syncs_a_link_both_ways_from_the_redis_queue(
     assert remote_titles(google_fake, calendar_id) == ["Made at Google", "Made here"]
     assert Meeting.objects.filter(owner=staff, title="Made at Google").count() == 1
 
+    # Structured logs: every line of the run names its tenant, link, run and task, whichever
+    # logger wrote it (ours, the Google client library's, the HTTP library's).
+    worker.stop()
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    run_lines = [line for line in lines if line.get("link_id") == link.pk]
+    # The solo worker runs one task at a time: nothing logged from the run's first line to its
+    # last lacks the link and task ids.
+    first, last = lines.index(run_lines[0]), lines.index(run_lines[-1])
+    assert lines[first : last + 1] == run_lines
+    assert len({line["task_id"] for line in run_lines}) == 1
+    # From the moment the task has read the link, the tenant; once the engine holds the lease,
+    # the run id (``<link>.<lease token>``), also on the lines of the libraries it calls.
+    messages = [line["message"] for line in run_lines]
+    in_run = run_lines[messages.index("sync starting") + 1 :]
+    assert all(line.get("tenant_id") == staff.tenant_id for line in in_run)
+    assert {line.get("run_id") for line in in_run} == {f"{link.pk}.1"}
+    loggers = {line["logger"] for line in in_run}
+    assert {"calsync.tasks", "calsync.engine.run"} <= loggers
+    assert any(not name.startswith("calsync") for name in loggers), loggers
+    assert in_run[-1]["message"] == "sync finished: ok" and in_run[-1]["status"] == "ok"
+
 
 def test_beat_s_dispatcher_on_a_worker_claims_and_syncs_the_due_link(
-    staff: User, google_fake: GoogleFake, start_worker: Callable[..., subprocess.Popen[bytes]]
+    staff: User, google_fake: GoogleFake, start_worker: Callable[..., Worker]
 ) -> None:
     make_meeting(staff, title="Due", start=timezone.now() + timedelta(days=1))
     link, calendar_id = link_google(entitle(staff), google_fake)
@@ -151,7 +115,7 @@ KILL_ROUNDS = 3
 def test_a_worker_killed_mid_run_is_redelivered_with_no_duplicate_and_no_loss(
     tenant: object,
     google_fake: GoogleFake,
-    start_worker: Callable[..., subprocess.Popen[bytes]],
+    start_worker: Callable[..., Worker],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tests.factories import UserFactory

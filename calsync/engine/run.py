@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +39,7 @@ from calsync.engine.fields import (
     snapshot_of_event,
     snapshot_of_meeting,
 )
+from calsync.logcontext import bound
 from calsync.models import (
     CalendarLink,
     EventMapping,
@@ -71,6 +74,11 @@ def _lease() -> timedelta:
 
 UNIMPORTABLE = {Flag.DAILY, Flag.UNSUPPORTED}
 
+# The link whose run is under way in this thread. The agenda's on-commit push
+# (``scheduler.push_for_owner``) skips it: the run records its own writes in its mappings, so
+# pushing them back to the same link would only queue a run that finds nothing to do.
+RUNNING_LINK: ContextVar[int | None] = ContextVar("calsync_running_link", default=None)
+
 
 class LeaseLost(Exception):
     """Another run took this link over; this run stops without writing more."""
@@ -79,12 +87,16 @@ class LeaseLost(Exception):
 @dataclass
 class Outcome:
     status: str
-    run_id: int | None = None
+    # The ``SyncRun`` row the run left (none for a quiet run or a skipped one).
+    record_id: int | None = None
     counts: dict[str, int] | None = None
     detail: str = ""
     # Seconds the provider asked us to wait (``RateLimited.retry_after``); the scheduler's
     # back-off honours it.
     retry_after: float | None = None
+    # ``<link>.<lease token>``: what the run's log lines carry (calsync/logcontext.py); empty
+    # when no run took place.
+    run_id: str = ""
 
 
 def _acquire(link_id: int, now: datetime) -> CalendarLink | None:
@@ -106,35 +118,57 @@ def _check_lease(link_id: int, token: int) -> None:
         raise LeaseLost(f"link {link_id}: lease {token} was taken over")
 
 
+# Every way a run ends clears its progress along with the lease, so a finished or failed run
+# never shows as half done.
+_END_OF_RUN = {"lease_until": None, "progress_done": 0, "progress_total": 0}
+
+
 def _release(link_id: int, token: int) -> None:
-    CalendarLink.objects.filter(pk=link_id, lease_token=token).update(lease_until=None)
+    CalendarLink.objects.filter(pk=link_id, lease_token=token).update(**_END_OF_RUN)
 
 
 def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
     """Sync one link once. Safe to call twice at once: the second finds the lease taken.
 
     A run that changed nothing leaves no ``SyncRun`` row (it only stamps ``last_success_at``):
-    at a 3-minute cadence quiet runs would otherwise be most of the table."""
+    at a 3-minute cadence quiet runs would otherwise be most of the table. Every log line of the
+    run carries its tenant, link and run ids (calsync/logcontext.py)."""
     now = now or timezone.now()
     link = _acquire(link_id, now)
     if link is None:
+        log.debug("run skipped: busy, paused or gone", extra={"link_id": link_id})
         return Outcome("skipped", detail="busy, paused or gone")
+    run_id = f"{link.pk}.{link.lease_token}"
+    running = RUNNING_LINK.set(link.pk)
+    try:
+        with bound(tenant_id=link.tenant_id, link_id=link.pk, run_id=run_id):
+            outcome = _run_leased(link, now)
+    finally:
+        RUNNING_LINK.reset(running)
+    outcome.run_id = run_id
+    return outcome
+
+
+def _run_leased(link: CalendarLink, now: datetime) -> Outcome:
     token = link.lease_token
     try:
         counts, conflicts, stopped = _run(link, token, now)
     except LeaseLost as exc:
+        log.warning("run overtaken by another run: %s", exc)
         return Outcome(
             "lease-lost", _record(link, now, RunStatus.FAILED, error=str(exc)).pk, detail=str(exc)
         )
     except AuthRevoked as exc:
+        log.warning("grant revoked at the provider, link needs a reconnect: %s", exc)
         CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
-            state=LinkState.NEEDS_RECONNECT, last_error=str(exc), lease_until=None
+            state=LinkState.NEEDS_RECONNECT, last_error=str(exc), **_END_OF_RUN
         )
         run = _record(link, now, RunStatus.FAILED, error=str(exc))
         return Outcome("needs-reconnect", run.pk, detail=str(exc))
     except ConnectorError as exc:
+        log.warning("run failed: %s: %s", type(exc).__name__, exc)
         CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
-            failure_count=F("failure_count") + 1, last_error=str(exc), lease_until=None
+            failure_count=F("failure_count") + 1, last_error=str(exc), **_END_OF_RUN
         )
         return Outcome(
             "failed",
@@ -143,13 +177,21 @@ def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
             retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
         )
     if stopped:
+        log.warning("run stopped at the mass-delete guard: %s", stopped)
         _release(link.pk, token)
         run = _record(link, now, RunStatus.STOPPED, error=stopped)
         return Outcome(RunStatus.STOPPED, run.pk, counts, stopped)
-    run_id = None
+    record_id = None
     if counts or conflicts:
-        run_id = _record(link, now, RunStatus.OK, counts=counts, conflicts=conflicts).pk
-    return Outcome(RunStatus.OK, run_id, counts)
+        record_id = _record(link, now, RunStatus.OK, counts=counts, conflicts=conflicts).pk
+    # Quiet polls are most runs (one per link every few minutes): their line is for debugging.
+    log.log(
+        logging.INFO if counts or conflicts else logging.DEBUG,
+        "run finished: %s",
+        counts or "nothing changed",
+        extra={"counts": counts},
+    )
+    return Outcome(RunStatus.OK, record_id, counts)
 
 
 def _record(
@@ -163,6 +205,7 @@ def _record(
 ) -> SyncRun:
     return SyncRun.objects.create(
         link=link,
+        lease_token=link.lease_token,
         started_at=started,
         finished_at=timezone.now(),
         status=status,
@@ -280,6 +323,12 @@ def _sync(
             )
         changed = changed.select_related("client").prefetch_related("resources", "attendance__user")
     locals_ = [_local_view(m, first_sync, now) for m in changed]
+    log.debug(
+        "read %d provider changes and %d local changes",
+        len(changes.items),
+        len(locals_),
+        extra={"first_sync": first_sync, "full_listing": full},
+    )
     mappings: dict[str, Any] = {}
     if locals_ or changes.items or full:
         mappings = {
@@ -316,8 +365,10 @@ def _sync(
         _notes(link, [p.Note("", "mass_delete", decided.stopped, decided.stopped)])
         return {}, [], decided.stopped
     executor = _Executor(link, token, connector, owner, {i.external_id: i for i in remotes})
+    progress = _Progress(link.pk, token, decided.actions)
     for action in decided.actions:
         executor.apply(action)
+        progress.advance(action)
     # Cursor and watermark last (QUALITY I9), fenced by the lease, which this also releases.
     stored = CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
         cursor=connector.final_cursor(changes.cursor),
@@ -326,12 +377,57 @@ def _sync(
         failure_count=0,
         last_error="",
         allow_mass_delete=False,
-        lease_until=None,
+        **_END_OF_RUN,
     )
     if not stored:
         raise LeaseLost(f"link {link.pk}: lease {token} was taken over before the cursor")
     conflicts = [c.__dict__ for c in decided.conflicts]
     return executor.counts, conflicts, ""
+
+
+# Actions that write a meeting on one side or the other: what the page's "n of m meetings"
+# counts. Bookkeeping (forgetting a mapping, noting an etag) is instant and not shown.
+_MEETING_WRITES = (
+    p.CreateThere,
+    p.UpdateThere,
+    p.DeleteThere,
+    p.CreateHere,
+    p.UpdateHere,
+    p.DeleteHere,
+    p.Adopt,
+)
+
+
+class _Progress:
+    """Tells the page how far a run is ("120 of 1,000 meetings", PRODUCT 23): the counts go on
+    the link row, fenced by the lease like every other write of the run, at most about once a
+    second so a long first sync costs a handful of extra UPDATEs, and a quiet run none."""
+
+    INTERVAL = 1.0
+
+    def __init__(self, link_id: int, token: int, actions: list[p.Action]) -> None:
+        self.link_id = link_id
+        self.token = token
+        self.total = sum(isinstance(a, _MEETING_WRITES) for a in actions)
+        self.done = 0
+        self._written_at = 0.0
+        if self.total:
+            log.info("applying %d meeting writes", self.total)
+            self._write()
+
+    def advance(self, action: p.Action) -> None:
+        if not isinstance(action, _MEETING_WRITES):
+            return
+        self.done += 1
+        # The last one is not written: the end of the run resets the counts anyway.
+        if self.done < self.total and time.monotonic() - self._written_at >= self.INTERVAL:
+            self._write()
+
+    def _write(self) -> None:
+        self._written_at = time.monotonic()
+        CalendarLink.objects.filter(pk=self.link_id, lease_token=self.token).update(
+            progress_done=self.done, progress_total=self.total
+        )
 
 
 def _unmapped_candidates(
@@ -383,11 +479,12 @@ class _Executor:
             method(action)
         except (EtagMismatch, NotFound) as exc:
             # The item changed or vanished since we listed it: the next run sees the new state.
-            log.info("link %s: %s: %s", self.link.pk, type(action).__name__, exc)
+            log.info("%s: %s; retried next run", type(action).__name__, exc)
             self._count("retry_next_run")
         except (InvalidData, ValidationError) as exc:
             # This one item is skipped with a message; the rest of the run goes on (QUALITY).
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            log.info("%s skipped: %s", type(action).__name__, text)
             _notes(self.link, [p.Note(_subject(action), "invalid", text, text)])
             self._count("skipped")
 

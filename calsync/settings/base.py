@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import django_stubs_ext
 import environ
@@ -214,16 +215,46 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "background"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
-# How often beat sends the heartbeat task that /health/ reports.
 # The run lease of the engine (calsync/engine/run.py): above CELERY_TASK_TIME_LIMIT, below the
 # visibility timeout (tests/test_celery.py checks the order).
 CALSYNC_LEASE_SECONDS = env.int("CALSYNC_LEASE_SECONDS", default=600)
+# How often beat sends the heartbeat task that /health/ reports.
 CALSYNC_HEARTBEAT_SECONDS = env.float("CALSYNC_HEARTBEAT_SECONDS", default=60.0)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+
+# Logs: one line per record on stderr, for the process manager or container runtime to collect.
+# Every handler carries calsync.logcontext.ContextFilter, so each line of a sync run names its
+# tenant, link and run (and the Celery task), whichever logger wrote it. LOG_FORMAT=json writes
+# one JSON object per line for log aggregation (production's default, see prod.py).
+def logging_config(log_format: str) -> dict[str, Any]:
+    if log_format not in ("plain", "json"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {log_format!r}.")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": "calsync.logcontext.ContextFilter"}},
+        "formatters": {
+            "plain": {
+                "()": "calsync.logcontext.PlainFormatter",
+                "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            },
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            },
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": log_format,
+                "filters": ["context"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    }
+
+
+LOGGING = logging_config(env.str("LOG_FORMAT", default="plain"))

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from calsync.settings.base import *  # noqa: F403
-from calsync.settings.base import env
+from calsync.settings.base import env, logging_config
 
 
 def _required(name: str) -> str:
@@ -23,6 +23,8 @@ def _required(name: str) -> str:
 
 
 DEBUG = False
+# One JSON object per log line, for the log aggregator; LOG_FORMAT=plain for a person at a terminal.
+LOGGING = logging_config(env.str("LOG_FORMAT", default="json"))
 SECRET_KEY = _required("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 if not ALLOWED_HOSTS:

@@ -23,8 +23,9 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
 }
 CELERY_BROKER_URL = REDIS_URL
-# Tests run tasks eagerly unless a test starts a real worker (see tests/test_celery.py).
-CELERY_TASK_ALWAYS_EAGER = True
+# Tests run tasks eagerly; the real worker processes that tests start (tests/workers.py) turn
+# this off, so that they enqueue on Redis as in production.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only

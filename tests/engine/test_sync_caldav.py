@@ -287,7 +287,7 @@ def test_conflicts_merge_field_by_field_and_are_recorded(staff: User, linked) ->
         event.description,
     )
     assert (event.title, event.location) == ("Planning (new)", "Room A")
-    run = SyncRun.objects.get(pk=outcome.run_id)
+    run = SyncRun.objects.get(pk=outcome.record_id)
     assert [c["field"] for c in run.conflicts] == ["description"]
     assert run_link(link.pk).counts == {}
 
@@ -416,7 +416,9 @@ def test_a_newer_edit_there_does_not_undo_an_older_edit_here(staff: User, linked
     outcome = run_link(link.pk)
     meeting.refresh_from_db()
     assert (meeting.title, meeting.location) == ("Planning (here)", "Room B")
-    assert [c["field"] for c in SyncRun.objects.get(pk=outcome.run_id).conflicts] == ["description"]
+    assert [c["field"] for c in SyncRun.objects.get(pk=outcome.record_id).conflicts] == [
+        "description"
+    ]
     assert meeting.description == reader.full_listing().items[0].event.description
 
 
