@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import connection, transaction
 from django.test import override_settings
@@ -199,7 +200,7 @@ def test_a_meeting_write_pushes_once_after_commit_on_the_interactive_queue(
         for i in range(5):
             make_meeting(staff, title=f"Burst {i}")
     # Nothing before the commit: the callbacks only ran when the block above "committed".
-    assert sent == [(link.pk, "interactive", 5)]
+    assert sent == [(link.pk, "interactive", settings.CALSYNC_PUSH_DEBOUNCE_SECONDS)]
     assert other.pk not in [pk for pk, _, _ in sent]
     # The run starts: the next edit queues another.
     scheduler.run_started(link.pk)

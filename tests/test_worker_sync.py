@@ -9,14 +9,20 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from agenda.models import Meeting
 from calsync.celery import app
+from calsync.engine.run import run_link
 from calsync.models import CalendarLink
+from tests.agenda.test_views import form
+from tests.conftest import login
 from tests.engine.helpers import link_google
 from tests.factories import entitle, make_meeting
 from tests.fakes.google import GoogleFake
@@ -159,3 +165,71 @@ def test_a_worker_killed_mid_run_is_redelivered_with_no_duplicate_and_no_loss(
         f"SIGKILL mid-run: {killed_mid_run} of {KILL_ROUNDS} rounds killed mid-run, all redelivered"
     )
     assert killed_mid_run == KILL_ROUNDS
+
+
+def test_beat_a_worker_and_the_web_run_the_whole_loop(
+    staff: User,
+    google_fake: GoogleFake,
+    start_worker: Callable[..., Worker],
+    start_beat: Callable[..., Worker],
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Production's loop on real processes: beat's dispatcher brings an external change in when
+    the link's slot comes and schedules the next one 3 minutes on (the owner is active); a
+    meeting saved through the web reaches the external calendar within seconds, through the
+    on-commit push on the interactive queue, not at the next poll."""
+    for name, value in google_fake.django_settings().items():
+        setattr(settings, name, value)
+    # This process (the web) enqueues on Redis, as production's web does.
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    link, calendar_id = link_google(entitle(staff), google_fake)
+    assert run_link(link.pk).status == "ok"  # the first sync, here
+    User.objects.filter(pk=staff.pk).update(last_seen_at=timezone.now())
+    worker = start_worker()
+    start_beat(CALSYNC_DISPATCH_SECONDS="1")
+
+    # An external change, picked up when the link's slot comes.
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(days=3)
+    google_fake.user_insert(
+        calendar_id,
+        {
+            "summary": "Booked at Google",
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+        },
+    )
+    slot = timezone.now() + timedelta(seconds=2)
+    CalendarLink.objects.filter(pk=link.pk).update(next_sync_at=slot)
+    wait_for(
+        lambda: Meeting.objects.filter(owner=staff, title="Booked at Google").exists(),
+        worker,
+        "the dispatched poll",
+    )
+    link.refresh_from_db()
+    assert link.next_sync_at is not None
+    assert timedelta(minutes=2.5) < link.next_sync_at - slot < timedelta(minutes=3.5)
+
+    # A meeting saved through the web goes out at once.
+    local = (start + timedelta(days=1)).astimezone(ZoneInfo(staff.time_zone))
+    saved = time.monotonic()
+    response = login(staff).post(
+        reverse("agenda:meeting_new"),
+        form(
+            title="Saved in CalSync",
+            start_date=local.date().isoformat(),
+            end_date=local.date().isoformat(),
+            time_zone=staff.time_zone,
+        ),
+    )
+    assert response.status_code == 302
+    wait_for(
+        lambda: "Saved in CalSync" in remote_titles(google_fake, calendar_id),
+        worker,
+        "the on-commit push",
+    )
+    print(
+        f"web save -> Google fake: {time.monotonic() - saved:.1f} s "
+        f"(debounce {settings.CALSYNC_PUSH_DEBOUNCE_SECONDS} s)"
+    )
+    assert remote_titles(google_fake, calendar_id) == ["Booked at Google", "Saved in CalSync"]

@@ -61,29 +61,40 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def start_worker(google_fake: GoogleFake, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    app.control.purge()
-    workers: list[Worker] = []
-    env = {
+def worker_env(google_fake: GoogleFake) -> dict[str, str]:
+    """The environment of worker and beat processes, as production would set it."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "calsync.settings.test",
         "TEST_DATABASE_URL": database_url(),
-        # A worker that enqueues (an on-commit push) sends to Redis, as in production.
+        # Whatever a worker or beat enqueues goes to Redis, as in production.
         "CELERY_TASK_ALWAYS_EAGER": "false",
         # The settings read these from the environment (calsync/settings/base.py).
         **google_fake.django_settings(),
     }
 
+
+def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> Worker:
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "calsync", *argv],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+    return Worker(process, log_path)
+
+
+@pytest.fixture
+def start_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    app.control.purge()
+    workers: list[Worker] = []
+
     def start(**extra: str) -> Worker:
-        log_path = tmp_path / f"worker-{len(workers)}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "calsync", "worker",
-                 "-Q", "interactive,background", "-c", "1", "-P", "solo",
-                 "-n", f"sync-{os.getpid()}-{len(workers)}@%h"],
-                cwd=ROOT, env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=log,
-            )  # fmt: skip
-        worker = Worker(process, log_path)
+        name = f"sync-{os.getpid()}-{len(workers)}@%h"
+        worker = _spawn(
+            ["worker", "-Q", "interactive,background", "-c", "1", "-P", "solo", "-n", name],
+            {**worker_env, **extra},
+            tmp_path / f"worker-{len(workers)}.log",
+        )
         workers.append(worker)
         return worker
 
@@ -91,6 +102,25 @@ def start_worker(google_fake: GoogleFake, tmp_path: Path) -> Iterator[Callable[.
     for worker in workers:
         worker.stop()
     app.control.purge()
+
+
+@pytest.fixture
+def start_beat(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Starts the one beat process (its schedule file in the test's temporary folder)."""
+    beats: list[Worker] = []
+
+    def start(**extra: str) -> Worker:
+        beat = _spawn(
+            ["beat", "-s", str(tmp_path / "celerybeat-schedule")],
+            {**worker_env, **extra},
+            tmp_path / "beat.log",
+        )
+        beats.append(beat)
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()
 
 
 def wait_for(check: Callable[[], bool], worker: Worker, what: str, timeout: float = 60) -> None:
