@@ -498,8 +498,9 @@ def main() -> None:
         engine = rows[0]
         for f in rows[1:]:
             carried = f.rate * CYCLE_SECONDS
+            needed = math.ceil(TARGET_LINKS / carried)
             print(
-                f"  {f.label:36} {carried:7,.0f}   {math.ceil(TARGET_LINKS / carried)} processes "
+                f"  {f.label:36} {carried:7,.0f}   {needed} process{'es' if needed > 1 else ''} "
                 f"for {TARGET_LINKS:,}   in-process {engine.rate / f.rate:.2f}x as fast"
             )
         print(f"(worker logs in {logs})")
