@@ -86,3 +86,42 @@ class TestGoogle(ConnectorContract):
     @pytest.fixture
     def outside(self, google_fake: GoogleFake, calendar_id: str) -> GoogleOutside:
         return GoogleOutside(google_fake, calendar_id)
+
+
+def test_connectors_share_the_request_builder_but_each_sends_its_own_token(
+    google_fake: GoogleFake,
+) -> None:
+    """The ``events`` collection is built once per process (connector.py); the credentials stay
+    with each connector's http, so interleaved connectors never send each other's token."""
+    connectors, tokens = [], []
+    for name in ("a", "b"):
+        email = f"{name}@gmail.example"
+        calendar_id = google_fake.create_calendar(
+            email, f"CS_{name}", client_id=google_fake.client_id
+        )
+        google_fake.user_insert(
+            calendar_id,
+            {
+                "summary": f"Only {name}",
+                "start": {"dateTime": "2026-12-09T13:00:00Z"},
+                "end": {"dateTime": "2026-12-09T14:00:00Z"},
+            },
+        )
+        issued = google_fake.issue_tokens(email, [SCOPE_APP_CREATED])
+        tokens.append(f"Bearer {issued.access_token}")
+        connectors.append(
+            GoogleConnector(
+                credentials=issued.credentials(),
+                calendar_id=calendar_id,
+                api_endpoint=google_fake.api_endpoint,
+                timeout=10,
+            )
+        )
+    a, b = connectors
+    assert a.events is b.events
+    google_fake.clear_log()
+    for _ in range(2):
+        assert [i.event.title for i in a.changes(None).items if i.event] == ["Only a"]
+        assert [i.event.title for i in b.changes(None).items if i.event] == ["Only b"]
+    sent = [r.headers.get("Authorization") for r in google_fake.requests]
+    assert sent == [tokens[0], tokens[1], tokens[0], tokens[1]]

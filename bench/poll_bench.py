@@ -1,0 +1,521 @@
+"""Polls per second one worker process sustains against the Google fake (issue 7; QUALITY.md,
+Performance: 20,000 active links in the 3-minute cycle, about 110 polls/s).
+
+    DJANGO_SETTINGS_MODULE=calsync.settings.test .venv/bin/python bench/poll_bench.py \
+        [--links N] [--pools solo,prefork] [--profile]
+
+Set ``TEST_DATABASE_URL`` and ``TEST_REDIS_URL`` first when another checkout runs its tests on
+the same machine: the throwaway database is ``test_<name>`` of the first, and the broker is the
+second (its queues are purged before and after).
+
+* N links (default 1,000), each a staff user with 3 future meetings and a Google link made like
+  ``tests/engine/helpers.link_google``, synced in this process until a run is quiet (cursor and
+  mappings stored; the next poll has nothing to do);
+* the quiet poll in this process: ``calsync.tasks.sync_link`` called N times, no broker (the
+  engine's own cost), its SQL queries, and (``--profile``) its cProfile top entries;
+* the same N polls sent to the real Redis broker on the ``background`` queue, as the dispatcher
+  sends them, and run by ONE real Celery worker process (``-c 1``, each pool in ``--pools``):
+  wall time from the first send until the last link's ``last_success_at``, the worker's CPU
+  (``/proc/<pid>/stat``, children included) and the requests the fake saw. The worker has
+  production's database settings (``CONN_MAX_AGE=60``, health checks), which Celery's Django
+  fixup overrides: it closes the connection around every task. One more solo worker runs with
+  the change proposed in docs/benchmarks.md (the connection kept; its PostgreSQL backend's CPU
+  is then measured too).
+
+The fake runs in this process (an HTTP server thread), the worker in its own: on a small machine
+their CPU, PostgreSQL's and Redis' compete. Runs in a throwaway database created and dropped here.
+Prints figures; asserts only that every poll was quiet (one request, no run recorded, no failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import logging
+import math
+import os
+import pstats
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calsync.settings.test")
+os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Max  # noqa: E402
+from django.test.utils import (  # noqa: E402
+    CaptureQueriesContext,
+    setup_test_environment,
+    teardown_test_environment,
+)
+from django.utils import timezone  # noqa: E402
+
+from accounts.models import Role, Tenant, User  # noqa: E402
+from agenda.services import MeetingData, meeting_create  # noqa: E402
+from billing.models import BillingMode, BillingPlan  # noqa: E402
+from billing.services import tenant_activate  # noqa: E402
+from calsync import tasks  # noqa: E402
+from calsync.celery import app  # noqa: E402
+from calsync.engine.run import run_link  # noqa: E402
+from calsync.models import CalendarLink, SyncRun  # noqa: E402
+from tests.engine.helpers import link_google  # noqa: E402
+from tests.fakes.google import GoogleFake  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+AMS = ZoneInfo("Europe/Amsterdam")
+MEETINGS_PER_LINK = 3
+USERS_PER_TENANT = 250
+CYCLE_SECONDS = 180
+TARGET_LINKS = 20_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- setup -------------------------------------------------------------------------------------
+
+
+def make_links(count: int, fake: GoogleFake) -> list[int]:
+    """``count`` entitled staff users in tenants of 250 (tenant-wide activation), each with 3
+    future meetings and one Google link. Returns the link ids."""
+    start = datetime.now(AMS).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    link_ids: list[int] = []
+    for t in range(math.ceil(count / USERS_PER_TENANT)):
+        size = min(USERS_PER_TENANT, count - t * USERS_PER_TENANT)
+        tenant = Tenant.objects.create(name=f"Poll bench {t}", slug=f"poll-bench-{t}")
+        BillingPlan.objects.create(tenant=tenant, mode=BillingMode.TENANT_WIDE)
+        admin = User.objects.create_user(
+            f"admin-{t}@poll.bench", "pw-bench-1", tenant=tenant, role=Role.ADMIN
+        )
+        User.objects.bulk_create(
+            [
+                User(
+                    email=f"u{t}-{i}@poll.bench",
+                    full_name=f"User {t}-{i}",
+                    tenant=tenant,
+                    role=Role.STAFF,
+                    last_seen_at=timezone.now(),
+                )
+                for i in range(size)
+            ]
+        )
+        staff = list(User.objects.filter(tenant=tenant, role=Role.STAFF).order_by("pk"))
+        # Meetings before the links: their on-commit pushes then find no link to push to.
+        for user in staff:
+            for i in range(MEETINGS_PER_LINK):
+                begin = start + timedelta(days=i, hours=user.pk % 8)
+                meeting_create(
+                    owner=user,
+                    data=MeetingData(
+                        title=f"Meeting {i}",
+                        start=begin,
+                        end=begin + timedelta(minutes=30),
+                        time_zone="Europe/Amsterdam",
+                    ),
+                )
+        tenant_activate(tenant=tenant, actor=admin)
+        link_ids += [link_google(user, fake)[0].pk for user in staff]
+    return link_ids
+
+
+def settle(link_ids: list[int]) -> None:
+    """The first sync of every link (its meetings pushed), then the run that reads those writes
+    back as echoes: after it, the next poll of each link has nothing to do."""
+    for link_id in link_ids:
+        first = run_link(link_id)
+        assert first.status == "ok" and first.counts == {"created_there": MEETINGS_PER_LINK}, first
+    for link_id in link_ids:
+        assert run_link(link_id).status == "ok"
+
+
+def check_quiet(fake: GoogleFake, link_id: int) -> None:
+    """A poll of a settled link: no ``SyncRun`` row, one provider request."""
+    runs = SyncRun.objects.count()
+    fake.clear_log()
+    outcome = run_link(link_id)
+    assert outcome.status == "ok" and outcome.counts == {} and outcome.run_id is None, outcome
+    assert SyncRun.objects.count() == runs, "a quiet run recorded a SyncRun"
+    assert len(fake.requests) == 1, [r.path for r in fake.requests]
+
+
+def assert_all_quiet(runs_before: int) -> None:
+    assert SyncRun.objects.count() == runs_before, "a poll recorded a SyncRun: it was not quiet"
+    failing = CalendarLink.objects.filter(failure_count__gt=0).count()
+    assert failing == 0, f"{failing} links failed"
+
+
+# --- CPU of processes (Linux /proc) --------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name (which may hold spaces): state is field 3.
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def with_descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None:
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def postgres_backends() -> list[int]:
+    """Pids of the other client backends on this database (the worker's connections)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def own_backend() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+# --- measurements ------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    label: str
+    polls: int
+    wall: float
+    worker_cpu: float  # seconds, the process(es) running the tasks
+    fake_cpu: float  # seconds, this process's fake threads
+    postgres_cpu: float | None  # seconds, the backend(s) serving the polls
+    requests: int
+    enqueue: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.polls / self.wall
+
+
+def in_process(fake: GoogleFake, link_ids: list[int]) -> Figures:
+    """``calsync.tasks.sync_link`` called directly: the engine's cost, no broker."""
+    for link_id in link_ids[:5]:
+        tasks.sync_link(link_id)  # warm-up, as the worker's
+    backend = own_backend()
+    fake.clear_log()
+    pg0 = cpu_seconds(backend)
+    proc0, thread0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
+    for link_id in link_ids:
+        assert tasks.sync_link(link_id) == "ok"
+    wall = time.perf_counter() - wall0
+    thread = time.thread_time() - thread0
+    return Figures(
+        "in-process sync_link, no broker",
+        len(link_ids),
+        wall,
+        worker_cpu=thread,
+        fake_cpu=time.process_time() - proc0 - thread,
+        postgres_cpu=cpu_seconds(backend) - pg0,
+        requests=len(fake.requests),
+    )
+
+
+def database_url() -> str:
+    """This database with production's connection settings (calsync/settings/prod.py)."""
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{auth}@{host}/{db['NAME']}?conn_max_age=60&conn_health_checks=true"
+
+
+# Celery's Django fixup closes the database connection before and after every task whatever
+# CONN_MAX_AGE says, unless CELERY_DB_REUSE_MAX is set (celery/fixups/django.py). This variant
+# of the worker is the change proposed in docs/benchmarks.md: set it, and close connections as
+# Django's request cycle does (close_old_connections honours CONN_MAX_AGE and health checks).
+KEEP_CONNECTIONS = "worker-keeping-connections"
+
+
+def keeping_worker(argv: list[str]) -> None:
+    from celery.signals import task_postrun, task_prerun
+    from django.db import close_old_connections
+
+    def close_old(**_: object) -> None:
+        close_old_connections()
+
+    app.conf.update(CELERY_DB_REUSE_MAX=100_000)
+    task_prerun.connect(close_old, weak=False)
+    task_postrun.connect(close_old, weak=False)
+    app.worker_main(argv)
+
+
+def start_worker(
+    pool: str, fake: GoogleFake, log: Path, *, keep_connections: bool
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "calsync.settings.test",
+        "TEST_DATABASE_URL": database_url(),
+        **fake.django_settings(),
+    }
+    name = f"pollbench-{os.getpid()}-{pool}{'-keep' if keep_connections else ''}@%h"
+    argv = ["worker", "-Q", "background", "-c", "1", "-P", pool, "-l", "INFO", "-n", name]
+    command = (
+        [sys.executable, __file__, KEEP_CONNECTIONS, *argv]
+        if keep_connections
+        else [sys.executable, "-m", "celery", "-A", "calsync", *argv]
+    )
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def wait_synced(
+    since: datetime, count: int, worker: subprocess.Popen[bytes], log: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while CalendarLink.objects.filter(last_success_at__gt=since).count() < count:
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker died:\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{count} polls did not finish in {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def through_worker(
+    fake: GoogleFake,
+    link_ids: list[int],
+    *,
+    pool: str,
+    keep_connections: bool,
+    label: str,
+    log: Path,
+) -> Figures:
+    app.control.purge()
+    worker = start_worker(pool, fake, log, keep_connections=keep_connections)
+    try:
+        # Warm-up: the worker's start, imports and first connections stay out of the figures.
+        warm = timezone.now()
+        for link_id in link_ids[:5]:
+            tasks.sync_link.apply_async((link_id,), queue="background")
+        wait_synced(warm, min(5, len(link_ids)), worker, log, timeout=120)
+        time.sleep(0.5)  # the last warm-up task's acknowledgement
+
+        pids = with_descendants(worker.pid)
+        backends = postgres_backends() if keep_connections else []
+        cpu0 = sum(cpu_seconds(p) for p in pids)
+        pg0 = sum(cpu_seconds(p) for p in backends)
+        fake.clear_log()
+        proc0, thread0 = time.process_time(), time.thread_time()
+        start = timezone.now()
+        begin = time.perf_counter()
+        for link_id in link_ids:
+            # As the dispatcher sends them (calsync/scheduler.dispatch).
+            tasks.sync_link.apply_async((link_id,), queue="background")
+        enqueue = time.perf_counter() - begin
+        wait_synced(start, len(link_ids), worker, log, timeout=60 + len(link_ids))
+        # The worker's own clock stamps the last poll's end; the 0.1 s polling here does not
+        # add to the figure.
+        last = CalendarLink.objects.aggregate(last=Max("last_success_at"))["last"]
+        wall = (last - start).total_seconds()
+        time.sleep(0.3)  # the last acknowledgement, into the CPU figure
+        worker_cpu = sum(cpu_seconds(p) for p in pids) - cpu0
+        bench_cpu = time.process_time() - proc0 - (time.thread_time() - thread0)
+        pg_cpu = sum(cpu_seconds(p) for p in backends) - pg0 if backends else None
+        return Figures(
+            label,
+            len(link_ids),
+            wall,
+            worker_cpu=worker_cpu,
+            fake_cpu=bench_cpu,
+            postgres_cpu=pg_cpu,
+            requests=len(fake.requests),
+            enqueue=enqueue,
+        )
+    finally:
+        stop_worker(worker)
+        app.control.purge()
+
+
+def sql_per_poll(link_id: int) -> tuple[int, int]:
+    """Queries of one quiet poll: the whole task, and ``run_link`` within it."""
+    with CaptureQueriesContext(connection) as whole:
+        tasks.sync_link(link_id)
+    with CaptureQueriesContext(connection) as engine:
+        run_link(link_id)
+    return len(whole), len(engine)
+
+
+def profile(link_ids: list[int], top: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for link_id in link_ids:
+        tasks.sync_link(link_id)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def table(rows: list[Figures]) -> str:
+    head = (
+        f"{'':36} {'wall s':>7} {'polls/s':>8} {'CPU ms/poll':>12} {'fake ms':>8} "
+        f"{'PG ms':>6} {'req/poll':>9}"
+    )
+    lines = [head]
+    for f in rows:
+        pg = f"{f.postgres_cpu / f.polls * 1000:6.2f}" if f.postgres_cpu is not None else "   n/a"
+        lines.append(
+            f"{f.label:36} {f.wall:7.2f} {f.rate:8.1f} {f.worker_cpu / f.polls * 1000:12.2f} "
+            f"{f.fake_cpu / f.requests * 1000:8.2f} {pg} {f.requests / f.polls:9.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--links", type=int, default=1000)
+    parser.add_argument("--pools", default="solo,prefork", help="comma-separated Celery pools")
+    parser.add_argument("--profile", action="store_true", help="cProfile the in-process polls")
+    args = parser.parse_args()
+    count = args.links
+
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    fake = GoogleFake().start()
+    for name, value in fake.django_settings().items():
+        setattr(settings, name, value)
+    # Send through the broker as production does (the test settings would run tasks eagerly).
+    app.conf.task_always_eager = False
+    logs = Path(tempfile.mkdtemp(prefix="poll-bench-"))
+    # The tasks log two INFO lines per poll, as in production; here they go to a file too, so
+    # both sides pay for them and the output stays readable.
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream((logs / "bench.log").open("a"))  # type: ignore[arg-type]
+    try:
+        begin = time.perf_counter()
+        link_ids = make_links(count, fake)
+        made = time.perf_counter() - begin
+        settle(link_ids)
+        for link_id in (link_ids[0], link_ids[len(link_ids) // 2], link_ids[-1]):
+            check_quiet(fake, link_id)
+        print(
+            f"Setup: {count} Google links, {MEETINGS_PER_LINK} future meetings each, made in "
+            f"{made:.0f} s and synced until quiet in {time.perf_counter() - begin - made:.0f} s; "
+            "a sample's next poll: no SyncRun, 1 provider request"
+        )
+        runs = SyncRun.objects.count()
+
+        rows = [in_process(fake, link_ids)]
+        assert_all_quiet(runs)
+        whole_sql, engine_sql = sql_per_poll(link_ids[0])
+        pools = args.pools.split(",")
+        variants = [(pool, False, f"worker -P {pool} -c 1") for pool in pools]
+        if "solo" in pools:
+            variants.append(("solo", True, "worker -P solo, connection kept *"))
+        enqueue = []
+        for pool, keep, label in variants:
+            figures = through_worker(
+                fake, link_ids, pool=pool, keep_connections=keep, label=label,
+                log=logs / f"worker-{pool}{'-keep' if keep else ''}.log",
+            )  # fmt: skip
+            assert_all_quiet(runs)
+            rows.append(figures)
+            enqueue.append(figures.enqueue or 0.0)
+
+        load = os.getloadavg()[0]
+        print(
+            f"\nQuiet polls of {count} Google links. The Google fake is a thread of this bench "
+            f"process, the worker a process of its own; {os.cpu_count()} CPUs shared with "
+            f"PostgreSQL and Redis (1-minute load average {load:.1f} at the end)"
+        )
+        print(table(rows))
+        print(
+            "  CPU ms/poll: the process running the polls (the worker with its children; "
+            "in-process: the calling thread)\n"
+            "  fake ms: the fake's CPU per request; PG ms: the PostgreSQL backend's CPU per poll "
+            "(n/a: a new backend for every poll)\n"
+            "  * the worker as proposed in docs/benchmarks.md: its database connection kept "
+            "between tasks\n"
+            f"  sending the {count} tasks to Redis took {min(enqueue, default=0):.1f}-"
+            f"{max(enqueue, default=0):.1f} s, overlapping the polls"
+        )
+        requests = ", ".join(f"{f.requests / f.polls:.2f}" for f in rows)
+        print(
+            f"SQL queries per quiet poll: {whole_sql} (the task's own {whole_sql - engine_sql}, "
+            f"run_link's {engine_sql}); provider requests per poll: {requests}"
+        )
+        print(
+            f"\nActive links one worker process carries in a 3-minute cycle (polls/s x "
+            f"{CYCLE_SECONDS}; target {TARGET_LINKS:,}, about {TARGET_LINKS / CYCLE_SECONDS:.0f} "
+            "polls/s):"
+        )
+        engine = rows[0]
+        for f in rows[1:]:
+            carried = f.rate * CYCLE_SECONDS
+            needed = math.ceil(TARGET_LINKS / carried)
+            print(
+                f"  {f.label:36} {carried:7,.0f}   {needed} process{'es' if needed > 1 else ''} "
+                f"for {TARGET_LINKS:,}   in-process {engine.rate / f.rate:.2f}x as fast"
+            )
+        print(f"(worker logs in {logs})")
+        if args.profile:
+            print(f"\ncProfile of {count} in-process quiet polls (this thread only; fake excluded)")
+            print(profile(link_ids, 25))
+    finally:
+        app.control.purge()
+        fake.stop()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == [KEEP_CONNECTIONS]:
+        keeping_worker(sys.argv[2:])
+    else:
+        main()
