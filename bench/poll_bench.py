@@ -16,11 +16,9 @@ second (its queues are purged before and after).
 * the same N polls sent to the real Redis broker on the ``background`` queue, as the dispatcher
   sends them, and run by ONE real Celery worker process (``-c 1``, each pool in ``--pools``):
   wall time from the first send until the last link's ``last_success_at``, the worker's CPU
-  (``/proc/<pid>/stat``, children included) and the requests the fake saw. The worker has
-  production's database settings (``CONN_MAX_AGE=60``, health checks), which Celery's Django
-  fixup overrides: it closes the connection around every task. One more solo worker runs with
-  the change proposed in docs/benchmarks.md (the connection kept; its PostgreSQL backend's CPU
-  is then measured too).
+  (``/proc/<pid>/stat``, children included), its PostgreSQL backends' CPU and the requests the
+  fake saw. The worker has production's database settings (``CONN_MAX_AGE=60``, health checks),
+  which it honours between tasks (calsync/celery.py).
 
 The fake runs in this process (an HTTP server thread), the worker in its own: on a small machine
 their CPU, PostgreSQL's and Redis' compete. Runs in a throwaway database created and dropped here.
@@ -145,7 +143,7 @@ def check_quiet(fake: GoogleFake, link_id: int) -> None:
     runs = SyncRun.objects.count()
     fake.clear_log()
     outcome = run_link(link_id)
-    assert outcome.status == "ok" and outcome.counts == {} and outcome.run_id is None, outcome
+    assert outcome.status == "ok" and outcome.counts == {} and outcome.record_id is None, outcome
     assert SyncRun.objects.count() == runs, "a quiet run recorded a SyncRun"
     assert len(fake.requests) == 1, [r.path for r in fake.requests]
 
@@ -256,42 +254,19 @@ def database_url() -> str:
     return f"postgres://{auth}@{host}/{db['NAME']}?conn_max_age=60&conn_health_checks=true"
 
 
-# Celery's Django fixup closes the database connection before and after every task whatever
-# CONN_MAX_AGE says, unless CELERY_DB_REUSE_MAX is set (celery/fixups/django.py). This variant
-# of the worker is the change proposed in docs/benchmarks.md: set it, and close connections as
-# Django's request cycle does (close_old_connections honours CONN_MAX_AGE and health checks).
-KEEP_CONNECTIONS = "worker-keeping-connections"
-
-
-def keeping_worker(argv: list[str]) -> None:
-    from celery.signals import task_postrun, task_prerun
-    from django.db import close_old_connections
-
-    def close_old(**_: object) -> None:
-        close_old_connections()
-
-    app.conf.update(CELERY_DB_REUSE_MAX=100_000)
-    task_prerun.connect(close_old, weak=False)
-    task_postrun.connect(close_old, weak=False)
-    app.worker_main(argv)
-
-
-def start_worker(
-    pool: str, fake: GoogleFake, log: Path, *, keep_connections: bool
-) -> subprocess.Popen[bytes]:
+def start_worker(pool: str, fake: GoogleFake, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "calsync.settings.test",
         "TEST_DATABASE_URL": database_url(),
+        # Production's logging: JSON lines at INFO (one line per poll, and Celery's own).
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
         **fake.django_settings(),
     }
-    name = f"pollbench-{os.getpid()}-{pool}{'-keep' if keep_connections else ''}@%h"
-    argv = ["worker", "-Q", "background", "-c", "1", "-P", pool, "-l", "INFO", "-n", name]
-    command = (
-        [sys.executable, __file__, KEEP_CONNECTIONS, *argv]
-        if keep_connections
-        else [sys.executable, "-m", "celery", "-A", "calsync", *argv]
-    )
+    name = f"pollbench-{os.getpid()}-{pool}@%h"
+    argv = ["worker", "-Q", "background", "-c", "1", "-P", pool, "-n", name]
+    command = [sys.executable, "-m", "celery", "-A", "calsync", *argv]
     with log.open("ab") as out:
         return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -325,12 +300,11 @@ def through_worker(
     link_ids: list[int],
     *,
     pool: str,
-    keep_connections: bool,
     label: str,
     log: Path,
 ) -> Figures:
     app.control.purge()
-    worker = start_worker(pool, fake, log, keep_connections=keep_connections)
+    worker = start_worker(pool, fake, log)
     try:
         # Warm-up: the worker's start, imports and first connections stay out of the figures.
         warm = timezone.now()
@@ -340,7 +314,7 @@ def through_worker(
         time.sleep(0.5)  # the last warm-up task's acknowledgement
 
         pids = with_descendants(worker.pid)
-        backends = postgres_backends() if keep_connections else []
+        backends = postgres_backends()
         cpu0 = sum(cpu_seconds(p) for p in pids)
         pg0 = sum(cpu_seconds(p) for p in backends)
         fake.clear_log()
@@ -455,14 +429,11 @@ def main() -> None:
         assert_all_quiet(runs)
         whole_sql, engine_sql = sql_per_poll(link_ids[0])
         pools = args.pools.split(",")
-        variants = [(pool, False, f"worker -P {pool} -c 1") for pool in pools]
-        if "solo" in pools:
-            variants.append(("solo", True, "worker -P solo, connection kept *"))
         enqueue = []
-        for pool, keep, label in variants:
+        for pool in pools:
             figures = through_worker(
-                fake, link_ids, pool=pool, keep_connections=keep, label=label,
-                log=logs / f"worker-{pool}{'-keep' if keep else ''}.log",
+                fake, link_ids, pool=pool, label=f"worker -P {pool} -c 1",
+                log=logs / f"worker-{pool}.log",
             )  # fmt: skip
             assert_all_quiet(runs)
             rows.append(figures)
@@ -480,8 +451,6 @@ def main() -> None:
             "in-process: the calling thread)\n"
             "  fake ms: the fake's CPU per request; PG ms: the PostgreSQL backend's CPU per poll "
             "(n/a: a new backend for every poll)\n"
-            "  * the worker as proposed in docs/benchmarks.md: its database connection kept "
-            "between tasks\n"
             f"  sending the {count} tasks to Redis took {min(enqueue, default=0):.1f}-"
             f"{max(enqueue, default=0):.1f} s, overlapping the polls"
         )
@@ -515,7 +484,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == [KEEP_CONNECTIONS]:
-        keeping_worker(sys.argv[2:])
-    else:
-        main()
+    main()

@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery, signals
 from celery.schedules import crontab
 from django.conf import settings
+from django.db import close_old_connections
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calsync.settings.dev")
@@ -58,6 +59,25 @@ app.conf.beat_schedule = {
 }
 
 app.autodiscover_tasks()
+
+# Workers keep their database connection between tasks as the web keeps it between requests
+# (CONN_MAX_AGE, CONN_HEALTH_CHECKS). Celery's Django fixup otherwise closes every connection
+# before and after each task whatever CONN_MAX_AGE says (celery/fixups/django.py; celery#9824
+# reverted honouring it), so each quiet poll paid for a new PostgreSQL backend: one worker
+# process went from 55-73 to about 100 polls/s without that (bench/poll_bench.py). A large
+# CELERY_DB_REUSE_MAX turns the fixup's closing off; the handlers below close what Django would
+# close after a request (too old, broken, or left in a transaction).
+app.conf.update(CELERY_DB_REUSE_MAX=1_000_000_000)
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(task: Any = None, **_: Any) -> None:
+    # Not for eager tasks: they run inside the caller's transaction (a test's, say), which
+    # close_old_connections would break.
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    close_old_connections()
 
 
 @signals.setup_logging.connect
