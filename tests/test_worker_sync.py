@@ -233,3 +233,36 @@ def test_beat_a_worker_and_the_web_run_the_whole_loop(
         f"(debounce {settings.CALSYNC_PUSH_DEBOUNCE_SECONDS} s)"
     )
     assert remote_titles(google_fake, calendar_id) == ["Booked at Google", "Saved in CalSync"]
+
+
+def test_a_worker_keeps_its_database_connection_between_tasks(
+    staff: User,
+    google_fake: GoogleFake,
+    start_worker: Callable[..., Worker],
+) -> None:
+    """With production's CONN_MAX_AGE a worker reuses its PostgreSQL connection from poll to
+    poll (calsync/celery.py); Celery's default would open a new backend for every task, which
+    halved the polls one worker process sustains (docs/benchmarks.md)."""
+    from django.db import connection
+
+    from tests.workers import database_url
+
+    link, _ = link_google(entitle(staff), google_fake)
+    worker = start_worker(TEST_DATABASE_URL=f"{database_url()}?conn_max_age=60")
+
+    def backends() -> set[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+    seen = []
+    for _ in range(3):
+        before = timezone.now()
+        app.send_task("calsync.tasks.sync_link", args=[link.pk], queue="background")
+        wait_for(synced_since(link, before), worker, "a poll")
+        time.sleep(0.3)  # the task's end (task_postrun) after its last write
+        seen.append(backends())
+    assert len(seen[0]) == 1 and seen[0] == seen[1] == seen[2], seen
