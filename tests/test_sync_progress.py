@@ -174,3 +174,25 @@ def _put_event(reader: Any, uid: str, title: str, start: datetime) -> None:
         f"DTEND:{(start + timedelta(hours=1)).strftime(stamp)}\nSUMMARY:{title}\n"
         "END:VEVENT\nEND:VCALENDAR\n",
     )
+
+
+@pytest.mark.django_db
+def test_a_new_run_does_not_show_a_killed_run_s_progress(
+    staff: User, radicale: CalDAVServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entitle(staff)
+    link, _ = link_caldav(staff, radicale)
+    # A run killed half-way left its counts; its lease has run out.
+    CalendarLink.objects.filter(pk=link.pk).update(
+        progress_done=7, progress_total=9, lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    at_start: list[tuple[int, int]] = []
+    original = engine._run
+
+    def observed(*args: Any) -> Any:
+        at_start.append(progress_of(link))
+        return original(*args)
+
+    monkeypatch.setattr(engine, "_run", observed)
+    assert run_link(link.pk).status == "ok"
+    assert at_start == [(0, 0)]

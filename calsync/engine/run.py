@@ -105,7 +105,13 @@ def _acquire(link_id: int, now: datetime) -> CalendarLink | None:
     taken = (
         CalendarLink.objects.filter(pk=link_id, state=LinkState.ACTIVE, billing_paused=False)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_token=F("lease_token") + 1, lease_until=now + _lease())
+        # Progress left by a run that was killed is not this run's.
+        .update(
+            lease_token=F("lease_token") + 1,
+            lease_until=now + _lease(),
+            progress_done=0,
+            progress_total=0,
+        )
     )
     if not taken:
         return None
