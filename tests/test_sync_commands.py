@@ -57,8 +57,15 @@ def test_sync_health_lists_state_last_success_failures_and_next_run(staff: User)
         staff, state=LinkState.NEEDS_RECONNECT, failure_count=0, last_error="invalid_grant"
     )
     flaky = make_link(staff, failure_count=4, last_error="Google is unavailable")
+    busy = make_link(
+        staff,
+        lease_until=timezone.now() + timedelta(minutes=5),
+        progress_done=120,
+        progress_total=1000,
+    )
     out = run("sync_health")
     lines = {int(line.split()[0]): line for line in out.splitlines()[1:]}
+    assert "running 120/1000" in lines[busy.pk]
     assert "active" in lines[good.pk] and "2026-03-02 09:00:00" in lines[good.pk]
     assert "2026-03-02 09:03:00" in lines[good.pk]
     assert "needs_reconnect" in lines[bad.pk] and "invalid_grant" in lines[bad.pk]

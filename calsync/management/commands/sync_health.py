@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
 
 from calsync.models import CalendarLink, LinkState
 from calsync.scheduler import sync_paused
@@ -13,7 +14,10 @@ def _when(value: Any) -> str:
 
 
 class Command(BaseCommand):
-    help = "List the health of every live calendar link: state, last success, failures, next run."
+    help = (
+        "List the health of every live calendar link: state (with a run's progress), last "
+        "success, failures, next run."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -30,8 +34,14 @@ class Command(BaseCommand):
             f"{'link':>6}  {'tenant':<20} {'provider':<9} {'state':<16} "
             f"{'last success':<19}  {'fail':>4}  {'next run':<19}  last error"
         )
+        now = timezone.now()
         for link in links:
             state = "billing paused" if link.billing_paused else link.state
+            progress = link.progress(now)
+            if progress is not None:
+                state = f"running {progress['done']}/{progress['total']}"
+            elif link.is_running(now):
+                state = "running"
             self.stdout.write(
                 f"{link.pk:>6}  {link.tenant.name[:20]:<20} {link.provider:<9} {state:<16} "
                 f"{_when(link.last_success_at):<19}  {link.failure_count:>4}  "
