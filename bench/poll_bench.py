@@ -34,7 +34,6 @@ import logging
 import math
 import os
 import pstats
-import signal
 import subprocess
 import sys
 import tempfile
@@ -72,6 +71,7 @@ from calsync.engine.run import run_link  # noqa: E402
 from calsync.models import CalendarLink, SyncRun  # noqa: E402
 from tests.engine.helpers import link_google  # noqa: E402
 from tests.fakes.google import GoogleFake  # noqa: E402
+from tests.workers import Worker  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -285,16 +285,6 @@ def wait_synced(
         time.sleep(0.1)
 
 
-def stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-
-
 def through_worker(
     fake: GoogleFake,
     link_ids: list[int],
@@ -345,7 +335,7 @@ def through_worker(
             enqueue=enqueue,
         )
     finally:
-        stop_worker(worker)
+        Worker(worker, log).stop()
         app.control.purge()
 
 

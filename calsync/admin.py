@@ -17,8 +17,21 @@ from calsync import scheduler
 from calsync.models import CalendarLink, SyncRun
 
 
+class ReadOnly:
+    """Sync state is written by its services and the engine only; the admin shows it."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(CalendarLink)
-class CalendarLinkAdmin(admin.ModelAdmin[CalendarLink]):
+class CalendarLinkAdmin(ReadOnly, admin.ModelAdmin[CalendarLink]):
     list_display = (
         "pk",
         "tenant",
@@ -39,15 +52,6 @@ class CalendarLinkAdmin(admin.ModelAdmin[CalendarLink]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CalendarLink]:
         return CalendarLink.all_objects.select_related("tenant", "user")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         if scheduler.sync_paused():
@@ -73,7 +77,7 @@ class CalendarLinkAdmin(admin.ModelAdmin[CalendarLink]):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
+class SyncRunAdmin(ReadOnly, admin.ModelAdmin[SyncRun]):
     """Runs that changed something, stopped or failed (quiet polls leave no row). ``run_id`` is
     what to search the logs for."""
 
@@ -82,12 +86,3 @@ class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
     list_select_related = ("link", "link__user")
     search_fields = ("=link__id", "link__account", "link__user__email")
     ordering = ("-started_at",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
