@@ -19,7 +19,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from connectors.events import EventData, RemoteItem
+from connectors.events import ALL_FIELDS, EventData, RemoteItem
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,24 @@ class Connector(abc.ABC):
         the item the first call made (or raises ``EtagMismatch`` if that item changed since)."""
 
     @abc.abstractmethod
-    def update(self, external_id: str, event: EventData, *, etag: str) -> Written:
-        """Replace the item if it still has ``etag``; ``EtagMismatch`` otherwise, ``NotFound`` if
-        it is gone."""
+    def update(
+        self,
+        external_id: str,
+        event: EventData,
+        *,
+        etag: str,
+        fields: frozenset[str] = ALL_FIELDS,
+    ) -> Written:
+        """Write the ``fields`` of ``event`` (names from ``connectors.events.EVENT_FIELDS``) to
+        the item if it still has ``etag``; ``EtagMismatch`` otherwise, ``NotFound`` if it is gone.
+
+        Everything else the provider's copy holds is kept as it is: the synced fields not named,
+        and every property we do not sync (colours, categories, URLs, free/busy, other
+        applications' data, per-attendee details, alarms and exceptions we did not write), so an
+        item that someone else made loses nothing when we change one of its fields (STYLE 14).
+        Naming any of ``TIME_FIELDS`` writes all four; the engine names ``rule`` as well
+        whenever a repeating event's times change, since a rule's lines depend on its start.
+        Our meeting id (``event.meeting_id``) is written whenever it is set."""
 
     @abc.abstractmethod
     def delete(self, external_id: str, *, etag: str | None) -> None:

@@ -10,6 +10,26 @@ from datetime import date, datetime
 
 from recurrence import Flag, Rule
 
+# The fields of an event that sync owns, named as in the engine's snapshots. An update names the
+# ones it changes (``Connector.update(fields=...)``); a connector writes exactly those and keeps
+# everything else the provider's copy holds.
+EVENT_FIELDS: tuple[str, ...] = (
+    "title",
+    "description",
+    "location",
+    "start",
+    "end",
+    "time_zone",
+    "all_day",
+    "rule",
+    "reminder",
+    "attendees",
+    "status",
+)
+ALL_FIELDS = frozenset(EVENT_FIELDS)
+# Written together: naming any of them writes all four (a provider stores them as one value).
+TIME_FIELDS = frozenset({"start", "end", "time_zone", "all_day"})
+
 
 class EventStatus(enum.StrEnum):
     CONFIRMED = "confirmed"

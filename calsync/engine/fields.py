@@ -18,23 +18,12 @@ from zoneinfo import ZoneInfo
 from accounts.models import Role, User
 from agenda.models import Client, Meeting, MeetingKind, MeetingStatus, Resource, nearest_reminder
 from agenda.services import MeetingData
-from connectors.events import Attendee, EventData, EventStatus
+from connectors.events import EVENT_FIELDS, Attendee, EventData, EventStatus
 from recurrence import Frequency, Rule, Weekday
 
 Snapshot = dict[str, Any]
-SYNCED_FIELDS = (
-    "title",
-    "description",
-    "location",
-    "start",
-    "end",
-    "time_zone",
-    "all_day",
-    "rule",
-    "reminder",
-    "attendees",
-    "status",
-)
+# The connectors' field vocabulary is the snapshot's (``Connector.update(fields=...)``).
+SYNCED_FIELDS = EVENT_FIELDS
 # Fields an outside change may set on a client appointment (PRODUCT 15): its time, and its
 # cancellation (a deletion). The rest of a client appointment stays the practice's.
 CLIENT_APPOINTMENT_FIELDS = frozenset({"start", "end", "time_zone", "all_day"})

@@ -40,7 +40,7 @@ from connectors.errors import (
     SetupError,
     Unavailable,
 )
-from connectors.events import EventData, RemoteItem, unreadable
+from connectors.events import ALL_FIELDS, EventData, RemoteItem, unreadable
 
 VALID_SYNC_TOKEN = "{DAV:}valid-sync-token"  # noqa: S105 - a DAV precondition name
 ICAL_TYPE = "text/calendar; charset=utf-8"
@@ -217,7 +217,14 @@ class CalDAVConnector(Connector):
             _check(response, allowed=(200, 201, 204), what="Creating an event")
             return Written(href, self._etag_after_write(href, response))
 
-    def update(self, external_id: str, event: EventData, *, etag: str) -> Written:
+    def update(
+        self,
+        external_id: str,
+        event: EventData,
+        *,
+        etag: str,
+        fields: frozenset[str] = ALL_FIELDS,
+    ) -> Written:
         uid = event.uid or external_id.removesuffix(".ics")
         body = to_ical(event, uid=uid)
         with provider_errors():

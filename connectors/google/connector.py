@@ -47,7 +47,7 @@ from connectors.errors import (
     RateLimited,
     Unavailable,
 )
-from connectors.events import EventData, RemoteItem, unreadable
+from connectors.events import ALL_FIELDS, EventData, RemoteItem, unreadable
 from connectors.google.mapping import from_google, to_google
 from connectors.google.oauth import secrets_of
 
@@ -309,7 +309,14 @@ class GoogleConnector(Connector):
             return Written(event_id, str(existing.get("etag", "")))
         return Written(str(created["id"]), str(created.get("etag", "")))
 
-    def update(self, external_id: str, event: EventData, *, etag: str) -> Written:
+    def update(
+        self,
+        external_id: str,
+        event: EventData,
+        *,
+        etag: str,
+        fields: frozenset[str] = ALL_FIELDS,
+    ) -> Written:
         request = self.events.update(
             calendarId=self.calendar_id,
             eventId=external_id,

@@ -43,7 +43,7 @@ from connectors.errors import (
     RateLimited,
     Unavailable,
 )
-from connectors.events import EventData, RemoteItem, unreadable
+from connectors.events import ALL_FIELDS, EventData, RemoteItem, unreadable
 from connectors.microsoft.mapping import EXPAND, from_graph_event, to_graph_event
 from connectors.microsoft.oauth import TokenSource
 from recurrence import RecurrenceParseError, graph_exception, graph_missing_occurrences
@@ -467,7 +467,14 @@ class MicrosoftConnector(Connector):
             verify=self._created,
         )
 
-    def update(self, external_id: str, event: EventData, *, etag: str) -> Written:
+    def update(
+        self,
+        external_id: str,
+        event: EventData,
+        *,
+        etag: str,
+        fields: frozenset[str] = ALL_FIELDS,
+    ) -> Written:
         updated = self.client.json(
             "PATCH",
             self._event(external_id),

@@ -18,7 +18,7 @@ import pytest
 
 from connectors.base import Connector
 from connectors.errors import CursorExpired, EtagMismatch, NotFound
-from connectors.events import Attendee, EventData
+from connectors.events import ALL_FIELDS, Attendee, EventData
 from recurrence import Flag, Frequency, Rule, Weekday
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -58,6 +58,19 @@ class Outside(abc.ABC):
     def create_series_with_exceptions(self) -> str:
         """A weekly series (Mondays from 2026-12-07, 5 times) whose 2nd occurrence was moved and
         3rd cancelled; returns the series' external id."""
+
+    @abc.abstractmethod
+    def create_rich(self) -> str:
+        """A one-off event another client made, on 2026-12-09 from 13:00 to 14:00 UTC, titled
+        "Made elsewhere", described "Their notes" (two lines: "Their notes\nsecond line"),
+        at "Room Blue; Building A", with the attendee ``guest@elsewhere.example`` and with
+        properties we do not sync (the provider's own kinds: categories, a colour, free/busy,
+        a URL, other applications' data, per-attendee details); returns its external id."""
+
+    @abc.abstractmethod
+    def foreign(self, external_id: str) -> object:
+        """What ``create_rich`` set that we do not sync, read from the provider as it is now
+        (tests compare it before and after our writes: it must not change)."""
 
     @abc.abstractmethod
     def bogus_cursor(self) -> str:
@@ -189,3 +202,79 @@ class ConnectorContract:
     def test_missing_items_are_not_found(self, connector: Connector, outside: Outside) -> None:
         with pytest.raises(NotFound):
             connector.get(outside.missing_id())
+
+    # -- what is not ours survives our writes (STYLE 14, QUALITY "real servers differ") -----------
+
+    def test_an_update_writes_only_the_named_fields(
+        self, connector: Connector, outside: Outside
+    ) -> None:
+        external_id = outside.create_rich()
+        before = outside.foreign(external_id)
+        item = connector.get(external_id)
+        assert item.event is not None
+        ours = replace(
+            item.event,
+            title="Renamed here",
+            description="NOT TO BE WRITTEN",
+            location="NOT TO BE WRITTEN",
+            reminder_minutes=30,
+            meeting_id=4711,
+        )
+        written = connector.update(external_id, ours, etag=item.etag, fields=frozenset({"title"}))
+        assert written.external_id == external_id
+        after = connector.get(external_id)
+        assert after.etag == written.etag
+        assert after.event is not None
+        assert after.event.title == "Renamed here"
+        assert (after.event.description, after.event.location) == (
+            "Their notes\nsecond line",
+            "Room Blue; Building A",
+        )
+        assert after.event.reminder_minutes == item.event.reminder_minutes
+        assert (after.event.start, after.event.end) == (item.event.start, item.event.end)
+        assert [a.email for a in after.event.attendees] == ["guest@elsewhere.example"]
+        assert after.event.meeting_id == 4711  # our id, for recovering a lost mapping
+        assert outside.foreign(external_id) == before
+
+    def test_rewriting_every_field_as_read_keeps_the_outside_event_as_it_was(
+        self, connector: Connector, outside: Outside
+    ) -> None:
+        """A value we read round-trips to the same value, and nothing we do not sync is lost,
+        even when every synced field is written."""
+        external_id = outside.create_rich()
+        before = outside.foreign(external_id)
+        item = connector.get(external_id)
+        assert item.event is not None
+        connector.update(external_id, item.event, etag=item.etag, fields=ALL_FIELDS)
+        after = connector.get(external_id).event
+        assert after is not None
+        for name in ("title", "description", "location", "start", "end", "all_day"):
+            assert getattr(after, name) == getattr(item.event, name), name
+        assert after.reminder_minutes == item.event.reminder_minutes
+        assert [a.email for a in after.attendees] == [a.email for a in item.event.attendees]
+        assert outside.foreign(external_id) == before
+
+    def test_moving_an_outside_event_keeps_its_other_fields(
+        self, connector: Connector, outside: Outside
+    ) -> None:
+        external_id = outside.create_rich()
+        before = outside.foreign(external_id)
+        item = connector.get(external_id)
+        assert item.event is not None
+        later = timedelta(hours=2)
+        moved = replace(
+            item.event,
+            title="NOT TO BE WRITTEN",
+            start=item.event.start + later,
+            end=item.event.end + later,
+        )
+        connector.update(external_id, moved, etag=item.etag, fields=frozenset({"start", "end"}))
+        after = connector.get(external_id).event
+        assert after is not None
+        assert (after.start, after.end) == (item.event.start + later, item.event.end + later)
+        assert (after.title, after.description, after.location) == (
+            "Made elsewhere",
+            "Their notes\nsecond line",
+            "Room Blue; Building A",
+        )
+        assert outside.foreign(external_id) == before

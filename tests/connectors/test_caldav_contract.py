@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import niquests
 import pytest
+from icalendar import Calendar
 
 from connectors.caldav.connector import CalDAVConnector
 from tests.caldav_servers import CalDAVServer
@@ -44,6 +45,41 @@ DTSTAMP:20261201T080000Z
 DTSTART:20261209T130000Z
 DTEND:20261209T140000Z
 SUMMARY:{title}
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+# Made by another client: its resource name is not its UID, and it holds properties we do not sync
+# (URL, CATEGORIES, CLASS, TRANSP, another application's X- property, attendee parameters, a
+# second alarm of its own).
+RICH = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Apple Inc.//macOS 15.0//EN
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20261201T080000Z
+DTSTART:20261209T130000Z
+DTEND:20261209T140000Z
+SUMMARY:Made elsewhere
+DESCRIPTION:Their notes\\nsecond line
+LOCATION:Room Blue\\; Building A
+URL:https://elsewhere.example/events/1
+CATEGORIES:Work,Blue
+CLASS:PRIVATE
+TRANSP:TRANSPARENT
+X-OTHER-APP-ID:other-42
+ATTENDEE;CN=A Guest;ROLE=OPT-PARTICIPANT;PARTSTAT=ACCEPTED;RSVP=TRUE:mailto:guest@elsewhere.example
+BEGIN:VALARM
+ACTION:DISPLAY
+DESCRIPTION:Made elsewhere
+TRIGGER:-PT10M
+END:VALARM
+BEGIN:VALARM
+ACTION:AUDIO
+TRIGGER;VALUE=DATE-TIME:20261209T120000Z
+X-APPLE-DEFAULT-ALARM:TRUE
+END:VALARM
 END:VEVENT
 END:VCALENDAR
 """
@@ -101,6 +137,43 @@ class CalDAVOutside(Outside):
     def create_series_with_exceptions(self) -> str:
         uid = uuid.uuid4().hex
         return self._put_new(SERIES.format(uid=uid), uid)
+
+    def create_rich(self) -> str:
+        uid = f"{uuid.uuid4().hex}@elsewhere.example"
+        href = f"other-client-{uuid.uuid4().hex[:8]}.ics"
+        response = niquests.put(
+            self.calendar_url + href,
+            data=RICH.format(uid=uid).replace("\n", "\r\n"),
+            headers={"Content-Type": "text/calendar", "If-None-Match": "*"},
+            auth=self.auth,
+            timeout=10,
+        )
+        assert response.status_code in (201, 204), response.status_code
+        return href
+
+    def foreign(self, external_id: str) -> object:
+        vevent = next(
+            c
+            for c in Calendar.from_ical(self._get(external_id).text or "").walk("VEVENT")
+            if c.get("RECURRENCE-ID") is None
+        )
+        attendees = vevent.get("ATTENDEE")
+        attendees = attendees if isinstance(attendees, list) else [attendees]
+        return {
+            "UID": str(vevent["UID"]),
+            **{
+                name: vevent[name].to_ical().decode()
+                for name in ("URL", "CATEGORIES", "CLASS", "TRANSP", "X-OTHER-APP-ID")
+            },
+            "attendee parameters": sorted(
+                (str(a), tuple(sorted((k, str(v)) for k, v in a.params.items()))) for a in attendees
+            ),
+            "audio alarms": sorted(
+                a["TRIGGER"].to_ical().decode()
+                for a in vevent.walk("VALARM")
+                if str(a.get("ACTION")) == "AUDIO"
+            ),
+        }
 
     def bogus_cursor(self) -> str:
         return self.server.bogus_sync_token

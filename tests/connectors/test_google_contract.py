@@ -58,6 +58,61 @@ class GoogleOutside(Outside):
         self.fake.user_delete(self.calendar_id, f"{series}_20261221T090000Z")
         return series
 
+    def create_rich(self) -> str:
+        created = self.fake.user_insert(
+            self.calendar_id,
+            {
+                "summary": "Made elsewhere",
+                "description": "Their notes\nsecond line",
+                "location": "Room Blue; Building A",
+                "start": {"dateTime": "2026-12-09T13:00:00Z"},
+                "end": {"dateTime": "2026-12-09T14:00:00Z"},
+                "colorId": "5",
+                "transparency": "transparent",
+                "visibility": "private",
+                "guestsCanModify": True,
+                "source": {"title": "Elsewhere", "url": "https://elsewhere.example/events/1"},
+                "extendedProperties": {
+                    "private": {"otherAppId": "other-42"},
+                    "shared": {"otherAppShared": "yes"},
+                },
+                "attendees": [
+                    {
+                        "email": "guest@elsewhere.example",
+                        "displayName": "A Guest",
+                        "optional": True,
+                        "comment": "Might be late",
+                        "responseStatus": "accepted",
+                    }
+                ],
+                "reminders": {
+                    "useDefault": False,
+                    "overrides": [{"method": "popup", "minutes": 10}],
+                },
+            },
+        )
+        return str(created["id"])
+
+    def foreign(self, external_id: str) -> object:
+        event = self.fake.event(self.calendar_id, external_id)
+        private = dict((event.get("extendedProperties") or {}).get("private") or {})
+        private.pop("calsyncMeetingId", None)  # ours
+        return {
+            **{
+                k: event.get(k)
+                for k in ("colorId", "transparency", "visibility", "guestsCanModify", "source")
+            },
+            "private": private,
+            "shared": (event.get("extendedProperties") or {}).get("shared"),
+            "attendees": [
+                {
+                    k: a.get(k)
+                    for k in ("email", "displayName", "optional", "comment", "responseStatus")
+                }
+                for a in event.get("attendees") or []
+            ],
+        }
+
     def bogus_cursor(self) -> str:
         token = "CPDAlvWDx70CEPDAlvWDx70CGAU="
         self.fake.invalidate_sync_token(token)

@@ -85,6 +85,40 @@ class MicrosoftOutside(Outside):
         )
         return series
 
+    def create_rich(self) -> str:
+        created = self.fake.user_create(
+            self.calendar_id,
+            {
+                "subject": "Made elsewhere",
+                "body": {"contentType": "text", "content": "Their notes\nsecond line"},
+                "location": {"displayName": "Room Blue; Building A"},
+                "start": {"dateTime": "2026-12-09T13:00:00.0000000", "timeZone": "UTC"},
+                "end": {"dateTime": "2026-12-09T14:00:00.0000000", "timeZone": "UTC"},
+                "categories": ["Blue category"],
+                "showAs": "free",
+                "sensitivity": "private",
+                "importance": "high",
+                "isReminderOn": True,
+                "reminderMinutesBeforeStart": 10,
+                "attendees": [
+                    {
+                        "emailAddress": {"address": "guest@elsewhere.example", "name": "A Guest"},
+                        "type": "optional",
+                    }
+                ],
+            },
+        )
+        return str(created["id"])
+
+    def foreign(self, external_id: str) -> object:
+        event = self.fake.event(external_id)
+        return {
+            **{k: event.get(k) for k in ("categories", "showAs", "sensitivity", "importance")},
+            "attendees": [
+                (a["emailAddress"]["address"], a.get("type")) for a in event.get("attendees") or []
+            ],
+        }
+
     def bogus_cursor(self) -> str:
         # A cursor of our form whose deltaLink Graph no longer knows (syncStateNotFound, §2.2).
         link = f"{self.fake.graph_endpoint}/me/calendars/{self.calendar_id}/calendarView/delta"
