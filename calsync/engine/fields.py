@@ -10,6 +10,7 @@ users* is not in it (PRODUCT 12); nor is the client of an appointment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -28,15 +29,47 @@ SYNCED_FIELDS = EVENT_FIELDS
 # cancellation (a deletion). The rest of a client appointment stays the practice's.
 CLIENT_APPOINTMENT_FIELDS = frozenset({"start", "end", "time_zone", "all_day"})
 RESOURCE_SEPARATOR = "; "
+# What a meeting without a title is called here (the agenda requires one), and the shortest
+# meeting it holds (an event that ends when it starts becomes one).
+NO_TITLE = "(no title)"
+SHORTEST = timedelta(minutes=1)
+# The tenant's resources by lower-cased name, for reading them out of a location (PRODUCT 11).
+ResourceNames = Mapping[str, str]
 
 
-def _rule_snapshot(rule: Rule | None, start: datetime, all_day: bool) -> dict[str, Any] | None:
+def resource_names(owner: User) -> dict[str, str]:
+    """The owner's practice's resource names, lower-cased to the name as written (one query)."""
+    names = Resource.objects.filter(tenant=owner.tenant).values_list("name", flat=True)
+    return {name.lower(): name for name in names}
+
+
+def split_location(text: str, names: ResourceNames) -> tuple[str, list[str]]:
+    """A location's free text and the tenant resources it names (in the order named). Text that
+    names no resource is kept exactly as written (a value we read must give back the same text);
+    otherwise the free parts are the text around the resources' names."""
+    parts = [part.strip() for part in text.split(";")]
+    named = [names[part.lower()] for part in parts if part.lower() in names]
+    if not named:
+        return text.strip(), []
+    free = RESOURCE_SEPARATOR.join(p for p in parts if p and p.lower() not in names)
+    return free, list(dict.fromkeys(named))
+
+
+def canonical_location(text: str, names: ResourceNames) -> str:
+    """The location as both sides compare it: free text first, then the resources sorted, as a
+    meeting writes it out. ``Room Blue; Building A`` (Room Blue a resource) read from a provider
+    and ``Building A; Room Blue`` written by a meeting are the same location, so neither side
+    is taken for an edit of the other (no echo, QUALITY I6)."""
+    free, named = split_location(text, names)
+    return RESOURCE_SEPARATOR.join([*([free] if free else []), *sorted(named)])
+
+
+def _rule_snapshot(rule: Rule | None, start: datetime) -> dict[str, Any] | None:
+    """The rule with its end as the date of its last occurrence (``start`` is the local start of
+    the first occurrence)."""
     if rule is None:
         return None
-    local = start.replace(tzinfo=None)
-    if all_day:
-        local = datetime.combine(start.date(), time())
-    last = rule.to_dateutil(local).before(datetime.combine(rule.until, time.max), inc=True)
+    last = rule.last_date(start.date())  # closed form: never walks the series
     return {
         "frequency": rule.frequency.value,
         "interval": rule.interval,
@@ -44,7 +77,7 @@ def _rule_snapshot(rule: Rule | None, start: datetime, all_day: bool) -> dict[st
         "month_day": rule.month_day,
         "nth": rule.nth,
         "nth_weekday": None if rule.nth_weekday is None else int(rule.nth_weekday),
-        "until": (last.date() if last else rule.until).isoformat(),
+        "until": (last or rule.until).isoformat(),
     }
 
 
@@ -78,31 +111,55 @@ def meeting_attendees(meeting: Meeting, users: list[User]) -> list[str]:
 
 
 def snapshot_of_meeting(
-    meeting: Meeting, resources: list[Resource], attendees: list[User]
+    meeting: Meeting,
+    resources: list[Resource],
+    attendees: list[User],
+    *,
+    resource_names: ResourceNames | None = None,
 ) -> Snapshot:
+    """The snapshot of a meeting; ``resource_names``: the tenant's resources (by default the
+    meeting's own), so that a location is compared in one form on both sides."""
+    names = (
+        resource_names
+        if resource_names is not None
+        else {r.name.lower(): r.name for r in resources}
+    )
     local_start = meeting.start.astimezone(ZoneInfo(meeting.time_zone))
     return {
         "title": meeting.title,
         "description": meeting.description,
-        "location": meeting_location(meeting, resources),
+        "location": canonical_location(meeting_location(meeting, resources), names),
         **_times(meeting.start, meeting.end, meeting.time_zone, meeting.all_day),
-        "rule": _rule_snapshot(meeting.rule, local_start, meeting.all_day),
+        "rule": _rule_snapshot(meeting.rule, local_start),
         "reminder": meeting.reminder_minutes,
         "attendees": meeting_attendees(meeting, attendees),
         "status": meeting.status,
     }
 
 
-def snapshot_of_event(event: EventData, *, ignore: frozenset[str] = frozenset()) -> Snapshot:
+def snapshot_of_event(
+    event: EventData,
+    *,
+    ignore: frozenset[str] = frozenset(),
+    resource_names: ResourceNames | None = None,
+) -> Snapshot:
     """The snapshot of an external event; ``ignore``: addresses that are not attendees here (the
-    linked account itself, the meeting's owner)."""
+    linked account itself, the meeting's owner); ``resource_names``: the tenant's resources.
+
+    What the practice calendar would make of the event is what it is compared as, so importing
+    it changes nothing that a later run would take for an edit here and write back (QUALITY I6):
+    an empty title is the agenda's "(no title)", an end that is not after the start (a moment,
+    RFC 5545 §3.6.1) is the agenda's shortest meeting."""
     local_start = event.start.astimezone(ZoneInfo(event.time_zone))
+    end = event.end
+    if end <= event.start:
+        end = event.start + (timedelta(days=1) if event.all_day else SHORTEST)
     return {
-        "title": event.title,
+        "title": event.title if event.title.strip() else NO_TITLE,
         "description": event.description,
-        "location": event.location.strip(),
-        **_times(event.start, event.end, event.time_zone, event.all_day),
-        "rule": _rule_snapshot(event.rule, local_start, event.all_day),
+        "location": canonical_location(event.location, resource_names or {}),
+        **_times(event.start, end, event.time_zone, event.all_day),
+        "rule": _rule_snapshot(event.rule, local_start),
         "reminder": None
         if event.reminder_minutes is None
         else nearest_reminder(event.reminder_minutes),
@@ -162,6 +219,10 @@ class Directory:
     resources_by_name: dict[str, Resource]
     default_zone: str
 
+    @property
+    def resource_names(self) -> dict[str, str]:
+        return {key: resource.name for key, resource in self.resources_by_name.items()}
+
     @classmethod
     def for_owner(cls, owner: User) -> Directory:
         staff = User.objects.filter(tenant=owner.tenant, role=Role.STAFF, is_active=True)
@@ -185,15 +246,8 @@ def meeting_data_from_snapshot(
     (kind, client, visible-for-all) come from ``base``; a new meeting from outside is personal
     (PRODUCT 15)."""
     event = event_from_snapshot(snap, meeting_id=0)
-    parts = [p.strip() for p in snap["location"].split(";") if p.strip()]
-    resources = tuple(
-        directory.resources_by_name[p.lower()]
-        for p in parts
-        if p.lower() in directory.resources_by_name
-    )
-    free_text = RESOURCE_SEPARATOR.join(
-        p for p in parts if p.lower() not in directory.resources_by_name
-    )
+    free_text, named = split_location(snap["location"], directory.resource_names)
+    resources = tuple(directory.resources_by_name[name.lower()] for name in named)
     users = tuple(
         directory.staff_by_email[e] for e in snap["attendees"] if e in directory.staff_by_email
     )
@@ -208,9 +262,9 @@ def meeting_data_from_snapshot(
         start = datetime.combine(start.date(), time(), tzinfo=ZoneInfo(zone))
         end = datetime.combine(end.date(), time(), tzinfo=ZoneInfo(zone))
     return MeetingData(
-        title=snap["title"] or "(no title)",
+        title=snap["title"] if snap["title"].strip() else NO_TITLE,
         start=start,
-        end=end if end > start else start + timedelta(minutes=1),
+        end=end if end > start else start + SHORTEST,
         time_zone=zone,
         all_day=event.all_day,
         kind=base.kind if base else MeetingKind.PERSONAL,

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from calsync.engine.fields import CLIENT_APPOINTMENT_FIELDS, SYNCED_FIELDS, Snapshot
+from connectors.events import TIME_FIELDS
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,37 @@ class UpdateThere(Action):
     external_id: str
     etag: str
     snapshot: Snapshot
+    # The fields whose value the provider's copy does not hold yet: the only ones written, so
+    # everything else of that copy (above all of an event someone else made) stays as it is.
+    fields: frozenset[str] = frozenset(SYNCED_FIELDS)
+
+
+def update_there(
+    reason: str,
+    meeting_id: int,
+    external_id: str,
+    etag: str,
+    snapshot: Snapshot,
+    *,
+    current: Snapshot,
+) -> UpdateThere:
+    """An ``UpdateThere`` that writes what ``snapshot`` changes against ``current`` (what the
+    provider's copy holds now, as far as we know)."""
+    return UpdateThere(
+        reason, meeting_id, external_id, etag, snapshot, changed_fields(snapshot, current)
+    )
+
+
+def changed_fields(new: Snapshot, old: Snapshot) -> frozenset[str]:
+    """The fields to write to turn ``old`` into ``new``. The times go together (providers keep
+    them as one value), and a repeating event's rule goes with them: its lines (UNTIL, BYDAY)
+    depend on the start."""
+    changed = {name for name in SYNCED_FIELDS if new.get(name) != old.get(name)}
+    if changed & TIME_FIELDS:
+        changed |= TIME_FIELDS
+        if new.get("rule") is not None:
+            changed.add("rule")
+    return frozenset(changed)
 
 
 @dataclass(frozen=True)
@@ -210,10 +242,13 @@ def plan(
     mass_delete_minimum: int,
     allow_mass_delete: bool,
     unmapped_meetings: dict[int, Local] | None = None,
+    prior: dict[str, tuple[Mapping, Local]] | None = None,
 ) -> Plan:
     """Decide what to do. ``full_listing``: ``remote`` is the whole calendar (a first sync or
     after an expired cursor), so a mapped item missing from it was deleted. ``unmapped_meetings``:
-    our live, unmapped meetings by id, for re-adopting copies that carry our id."""
+    our live, unmapped meetings by id, for re-adopting copies that carry our id. ``prior``: by
+    external id, the pairs an earlier (revoked) link kept with this same calendar, each with its
+    meeting as it is now: adopted with the earlier link's base, then merged as any mapped pair."""
     result = Plan()
     by_external = {m.external_id: m for m in mappings}
     by_meeting = {m.meeting_id: m for m in mappings}
@@ -228,6 +263,7 @@ def plan(
             if known.external_id not in remote_by_id:
                 remote_by_id[known.external_id] = Remote(known.external_id, "", None)
 
+    relinked = 0
     for there in remote_by_id.values():
         pair = by_external.get(there.external_id)
         if there.unreadable:
@@ -235,6 +271,39 @@ def plan(
             result.notes.append(Note(subject, "unreadable", there.unreadable, there.unreadable))
             if pair is not None:
                 seen_meetings.add(pair.meeting_id)  # leave both sides alone until it is fixed
+            continue
+        earlier = (prior or {}).get(there.external_id)
+        if (
+            pair is None
+            and earlier is not None
+            and there.snapshot is not None
+            and earlier[0].meeting_id not in by_meeting
+            and earlier[0].meeting_id not in adopted
+        ):
+            known, meeting = earlier
+            adopted.add(known.meeting_id)
+            relinked += 1
+            result.actions.append(
+                Adopt(
+                    "linked again: the pair of the earlier link",
+                    known.meeting_id,
+                    there.external_id,
+                    there.etag,
+                    known.snapshot,
+                )
+            )
+            # From here on, an ordinary pair whose base is what both sides held when the earlier
+            # link last synced: edits made on either side meanwhile are merged, a meeting deleted
+            # here meanwhile is deleted there (unless it was edited there).
+            pinned = Mapping(
+                known.meeting_id,
+                there.external_id,
+                there.etag,
+                known.snapshot,
+                organizer=known.organizer,
+                client_appointment=meeting.client_appointment,
+            )
+            _mapped(result, link_id, pinned, meeting, there)
             continue
         if pair is None:
             _unmapped_remote(result, there, unmapped_meetings or {}, adopted)
@@ -258,16 +327,19 @@ def plan(
         elif here.snapshot != _content(mapped.snapshot) and mapped.organizer:
             # (An event we only attend keeps our edits here, PRODUCT 16.)
             result.actions.append(
-                UpdateThere(
+                update_there(
                     "changed here",
                     here.meeting_id,
                     mapped.external_id,
                     mapped.etag,
                     here.snapshot,
+                    current=_content(mapped.snapshot),
                 )
             )
 
-    _guard(result, len(mappings), mass_delete_share, mass_delete_minimum, allow_mass_delete)
+    _guard(
+        result, len(mappings) + relinked, mass_delete_share, mass_delete_minimum, allow_mass_delete
+    )
     return result
 
 
@@ -291,12 +363,13 @@ def _unmapped_remote(result: Plan, item: Remote, ours: dict[int, Local], adopted
         )
         if meeting.snapshot is not None and meeting.snapshot != item.snapshot:
             result.actions.append(
-                UpdateThere(
+                update_there(
                     "recovered copy out of date",
                     item.meeting_id,
                     item.external_id,
                     item.etag,
                     meeting.snapshot,
+                    current=item.snapshot,
                 )
             )
         return
@@ -380,12 +453,13 @@ def _mapped(
         if taken != there.snapshot and mapping.organizer:
             # A client appointment's other fields stay ours: write them back (PRODUCT 15).
             result.actions.append(
-                UpdateThere(
+                update_there(
                     "client appointment details are ours",
                     mapping.meeting_id,
                     mapping.external_id,
                     there.etag,
                     taken,
+                    current=there.snapshot,
                 )
             )
         return
@@ -393,12 +467,13 @@ def _mapped(
     if here_changed and not there_changed:
         if mapping.organizer:
             result.actions.append(
-                UpdateThere(
+                update_there(
                     "changed here",
                     mapping.meeting_id,
                     mapping.external_id,
                     there.etag or mapping.etag,
                     here.snapshot,
+                    current=there.snapshot,
                 )
             )
         return
@@ -419,7 +494,14 @@ def _mapped(
         )
     if merged != there.snapshot and mapping.organizer:
         result.actions.append(
-            UpdateThere("merged", mapping.meeting_id, mapping.external_id, there.etag, merged)
+            update_there(
+                "merged",
+                mapping.meeting_id,
+                mapping.external_id,
+                there.etag,
+                merged,
+                current=there.snapshot,
+            )
         )
     elif merged == there.snapshot and merged == here.snapshot:
         result.actions.append(RecordEtag("merged to equal", mapping.external_id, there.etag))

@@ -14,15 +14,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import zoneinfo
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -34,8 +35,10 @@ from agenda.services import meeting_create, meeting_delete, meeting_update
 from calsync.engine import plan as p
 from calsync.engine.fields import (
     Directory,
+    ResourceNames,
     event_from_snapshot,
     meeting_data_from_snapshot,
+    resource_names,
     snapshot_of_event,
     snapshot_of_meeting,
 )
@@ -73,6 +76,18 @@ def _lease() -> timedelta:
 
 
 UNIMPORTABLE = {Flag.DAILY, Flag.UNSUPPORTED}
+
+# Failures that concern one item's data (its parsing, mapping, size, a value out of range, a
+# write the provider refused as invalid): the item is skipped with a message that names it and
+# the rest of the run goes on (QUALITY "Faults and load"). Anything else ends the run as failed.
+ITEM_ERRORS: tuple[type[Exception], ...] = (
+    InvalidData,
+    ValidationError,
+    ValueError,  # includes UnicodeError
+    OverflowError,  # dates near year 1 or 9999 in a zone
+    zoneinfo.ZoneInfoNotFoundError,
+    DataError,  # a value the database refuses (too long, out of range)
+)
 
 # The link whose run is under way in this thread. The agenda's on-commit push
 # (``scheduler.push_for_owner``) skips it: the run records its own writes in its mappings, so
@@ -173,15 +188,21 @@ def _run_leased(link: CalendarLink, now: datetime) -> Outcome:
         return Outcome("needs-reconnect", run.pk, detail=str(exc))
     except ConnectorError as exc:
         log.warning("run failed: %s: %s", type(exc).__name__, exc)
-        CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
-            failure_count=F("failure_count") + 1, last_error=str(exc), **_END_OF_RUN
+        return _failed(
+            link, token, now, str(exc), exc.retry_after if isinstance(exc, RateLimited) else None
         )
-        return Outcome(
-            "failed",
-            _record(link, now, RunStatus.FAILED, error=str(exc)).pk,
-            detail=str(exc),
-            retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
+    except Exception as exc:
+        # A failure no handler knows (a bug, a library's surprise): the run ends as failed like
+        # any other, so the lease is released, the link backs off and the user is told, instead
+        # of the page saying "Synchronising..." until the lease expires (issue 12).
+        log.exception("run failed with an unexpected error")
+        text = (
+            "Synchronisation stopped because of an unexpected error "
+            f"({type(exc).__name__}). CalSync tries again later, waiting longer each time, and "
+            "the operators can see the details in the logs."
         )
+        _notes(link, [p.Note("", "run_error", text, f"{type(exc).__name__}: {exc}")])
+        return _failed(link, token, now, text, None)
     if stopped:
         log.warning("run stopped at the mass-delete guard: %s", stopped)
         _release(link.pk, token)
@@ -198,6 +219,18 @@ def _run_leased(link: CalendarLink, now: datetime) -> Outcome:
         extra={"counts": counts},
     )
     return Outcome(RunStatus.OK, record_id, counts)
+
+
+def _failed(
+    link: CalendarLink, token: int, now: datetime, error: str, retry_after: float | None
+) -> Outcome:
+    """End a run as failed: count the failure (the scheduler backs off by it), keep the error for
+    the page, release the lease."""
+    CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
+        failure_count=F("failure_count") + 1, last_error=error, **_END_OF_RUN
+    )
+    record = _record(link, now, RunStatus.FAILED, error=error)
+    return Outcome("failed", record.pk, detail=error, retry_after=retry_after)
 
 
 def _record(
@@ -222,7 +255,7 @@ def _record(
 
 
 def _remote_view(
-    item: RemoteItem, ignore: frozenset[str], first_sync: bool, now: datetime
+    item: RemoteItem, ignore: frozenset[str], first_sync: bool, now: datetime, names: ResourceNames
 ) -> p.Remote:
     event = item.event
     if item.problem:
@@ -233,57 +266,106 @@ def _remote_view(
         return p.Remote(item.external_id, item.etag, None, unreadable=text)
     if event is None:
         return p.Remote(item.external_id, item.etag, None)
+    try:
+        snapshot = snapshot_of_event(event, ignore=ignore, resource_names=names)
+        eligible = not first_sync or _last_end(event.end, event.rule, event.start.tzinfo) > now
+    except ITEM_ERRORS as exc:
+        text = (
+            f"The event {_named(event.title, event.start)} in your external calendar could not "
+            f"be read, so it was skipped: {_reason(exc)} Open it in your calendar app and save "
+            "it again, or remove it."
+        )
+        return p.Remote(item.external_id, item.etag, None, unreadable=text)
     problems = tuple(
         (flag.value, text) for flag, text in zip(sorted(event.flags), event.messages, strict=False)
     )
-    # Daily and unsupported series are not synced into the internal calendar (PRODUCT 21).
-    importable = not (event.flags & UNIMPORTABLE)
-    eligible = True
-    if first_sync:
-        # PRODUCT 8: future events come in; a series with future occurrences counts as future.
-        last_end = event.end
-        if event.rule is not None:
-            last_end = max(
-                last_end,
-                datetime.combine(event.rule.until, datetime.max.time(), tzinfo=event.start.tzinfo),
-            )
-        eligible = last_end > now
     return p.Remote(
         external_id=item.external_id,
         etag=item.etag,
-        snapshot=snapshot_of_event(event, ignore=ignore),
+        snapshot=snapshot,
         updated_at=event.updated,
         meeting_id=event.meeting_id,
         organizer=event.is_organizer,
+        # PRODUCT 8: on a first sync only future events come in (a series with future
+        # occurrences counts as future).
         eligible=eligible,
         problems=problems,
-        importable=importable,
+        # Daily and unsupported series are not synced into the internal calendar (PRODUCT 21).
+        importable=not (event.flags & UNIMPORTABLE),
     )
 
 
-def _local_view(meeting: Meeting, first_sync: bool, now: datetime) -> p.Local:
+def _last_end(end: datetime, rule: Any, zone: Any) -> datetime:
+    """When an event or series is over: its end, or the end of its rule's last day."""
+    if rule is None:
+        return end
+    return max(end, datetime.combine(rule.until, datetime.max.time(), tzinfo=zone))
+
+
+def _local_view(meeting: Meeting, first_sync: bool, now: datetime, names: ResourceNames) -> p.Local:
+    """The planner's view of a meeting. Raises one of ``ITEM_ERRORS`` for a meeting whose data
+    cannot be put into a snapshot; the caller skips that meeting with a message."""
     if meeting.deleted_at is not None:
         return p.Local(meeting.pk, None, meeting.updated_at, meeting.change_seq)
     snapshot = snapshot_of_meeting(
-        meeting, list(meeting.resources.all()), [a.user for a in meeting.attendance.all()]
+        meeting,
+        list(meeting.resources.all()),
+        [a.user for a in meeting.attendance.all()],
+        resource_names=names,
     )
-    eligible = True
-    if first_sync:
-        rule = meeting.rule
-        last_end = (
-            meeting.end
-            if rule is None
-            else datetime.combine(rule.until, datetime.max.time(), tzinfo=meeting.zone)
-        )
-        eligible = last_end > now
     return p.Local(
         meeting.pk,
         snapshot,
         meeting.updated_at,
         meeting.change_seq,
         client_appointment=meeting.client_id is not None,
-        eligible=eligible,
+        # PRODUCT 8: past meetings are not sent on a first sync.
+        eligible=not first_sync or _last_end(meeting.end, meeting.rule, meeting.zone) > now,
     )
+
+
+def _local_views(
+    meetings: Any, first_sync: bool, now: datetime, names: ResourceNames, notes: list[p.Note]
+) -> list[p.Local]:
+    """The planner's views of ``meetings``; a meeting that cannot be viewed is left out with a
+    note that names it (one item never stops a link)."""
+    views = []
+    for meeting in meetings:
+        try:
+            views.append(_local_view(meeting, first_sync, now, names))
+        except ITEM_ERRORS as exc:
+            log.warning("meeting %s skipped: %s", meeting.pk, exc)
+            text = (
+                f"The meeting {_named(meeting.title, meeting.start)} could not be synchronised: "
+                f"{_reason(exc)} Edit the meeting to correct it; it is synchronised once it can be."
+            )
+            # Fingerprinted by the meeting's version: reported once until it changes.
+            notes.append(p.Note(str(meeting.pk), "invalid", text, f"{meeting.change_seq}:{exc}"))
+    return views
+
+
+def _named(title: str, start: datetime | date | None) -> str:
+    """An item as the user knows it: its title and day."""
+    name = f"“{title.strip()[:80] or '(no title)'}”"
+    try:
+        day = start.date() if isinstance(start, datetime) else start
+    except (ValueError, OverflowError):
+        day = None
+    return f"{name} of {day.isoformat()}" if day else name
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in a sentence for the user."""
+    if isinstance(exc, ValidationError):
+        text = " ".join(exc.messages)
+    elif isinstance(exc, InvalidData):
+        text = str(exc)
+    elif isinstance(exc, OverflowError | zoneinfo.ZoneInfoNotFoundError):
+        text = "its dates or time zone are outside what calendars can hold"
+    else:
+        text = str(exc) or type(exc).__name__
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _run(link: CalendarLink, token: int, now: datetime) -> tuple[dict[str, int], list[Any], str]:
@@ -328,7 +410,11 @@ def _sync(
                 change_seq__lte=high_water
             )
         changed = changed.select_related("client").prefetch_related("resources", "attendance__user")
-    locals_ = [_local_view(m, first_sync, now) for m in changed]
+    notes: list[p.Note] = []
+    names: ResourceNames = {}
+    if first_sync or changes.items or changed:
+        names = resource_names(owner)
+    locals_ = _local_views(changed, first_sync, now, names, notes)
     log.debug(
         "read %d provider changes and %d local changes",
         len(changes.items),
@@ -342,8 +428,9 @@ def _sync(
             for m in EventMapping.objects.filter(link=link).annotate(client=F("meeting__client_id"))
         }
     ignore = frozenset({owner.email.lower(), link.account.lower()})
-    remotes = [_remote_view(i, ignore, first_sync, now) for i in changes.items]
-    ours = _unmapped_candidates(owner, remotes, set(mappings), now)
+    remotes = [_remote_view(i, ignore, first_sync, now, names) for i in changes.items]
+    ours = _unmapped_candidates(link, remotes, set(mappings), now, names, notes)
+    prior = _prior_pairs(link, remotes, now, names, notes) if first_sync else {}
     decided = p.plan(
         link_id=link.pk,
         local=locals_,
@@ -364,8 +451,9 @@ def _sync(
         mass_delete_minimum=settings.CALSYNC_MASS_DELETE_MINIMUM,
         allow_mass_delete=link.allow_mass_delete,
         unmapped_meetings=ours,
+        prior=prior,
     )
-    _notes(link, decided.notes)
+    _notes(link, notes + decided.notes)
     if decided.stopped:
         # Fingerprinted by its text: the same stop is reported (and e-mailed) once.
         _notes(link, [p.Note("", "mass_delete", decided.stopped, decided.stopped)])
@@ -437,19 +525,83 @@ class _Progress:
 
 
 def _unmapped_candidates(
-    owner: User, remotes: list[p.Remote], mapped_ids: set[str], now: datetime
+    link: CalendarLink,
+    remotes: list[p.Remote],
+    mapped_ids: set[str],
+    now: datetime,
+    names: ResourceNames,
+    notes: list[p.Note],
 ) -> dict[int, p.Local]:
-    """Our meetings that incoming copies name, when those copies are not mapped (recovery)."""
+    """Our live meetings that incoming copies name (by the id we wrote on them) and that are not
+    mapped on this link: a mapping lost in a crash, or a calendar linked again after a revoke
+    (the revoked link's mappings stay for history, so only this link's count)."""
     wanted = {r.meeting_id for r in remotes if r.meeting_id and r.external_id not in mapped_ids}
     if not wanted:
         return {}
     mapped = set(
-        EventMapping.objects.filter(meeting_id__in=wanted).values_list("meeting_id", flat=True)
+        EventMapping.objects.filter(link=link, meeting_id__in=wanted).values_list(
+            "meeting_id", flat=True
+        )
     )
-    meetings = Meeting.objects.filter(owner=owner, pk__in=wanted - mapped).prefetch_related(
+    meetings = Meeting.objects.filter(owner=link.user, pk__in=wanted - mapped).prefetch_related(
         "resources", "attendance__user"
     )
-    return {m.pk: _local_view(m, False, now) for m in meetings}
+    return {v.meeting_id: v for v in _local_views(meetings, False, now, names, notes)}
+
+
+def _prior_pairs(
+    link: CalendarLink,
+    remotes: list[p.Remote],
+    now: datetime,
+    names: ResourceNames,
+    notes: list[p.Note],
+) -> dict[str, tuple[p.Mapping, p.Local]]:
+    """The pairs an earlier, revoked link of this user kept with this same calendar, for the
+    items the calendar still holds: a staff member who revokes and sets up again gets their
+    copies (and the events imported before) back, not a second copy of everything (issue 12).
+    Each comes with its meeting as it is now (a tombstone if it was deleted meanwhile), so the
+    planner merges against the content both sides had when the earlier link last synced."""
+    listed = {r.external_id for r in remotes if r.snapshot is not None}
+    if not listed:
+        return {}
+    rows = (
+        EventMapping.objects.filter(
+            link__user=link.user,
+            link__provider=link.provider,
+            link__account=link.account,
+            link__calendar_id=link.calendar_id,
+            link__state=LinkState.REVOKED,
+            external_id__in=listed,
+        )
+        .exclude(link=link)
+        .annotate(client=F("meeting__client_id"))
+        .order_by("link__revoked_at", "pk")  # the latest earlier link wins
+    )
+    latest = {m.external_id: m for m in rows}
+    if not latest:
+        return {}
+    meetings = {
+        m.pk: m
+        for m in Meeting.all_objects.filter(
+            owner=link.user, pk__in={m.meeting_id for m in latest.values()}
+        ).prefetch_related("resources", "attendance__user")
+    }
+    views = {v.meeting_id: v for v in _local_views(meetings.values(), False, now, names, notes)}
+    return {
+        external_id: (
+            p.Mapping(
+                m.meeting_id,
+                external_id,
+                m.etag,
+                m.snapshot,
+                organizer=m.snapshot.get("_organizer", True),
+                client_appointment=m.client is not None,
+            ),
+            views[m.meeting_id],
+        )
+        for external_id, m in latest.items()
+        if m.meeting_id in views
+    }
 
 
 class _Executor:
@@ -487,10 +639,10 @@ class _Executor:
             # The item changed or vanished since we listed it: the next run sees the new state.
             log.info("%s: %s; retried next run", type(action).__name__, exc)
             self._count("retry_next_run")
-        except (InvalidData, ValidationError) as exc:
+        except ITEM_ERRORS as exc:
             # This one item is skipped with a message; the rest of the run goes on (QUALITY).
-            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            log.info("%s skipped: %s", type(action).__name__, text)
+            log.info("%s skipped: %s", type(action).__name__, exc)
+            text = f"{_describe(action)} {_reason(exc)}"
             _notes(self.link, [p.Note(_subject(action), "invalid", text, text)])
             self._count("skipped")
 
@@ -518,7 +670,10 @@ class _Executor:
 
     def _UpdateThere(self, a: p.UpdateThere) -> None:
         written = self.connector.update(
-            a.external_id, event_from_snapshot(a.snapshot, meeting_id=a.meeting_id), etag=a.etag
+            a.external_id,
+            event_from_snapshot(a.snapshot, meeting_id=a.meeting_id),
+            etag=a.etag,
+            fields=a.fields,
         )
         self._save_mapping(a.external_id, etag=written.etag, snapshot=a.snapshot)
         self._count("updated_there")
@@ -610,6 +765,26 @@ class _Executor:
             mapping.snapshot = {**snapshot, "_organizer": organizer}
             mapping.updated_at = timezone.now()
             mapping.save(update_fields=["etag", "snapshot", "updated_at"])
+
+
+def _describe(action: p.Action) -> str:
+    """The start of a message about an action that failed on its item: what and which."""
+    snapshot = getattr(action, "snapshot", None)
+    if isinstance(action, p.CreateHere):
+        snapshot = action.remote.snapshot
+    name = ""
+    if isinstance(snapshot, dict):
+        name = _named(str(snapshot.get("title", "")), _snapshot_day(snapshot)) + " "
+    if isinstance(action, p.CreateHere | p.UpdateHere | p.DeleteHere):
+        return f"The event {name}could not be taken over from your external calendar:"
+    return f"The meeting {name}could not be written to your external calendar:"
+
+
+def _snapshot_day(snapshot: dict[str, Any]) -> date | None:
+    try:
+        return date.fromisoformat(str(snapshot.get("start", ""))[:10])
+    except ValueError:
+        return None
 
 
 def _subject(action: p.Action) -> str:
