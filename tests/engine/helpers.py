@@ -70,3 +70,18 @@ def link_microsoft(user: User, fake: MicrosoftFake) -> tuple[CalendarLink, str]:
         secrets=fake.sign_in(email),
     )
     return link, calendar_id
+
+
+def link_again(old: CalendarLink, secrets: dict[str, object]) -> CalendarLink:
+    """What a staff member does after a revoke: *Setup* again with the same calendar (new
+    credentials, a new link row; the revoked one stays for history)."""
+    return link_create(
+        user=old.user,
+        provider=old.provider,
+        account=old.account,
+        server_url=old.server_url,
+        calendar_id=old.calendar_id,
+        calendar_name=old.calendar_name,
+        target=old.target,
+        secrets=secrets,
+    )
