@@ -636,15 +636,24 @@ class _Executor:
             method = getattr(self, "_" + type(action).__name__)
             method(action)
         except (EtagMismatch, NotFound) as exc:
-            # The item changed or vanished since we listed it: the next run sees the new state.
+            if isinstance(action, p.CreateThere) and isinstance(exc, NotFound):
+                # A create has no listed item to come back with: the meeting would never be
+                # tried again until it changes, so this is the meeting's problem, told now.
+                self._skipped(action, exc)
+                return
+            # The item changed or vanished since we listed it: the next run lists its new state
+            # and plans from that.
             log.info("%s: %s; retried next run", type(action).__name__, exc)
             self._count("retry_next_run")
         except ITEM_ERRORS as exc:
-            # This one item is skipped with a message; the rest of the run goes on (QUALITY).
-            log.info("%s skipped: %s", type(action).__name__, exc)
-            text = f"{_describe(action)} {_reason(exc)}"
-            _notes(self.link, [p.Note(_subject(action), "invalid", text, text)])
-            self._count("skipped")
+            self._skipped(action, exc)
+
+    def _skipped(self, action: p.Action, exc: Exception) -> None:
+        """This one item is skipped with a message; the rest of the run goes on (QUALITY)."""
+        log.info("%s skipped: %s", type(action).__name__, exc)
+        text = f"{_describe(action)} {_reason(exc)}"
+        _notes(self.link, [p.Note(_subject(action), "invalid", text, text)])
+        self._count("skipped")
 
     # -- there (provider writes; each mapping saved as soon as its write landed) --------------
 

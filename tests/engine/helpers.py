@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from accounts.models import User
 from calsync.models import CalendarLink, Provider, Target
 from calsync.services import link_create
@@ -85,3 +87,24 @@ def link_again(old: CalendarLink, secrets: dict[str, object]) -> CalendarLink:
         target=old.target,
         secrets=secrets,
     )
+
+
+class Wrapped:
+    """A provider whose connectors are passed through ``wrap`` (a fault injector around the real
+    connector), for ``calsync.engine.run.registry.get``: the engine runs against the real
+    provider with one behaviour changed."""
+
+    def __init__(self, provider: Any, wrap: Any) -> None:
+        self.provider = provider
+        self.wrap = wrap
+
+    def connector(self, link: Any, *, default_zone: str) -> Any:
+        return self.wrap(self.provider.connector(link, default_zone=default_zone))
+
+
+def inject(monkeypatch: Any, wrap: Any) -> None:
+    """Run every engine connector through ``wrap`` for the rest of the test."""
+    from calsync.engine import run as engine
+
+    original = engine.registry.get
+    monkeypatch.setattr(engine.registry, "get", lambda slug: Wrapped(original(slug), wrap))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,6 @@ from calsync.engine.run import run_link
 from calsync.models import CalendarLink, EventMapping, LinkState
 from calsync.services import link_revoke
 from connectors.base import Connector
-from connectors.caldav.connector import CalDAVConnector
 from connectors.events import EventData
 from connectors.google.connector import GoogleConnector
 from connectors.microsoft.connector import MicrosoftConnector
