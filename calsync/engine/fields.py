@@ -148,14 +148,15 @@ def snapshot_of_event(
 
     What the practice calendar would make of the event is what it is compared as, so importing
     it changes nothing that a later run would take for an edit here and write back (QUALITY I6):
-    an empty title is the agenda's "(no title)", an end that is not after the start (a moment,
-    RFC 5545 §3.6.1) is the agenda's shortest meeting."""
+    a title without the spaces around it (the agenda strips them), an empty one as the agenda's
+    "(no title)", an end that is not after the start (a moment, RFC 5545 §3.6.1) as the agenda's
+    shortest meeting."""
     local_start = event.start.astimezone(ZoneInfo(event.time_zone))
     end = event.end
     if end <= event.start:
         end = event.start + (timedelta(days=1) if event.all_day else SHORTEST)
     return {
-        "title": event.title if event.title.strip() else NO_TITLE,
+        "title": event.title.strip() or NO_TITLE,
         "description": event.description,
         "location": canonical_location(event.location, resource_names or {}),
         **_times(event.start, end, event.time_zone, event.all_day),
@@ -262,7 +263,7 @@ def meeting_data_from_snapshot(
         start = datetime.combine(start.date(), time(), tzinfo=ZoneInfo(zone))
         end = datetime.combine(end.date(), time(), tzinfo=ZoneInfo(zone))
     return MeetingData(
-        title=snap["title"] if snap["title"].strip() else NO_TITLE,
+        title=snap["title"].strip() or NO_TITLE,
         start=start,
         end=end if end > start else start + SHORTEST,
         time_zone=zone,

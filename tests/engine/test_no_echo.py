@@ -1,0 +1,158 @@
+"""No echo (QUALITY I5, I6; issue 12 §3): whatever an outside event holds, importing it leaves
+nothing that the next run would take for an edit here and write back. Checked as a property over
+titles, locations (with and without the practice's resources, in any order and spelling),
+descriptions, attendees and reminders, against real Radicale and the Google fake: after the import
+the next run writes nothing, and the provider's copy keeps its version (etag)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from accounts.models import Role, User
+from agenda.models import Meeting
+from calsync.engine.run import run_link
+from connectors.events import Attendee, EventData
+from connectors.google.connector import GoogleConnector
+from tests.engine.helpers import link_caldav, link_google
+from tests.factories import ResourceFactory, TenantFactory, UserFactory, entitle
+from tests.fakes.google import SCOPE_APP_CREATED
+
+AMS = ZoneInfo("Europe/Amsterdam")
+PARTS = st.sampled_from(["Room Blue", "room blue", "Building A", "Floor 2", "Annex", "Bus stop 3"])
+SEPARATORS = st.sampled_from([";", "; ", " ; ", " ;"])
+
+
+@st.composite
+def locations(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(PARTS, max_size=4))
+    text = ""
+    for i, part in enumerate(parts):
+        text += (draw(SEPARATORS) if i else "") + part
+    return draw(st.sampled_from(["", " "])) + text
+
+
+TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from(["\n", "\t"]),
+    max_size=40,
+)
+
+
+@st.composite
+def outside_events(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "title": draw(st.sampled_from(["", "Plain", " Spaced ", "Ünïcødé ✓"]) | TEXT),
+        "location": draw(locations()),
+        "description": draw(st.sampled_from(["", "line one\nline two", "trailing  "]) | TEXT),
+        "attendees": draw(
+            st.lists(
+                st.sampled_from(
+                    ["Guest@Elsewhere.example", "guest@elsewhere.example", "other@x.example"]
+                ),
+                max_size=3,
+            )
+        ),
+        "owner_attends": draw(st.booleans()),
+        "colleague_attends": draw(st.booleans()),
+        "reminder": draw(st.none() | st.integers(0, 3000)),
+        "minutes": draw(st.sampled_from([0, 1, 30, 61])),
+    }
+
+
+@pytest.fixture(params=["radicale", "google"])
+def provider(request: pytest.FixtureRequest) -> Any:
+    if request.param == "radicale":
+        server = request.getfixturevalue("radicale")
+        return lambda user: link_caldav(user, server)
+    fake = request.getfixturevalue("google_fake")
+    settings_ = request.getfixturevalue("settings")
+    for name, value in fake.django_settings().items():
+        setattr(settings_, name, value)
+
+    def to_google(user: User) -> Any:
+        link, calendar_id = link_google(user, fake)
+        reader = GoogleConnector(
+            credentials=fake.issue_tokens(link.account, [SCOPE_APP_CREATED]).credentials(),
+            calendar_id=calendar_id,
+            api_endpoint=fake.api_endpoint,
+            default_zone=user.time_zone,
+            timeout=10,
+        )
+        return link, reader
+
+    return to_google
+
+
+@pytest.mark.django_db
+def test_importing_an_outside_event_never_echoes(provider: Any) -> None:
+    @settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(values=outside_events())
+    # The audit's case: a resource named after free text came back first ("Building A; Room
+    # Blue") and was written back on the next run.
+    @example(
+        values={
+            "title": "Walk-in",
+            "location": "Room Blue; Building A",
+            "description": "",
+            "attendees": [],
+            "owner_attends": False,
+            "colleague_attends": False,
+            "reminder": None,
+            "minutes": 30,
+        }
+    )
+    def check(values: dict[str, Any]) -> None:
+        tenant = TenantFactory()
+        ResourceFactory(tenant=tenant, name="Room Blue")
+        ResourceFactory(tenant=tenant, name="Annex")
+        user = entitle(UserFactory(tenant=tenant, role=Role.STAFF))
+        colleague = UserFactory(tenant=tenant, role=Role.STAFF)
+        link, outside = provider(user)
+        start = (
+            (timezone.now() + timedelta(days=3))
+            .astimezone(AMS)
+            .replace(minute=0, second=0, microsecond=0)
+        )
+        emails = list(values["attendees"])
+        if values["owner_attends"]:
+            emails.append(user.email.upper())
+        if values["colleague_attends"]:
+            emails.append(colleague.email)
+        written = outside.create(
+            EventData(
+                uid="",
+                title=values["title"],
+                start=start,
+                end=start + timedelta(minutes=values["minutes"]),
+                time_zone="Europe/Amsterdam",
+                location=values["location"],
+                description=values["description"],
+                attendees=tuple(Attendee(e) for e in emails),
+                reminder_minutes=values["reminder"],
+            ),
+            idempotency_key=f"outside{link.pk}",
+        )
+        before = outside.get(written.external_id)
+        imported = run_link(link.pk)
+        assert imported.status == "ok", imported.detail
+        assert imported.counts == {"created_here": 1}, imported.counts
+        assert Meeting.objects.filter(owner=user).count() == 1
+        quiet = run_link(link.pk)
+        assert quiet.status == "ok" and quiet.counts == {}, (values, quiet.counts)
+        after = outside.get(written.external_id)
+        assert after.etag == before.etag, values  # nothing was written to the provider
+        assert after.event is not None and before.event is not None
+        assert after.event.location == before.event.location
+
+    check()
