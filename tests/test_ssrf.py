@@ -28,7 +28,7 @@ from accounts.models import User
 from calsync.engine.run import run_link
 from calsync.models import CalendarLink, Provider, Target
 from calsync.services import link_create
-from connectors.caldav.connector import CalDAVAccount
+from connectors.caldav.connector import CalDAVAccount, CalDAVConnector
 from connectors.errors import SetupError
 from connectors.microsoft.connector import GraphClient
 from connectors.microsoft.oauth import TimeoutSession, TokenSource
@@ -244,6 +244,8 @@ class Hostile:
         hostile = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+
             def _asked(self) -> str:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
 
@@ -436,6 +438,46 @@ def test_last_error_is_no_port_scanner(staff: User, hostile: Hostile, bait: Bait
     assert bait.connections == 0
 
 
+@pytest.mark.django_db
+@pytest.mark.usefixtures("entitled")
+@override_settings(CALSYNC_ALLOW_PRIVATE_ADDRESSES=True, CALSYNC_ALLOW_HTTP=False)
+def test_the_worker_sends_nothing_over_plain_http_unless_allowed(
+    staff: User, hostile: Hostile
+) -> None:
+    """A link whose calendar is on http:// (a discovered URL, or a setting since changed):
+    the password would cross the network in clear text, so no request goes out."""
+    hostile.mode = "calendar"
+    link = _hostile_link(staff, hostile)
+    outcome = run_link(link.pk)
+    assert outcome.status == "failed"
+    assert outcome.detail == (
+        "The server sent us to a plain http:// address (127.0.0.1); the password must not "
+        "travel unencrypted."
+    )
+
+
+@override_settings(**GUARDED)
+def test_a_reused_connection_costs_no_lookup(
+    hostile: Hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check runs when a connection is made; a quiet poll on a kept-alive connection pays
+    no DNS lookup for it."""
+    hostile.mode = "calendar"
+    lookups: list[object] = []
+    real = socket.getaddrinfo
+
+    def counting(host: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    connector = CalDAVConnector(calendar_url=hostile.url + "cal/", username="u", password="p")
+    cursor = connector.changes(None).cursor
+    for _ in range(5):
+        assert connector.changes(cursor).items == ()
+    assert lookups == ["127.0.0.1"]
+
+
 # -- a real server with the guard on ------------------------------------------------------------
 
 
@@ -512,12 +554,9 @@ def test_dev_reads_the_switches_from_the_environment() -> None:
 
 
 def test_production_refuses_private_addresses_and_http_by_default() -> None:
-    expression = "s.CALSYNC_ALLOW_PRIVATE_ADDRESSES, s.CALSYNC_ALLOW_HTTP"
-    expression += ", s.CALSYNC_ALLOWED_PRIVATE_NETWORKS"
-    result = load_settings(PROD_ENV, expression)
-    assert result.stdout.split() == ["False", "False", "[]"], result.stderr
     allowed = {**PROD_ENV, "CALSYNC_ALLOWED_PRIVATE_NETWORKS": "10.0.0.5/32,fd00::/8"}
-    result = load_settings(allowed, "s.CALSYNC_ALLOWED_PRIVATE_NETWORKS")
-    assert result.stdout.strip() == "['10.0.0.5/32', 'fd00::/8']"
+    expression = "s.CALSYNC_ALLOW_PRIVATE_ADDRESSES, s.CALSYNC_ALLOW_HTTP"
+    result = load_settings(allowed, expression + ", s.CALSYNC_ALLOWED_PRIVATE_NETWORKS")
+    assert result.stdout.split() == ["False", "False", "['10.0.0.5/32',", "'fd00::/8']"]
     wrong = load_settings({**PROD_ENV, "CALSYNC_ALLOWED_PRIVATE_NETWORKS": "intranet"}, "1")
     assert "CALSYNC_ALLOWED_PRIVATE_NETWORKS: 'intranet' is not a network" in wrong.stderr
