@@ -3,6 +3,7 @@ same code runs on a laptop, in CI and in ``docker compose``."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import date
 from pathlib import Path
@@ -128,9 +129,24 @@ CALSYNC_CREDENTIAL_KEYS: list[str] = env.list("CALSYNC_CREDENTIAL_KEYS", default
 # The name of a dedicated calendar is this prefix plus the user's name (PRODUCT 4).
 CALSYNC_CALENDAR_PREFIX = env.str("CALSYNC_CALENDAR_PREFIX", default="CS_")
 
-# CalDAV addresses are user input (SSRF): private and loopback targets, and plain http, are
-# refused unless an operator allows them (connectors/net.py). The demo and tests allow both.
+# CalDAV addresses are user input (SSRF): every connection to a private, loopback or other
+# non-public address, and plain http, is refused unless an operator allows it
+# (connectors/net.py): all of them, or the networks listed (CIDRs, e.g. an internal CalDAV
+# server's "10.0.0.5/32"). The demo and tests allow both.
 CALSYNC_ALLOW_PRIVATE_ADDRESSES = env.bool("CALSYNC_ALLOW_PRIVATE_ADDRESSES", default=False)
+CALSYNC_ALLOWED_PRIVATE_NETWORKS: list[str] = env.list(
+    "CALSYNC_ALLOWED_PRIVATE_NETWORKS", default=[]
+)
+for _network in CALSYNC_ALLOWED_PRIVATE_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"CALSYNC_ALLOWED_PRIVATE_NETWORKS: {_network!r} is not a network such as "
+            "10.0.0.0/8 or fd00::/8 (comma-separated)."
+        ) from _exc
 CALSYNC_ALLOW_HTTP = env.bool("CALSYNC_ALLOW_HTTP", default=False)
 # Every outgoing provider request has a timeout (seconds).
 CALSYNC_HTTP_TIMEOUT = env.int("CALSYNC_HTTP_TIMEOUT", default=30)

@@ -20,9 +20,10 @@ CALSYNC_CREDENTIAL_KEYS = env.list(
     "CALSYNC_CREDENTIAL_KEYS", default=["wDOEKcPxsV2e1Ux7iUbkg_9BCtlstylxJ4YmDHMJVEc="]
 )
 
-# The local Radicale (demo) and the test servers live on 127.0.0.1 over http.
-CALSYNC_ALLOW_PRIVATE_ADDRESSES = True
-CALSYNC_ALLOW_HTTP = True
+# The demo's local Radicale lives on 127.0.0.1 over http, so both are allowed unless the
+# environment says otherwise (CALSYNC_ALLOW_PRIVATE_ADDRESSES=false tries the SSRF guard).
+CALSYNC_ALLOW_PRIVATE_ADDRESSES = env.bool("CALSYNC_ALLOW_PRIVATE_ADDRESSES", default=True)
+CALSYNC_ALLOW_HTTP = env.bool("CALSYNC_ALLOW_HTTP", default=True)
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'calsync.sqlite3'}"),

@@ -11,8 +11,10 @@ ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 
 CALSYNC_CREDENTIAL_KEYS = ["NR028lwQhapdIyWkYsW0Azkq9z8wkbejTDuKeDs4p3I="]
 
-# The local Radicale (demo) and the test servers live on 127.0.0.1 over http.
+# The test servers live on 127.0.0.1 over http. The SSRF tests (tests/test_ssrf.py) turn the
+# private addresses off and allow 127.0.0.1/32 only.
 CALSYNC_ALLOW_PRIVATE_ADDRESSES = True
+CALSYNC_ALLOWED_PRIVATE_NETWORKS = []
 CALSYNC_ALLOW_HTTP = True
 
 DATABASES = {

@@ -41,6 +41,7 @@ from connectors.errors import (
     Unavailable,
 )
 from connectors.events import ALL_FIELDS, EventData, RemoteItem, unreadable
+from connectors.net import guard_niquests
 
 VALID_SYNC_TOKEN = "{DAV:}valid-sync-token"  # noqa: S105 - a DAV precondition name
 ICAL_TYPE = "text/calendar; charset=utf-8"
@@ -95,14 +96,14 @@ def provider_errors(*, setup: bool = False) -> Iterator[None]:
 
 
 def _client(url: str, username: str, password: str, timeout: int) -> DAVClient:
-    # Discovery through DNS (RFC 6764) is off: the URL is checked by connectors.net before, and
-    # a DNS-chosen host would bypass that check.
+    # Discovery through DNS (RFC 6764) is off: caldav makes its requests outside the client's
+    # session, where the check below would not see them.
     host = urlsplit(url).hostname or ""
     options: dict[str, Any] = {}
     if host in ICLOUD_HOSTS or host.endswith("-caldav.icloud.com"):
         # iCloud's quirks, as caldav's compatibility profile knows them (PROTOCOLS.md §3.4).
         options["features"] = "icloud"
-    return DAVClient(
+    client = DAVClient(
         url=url,
         username=username,
         password=password,
@@ -110,6 +111,10 @@ def _client(url: str, username: str, password: str, timeout: int) -> DAVClient:
         enable_rfc6764=False,
         **options,
     )
+    # Every connection the client makes, to a redirect's target or a discovered URL too, is
+    # checked when it is made, on the resolved address (SSRF, connectors/net.py).
+    guard_niquests(client.session)
+    return client
 
 
 def _check(response: Any, *, allowed: tuple[int, ...], what: str) -> None:

@@ -46,6 +46,7 @@ from connectors.errors import (
 from connectors.events import ALL_FIELDS, EventData, RemoteItem, unreadable
 from connectors.microsoft.mapping import EXPAND, from_graph_event, to_graph_event
 from connectors.microsoft.oauth import TokenSource
+from connectors.net import guard_requests
 from recurrence import RecurrenceParseError, graph_exception, graph_missing_occurrences
 
 MAX_CONCURRENT = 4  # Outlook: 4 concurrent requests per app and mailbox (§2.7)
@@ -102,7 +103,8 @@ class GraphClient:
         self.tokens = tokens
         self.base = graph_endpoint.rstrip("/")
         self.timeout = timeout
-        self.session = session or requests.Session()
+        # SSRF: each resolved address is checked (connectors/net.py).
+        self.session = session or guard_requests(requests.Session())
         self.gate = mailbox_gate(mailbox)
         self._token: str | None = None
 

@@ -32,6 +32,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from requests.adapters import BaseAdapter
 
 from connectors.errors import AuthRevoked, SetupError, Unavailable
+from connectors.net import guard_requests
 
 SCOPE_CALENDARS = "https://graph.microsoft.com/Calendars.ReadWrite"
 SCOPES = [SCOPE_CALENDARS]
@@ -59,6 +60,7 @@ class TimeoutSession(requests.Session):
     def __init__(self, timeout: float) -> None:
         super().__init__()
         self.default_timeout = timeout
+        guard_requests(self)  # SSRF: each resolved address is checked (connectors/net.py)
         for prefix, adapter in TRANSPORT_OVERRIDES.items():
             self.mount(prefix, adapter)
 
