@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from accounts import throttle
 from accounts.models import Tenant, available_time_zones
+from accounts.validators import validate_name
 
 
 def client_address(request: HttpRequest | None) -> str:
@@ -42,7 +43,9 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 
 class ProfileForm(forms.Form):
-    full_name = forms.CharField(max_length=200, required=False, label="Name")
+    full_name = forms.CharField(
+        max_length=200, required=False, label="Name", validators=[validate_name]
+    )
     time_zone = forms.CharField(
         max_length=64,
         widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -56,9 +57,13 @@ def my_account(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():
-            user_update_profile(user=user, **form.cleaned_data)
-            messages.success(request, "Your details were saved.")
-            return redirect("accounts:my_account")
+            try:
+                user_update_profile(user=user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, "Your details were saved.")
+                return redirect("accounts:my_account")
     else:
         form = ProfileForm(initial={"full_name": user.full_name, "time_zone": user.time_zone})
     return render(request, "accounts/my_account.html", {"form": form, "common_zones": COMMON_ZONES})
