@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
+from accounts.busy import BUSY_MESSAGE
 from accounts.models import User
 from agenda import limits
 from agenda.forms import COMMON_ZONES, MeetingForm
@@ -142,6 +144,8 @@ def _meeting_form_page(
                 saved = save(form.meeting_data())
             except ValidationError as exc:
                 form.add_service_errors(exc)
+            except OperationalError:
+                form.add_error(None, BUSY_MESSAGE)
             else:
                 messages.success(request, f"“{saved.title}” was {done}.")
                 return redirect(_week_url(saved, user))

@@ -242,3 +242,19 @@ def test_the_no_end_date_must_be_inside_the_range() -> None:
     assert no_end_date_in_range() == []  # the default, 2078-12-31
     with override_settings(CALSYNC_NO_END_DATE=date(2100, 1, 1)):
         assert [e.id for e in no_end_date_in_range()] == ["agenda.E001"]
+
+
+@pytest.mark.parametrize("value", ["9" * 30, str(2**63), "0", "-1", "1e3", " 12x"])
+def test_impossible_ids_are_invalid_choices_before_any_query(staff: User, value: str) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.fields import IdChoiceField, IdMultipleChoiceField
+
+    with CaptureQueriesContext(connection) as queries:
+        for field in (IdChoiceField(User.objects.all()), IdMultipleChoiceField(User.objects.all())):
+            with pytest.raises(ValidationError) as caught:
+                field.clean([value] if isinstance(field, IdMultipleChoiceField) else value)
+            assert caught.value.code == "invalid_choice"
+    assert len(queries) == 0
+    assert IdMultipleChoiceField(User.objects.all()).clean([str(staff.pk)]).get() == staff
