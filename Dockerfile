@@ -26,5 +26,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_ALLOWED_HOSTS=localhost \
 
 USER calsync
 EXPOSE 8000
-CMD ["gunicorn", "calsync.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--access-logfile", "-"]
+# gunicorn trusts the scheme headers (X-Forwarded-Proto) of exactly the proxies Django believes
+# X-Forwarded-For from: both read CALSYNC_TRUSTED_PROXIES (README, Configuration). A shell runs
+# gunicorn so that the variable is read when the container starts, not when the image is built.
+CMD ["sh", "-c", "exec gunicorn calsync.wsgi:application --bind 0.0.0.0:8000 --workers 3 --access-logfile - --forwarded-allow-ips \"${CALSYNC_TRUSTED_PROXIES:-}\""]

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from accounts import throttle
 from accounts.services import user_mark_seen
 
 
@@ -55,3 +56,26 @@ class UserTimeZoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class DeviceCookieMiddleware:
+    """Gives the browser the device cookie a login or a password reset asked for
+    (``accounts.throttle.trust_this_device``): forms cannot set cookies, and the Django admin's
+    login view is not ours to extend."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        value = getattr(request, throttle.DEVICE_COOKIE_REQUEST_ATTRIBUTE, None)
+        if value:
+            response.set_cookie(
+                throttle.DEVICE_COOKIE,
+                value,
+                max_age=settings.ACCOUNTS_DEVICE_COOKIE_DAYS * 86400,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response

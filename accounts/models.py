@@ -12,6 +12,7 @@ tenant. Everything a tenant owns carries a ``tenant`` foreign key, and views rea
 
 from __future__ import annotations
 
+import importlib.resources
 import zoneinfo
 from typing import Any, ClassVar
 
@@ -22,6 +23,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.validators import validate_name
+
 
 def validate_time_zone(value: str) -> None:
     """An IANA zone name that this machine's zone database knows."""
@@ -30,14 +33,27 @@ def validate_time_zone(value: str) -> None:
 
 
 def available_time_zones() -> frozenset[str]:
+    """The IANA zone names CalSync accepts: the tz database's zones and links as the pinned
+    ``tzdata`` package lists them, less ``Factory`` (tzdb's placeholder for "no zone set", whose
+    abbreviation is ``-00``).
+
+    Not ``zoneinfo.available_timezones()``: it also lists the files of this machine's zone folder,
+    such as ``localtime`` (a copy of whatever zone the host runs in) and ``posixrules``, names no
+    provider knows and that we would write as TZID.
+    """
     return _ZONES
 
 
-_ZONES = frozenset(zoneinfo.available_timezones())
+def _iana_zones() -> frozenset[str]:
+    listed = importlib.resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(name for name in listed.split() if name != "Factory")
+
+
+_ZONES = _iana_zones()
 
 
 class Tenant(models.Model):
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     slug = models.SlugField(max_length=60, unique=True)
     time_zone = models.CharField(
         max_length=64, default="Europe/Amsterdam", validators=[validate_time_zone]
@@ -78,7 +94,7 @@ class UserManager(BaseUserManager["User"]):
 
 class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(unique=True)
-    full_name = models.CharField(max_length=200, blank=True)
+    full_name = models.CharField(max_length=200, blank=True, validators=[validate_name])
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="users"
     )

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
+from accounts import throttle
 from accounts.access import admin_required, current_user, member_required, tenant_of
-from accounts.forms import EmailAuthenticationForm, PracticeForm, ProfileForm
+from accounts.forms import (
+    EmailAuthenticationForm,
+    PracticeForm,
+    ProfileForm,
+    ThrottledPasswordResetForm,
+)
 from accounts.models import Role
 from accounts.services import user_update_profile
 from agenda.forms import COMMON_ZONES
@@ -27,11 +37,24 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "accounts/password_reset_email.txt"
     subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+    form_class = ThrottledPasswordResetForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form: SetPasswordForm[Any]) -> HttpResponse:
+        response = super().form_valid(form)
+        # The reset proved the mailbox: lift the account's login lock and trust this browser,
+        # so an attacker who keeps the account locked cannot keep its owner out
+        # (accounts.throttle explains the device cookie).
+        throttle.account_unlocked(form.user.email)
+        throttle.trust_this_device(self.request, form.user.email)
+        return response
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -56,9 +79,13 @@ def my_account(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():
-            user_update_profile(user=user, **form.cleaned_data)
-            messages.success(request, "Your details were saved.")
-            return redirect("accounts:my_account")
+            try:
+                user_update_profile(user=user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, "Your details were saved.")
+                return redirect("accounts:my_account")
     else:
         form = ProfileForm(initial={"full_name": user.full_name, "time_zone": user.time_zone})
     return render(request, "accounts/my_account.html", {"form": form, "common_zones": COMMON_ZONES})

@@ -16,7 +16,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from accounts.fields import IdChoiceField, IdMultipleChoiceField
 from accounts.models import Role, User, available_time_zones
+from agenda import limits
 from agenda.models import (
     Client,
     Meeting,
@@ -61,13 +63,38 @@ _FIELD_FOR_ERROR = {
     "other_attendees": "other_attendees",
     "kind": "kind",
     "status": "status",
+    "start": "start_date",
+    "repeat_until": "repeat_until",
+    "location": "location",
+    "description": "description",
 }
 
 
+def _date_field(**kwargs: Any) -> forms.DateField:
+    """A date in the calendar's range (``agenda.limits``), checked before anything computes a
+    time from it; the browser's date picker gets the same bounds."""
+    return forms.DateField(
+        widget=forms.DateInput(
+            attrs={
+                "type": "date",
+                "min": limits.EARLIEST_DATE.isoformat(),
+                "max": limits.LATEST_DATE.isoformat(),
+            }
+        ),
+        validators=[_validate_date_in_range],
+        **kwargs,
+    )
+
+
+def _validate_date_in_range(value: date) -> None:
+    if not limits.date_in_range(value):
+        raise ValidationError(limits.DATE_RANGE_MESSAGE, code="date_range")
+
+
 class MeetingForm(forms.Form):
-    title = forms.CharField(max_length=255)
+    title = forms.CharField(max_length=limits.TITLE_MAX_LENGTH)
     kind = forms.ChoiceField(choices=MeetingKind.choices, initial=MeetingKind.APPOINTMENT)
-    client = forms.ModelChoiceField(
+    client = IdChoiceField(
         queryset=Client.objects.none(),
         required=False,
         empty_label="No client",
@@ -75,21 +102,25 @@ class MeetingForm(forms.Form):
     )
     status = forms.ChoiceField(choices=MeetingStatus.choices, initial=MeetingStatus.CONFIRMED)
     all_day = forms.BooleanField(required=False)
-    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    start_date = _date_field()
     start_time = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
-    end_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = _date_field()
     end_time = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
     time_zone = forms.CharField(
         max_length=64,
         widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),
         help_text="An IANA zone name such as Europe/Amsterdam.",
     )
-    location = forms.CharField(max_length=255, required=False)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    resources = forms.ModelMultipleChoiceField(
+    location = forms.CharField(max_length=limits.LOCATION_MAX_LENGTH, required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=limits.DESCRIPTION_MAX_LENGTH,
+        required=False,
+    )
+    resources = IdMultipleChoiceField(
         queryset=Resource.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
-    attendees = forms.ModelMultipleChoiceField(
+    attendees = IdMultipleChoiceField(
         queryset=User.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -97,6 +128,8 @@ class MeetingForm(forms.Form):
     )
     other_attendees = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
+        # Room for the most addresses a meeting may have, each as long as an address may be.
+        max_length=limits.MAX_ATTENDEES * (limits.EMAIL_MAX_LENGTH + 1),
         required=False,
         label="Attendees (other)",
         help_text="E-mail addresses, one per line or separated by commas.",
@@ -126,9 +159,7 @@ class MeetingForm(forms.Form):
     repeat_monthly_by = forms.ChoiceField(
         choices=MonthlyBy.choices, required=False, initial=MonthlyBy.DAY_OF_MONTH, label="Monthly"
     )
-    repeat_until = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Until"
-    )
+    repeat_until = _date_field(required=False, label="Until")
 
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -228,6 +259,8 @@ class MeetingForm(forms.Form):
         if not repeat:
             return
         until = data.get("repeat_until")
+        if "repeat_until" in self.errors:
+            return  # out of range: its field error says so
         if until is None:
             self.add_error(
                 "repeat_until",

@@ -21,6 +21,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Tenant, validate_time_zone
+from accounts.validators import validate_name
 from recurrence import Frequency, Rule, Weekday
 from recurrence.model import nth_of_month
 
@@ -29,7 +30,7 @@ class Resource(models.Model):
     """A room or a piece of equipment that meetings reserve (PRODUCT 11)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="resources")
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_name])
 
     class Meta:
         ordering = ["name"]
@@ -45,7 +46,7 @@ class Client(models.Model):
     """A client of the practice; a meeting with a client is a client appointment."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="clients")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
 

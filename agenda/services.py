@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Tenant, User, available_time_zones
+from agenda import limits
 from agenda.changeseq import next_change_seq
 from agenda.models import (
     Client,
@@ -96,6 +97,7 @@ def _validate(owner: User, data: MeetingData) -> None:
     tenant_id = owner.tenant_id
     if not data.title.strip():
         add("title", "Give the meeting a title.")
+    _check_sizes(data, add)
     zone_ok = data.time_zone in available_time_zones()
     if not zone_ok:
         add("time_zone", f"{data.time_zone!r} is not a known time zone.")
@@ -103,6 +105,15 @@ def _validate(owner: User, data: MeetingData) -> None:
         raise ValueError("MeetingData times must be timezone-aware")
     if data.end <= data.start:
         add("end", "The meeting must end after it starts.")
+    elif zone_ok and not limits.times_in_range(
+        data.start, data.end, zoneinfo.ZoneInfo(data.time_zone)
+    ):
+        # Checked before anything converts the times to a zone: near year 1 or 9999 that
+        # overflows (agenda/limits.py has the range and why).
+        add("start", limits.DATE_RANGE_MESSAGE)
+        zone_ok = False  # the repetition checks below would convert the start
+    if data.rule is not None and not limits.date_in_range(data.rule.until):
+        add("repeat_until", limits.DATE_RANGE_MESSAGE)
     if data.kind not in MeetingKind.values:
         add("kind", "Choose appointment or personal.")
     if data.status not in MeetingStatus.values:
@@ -124,7 +135,7 @@ def _validate(owner: User, data: MeetingData) -> None:
         clean_other_attendees(list(data.other_attendees))
     except ValidationError:
         add("other_attendees", "Enter valid e-mail addresses, one per line.")
-    if data.rule is not None and zone_ok:
+    if data.rule is not None and zone_ok and limits.date_in_range(data.rule.until):
         first_day = data.start.astimezone(zoneinfo.ZoneInfo(data.time_zone)).date()
         try:
             data.rule.check_start(first_day)
@@ -135,6 +146,34 @@ def _validate(owner: User, data: MeetingData) -> None:
             add("repeat", "A weekly repeating meeting cannot last longer than a week.")
     if errors:
         raise ValidationError(errors)
+
+
+def _check_sizes(data: MeetingData, add: Callable[[str, str], None]) -> None:
+    """The size limits of ``agenda.limits``, each with a message that says the limit."""
+    for name, value, limit in (
+        ("title", data.title.strip(), limits.TITLE_MAX_LENGTH),
+        ("location", data.location.strip(), limits.LOCATION_MAX_LENGTH),
+        ("description", data.description, limits.DESCRIPTION_MAX_LENGTH),
+    ):
+        if len(value) > limit:
+            add(
+                name,
+                f"The {name} is {len(value):,} characters long; at most {limit:,} are allowed.",
+            )
+    count = len(data.attendees) + len(data.other_attendees)
+    if count > limits.MAX_ATTENDEES:
+        add(
+            "attendees",
+            f"The meeting has {count:,} attendees; at most {limits.MAX_ATTENDEES:,} are allowed "
+            "(colleagues and other attendees together).",
+        )
+    long = [a for a in data.other_attendees if len(a.strip()) > limits.EMAIL_MAX_LENGTH]
+    if long:
+        add(
+            "other_attendees",
+            f"An e-mail address has at most {limits.EMAIL_MAX_LENGTH} characters; "
+            f"{len(long)} of these are longer.",
+        )
 
 
 def _apply(meeting: Meeting, data: MeetingData) -> None:

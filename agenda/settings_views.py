@@ -12,17 +12,19 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from accounts.access import admin_required, tenant_of
+from accounts.validators import validate_name
+from agenda import limits
 from agenda.models import Client, Resource
 from agenda.services import client_create, resource_create
 
 
 class ResourceForm(forms.Form):
-    name = forms.CharField(max_length=120)
+    name = forms.CharField(max_length=120, validators=[validate_name])
 
 
 class ClientForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    email = forms.EmailField(required=False)
+    name = forms.CharField(max_length=200, validators=[validate_name])
+    email = forms.EmailField(required=False, max_length=limits.EMAIL_MAX_LENGTH)
     phone = forms.CharField(max_length=40, required=False)
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +20,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
+from accounts.busy import BUSY_MESSAGE
 from accounts.models import User
+from agenda import limits
 from agenda.forms import COMMON_ZONES, MeetingForm
 from agenda.models import Meeting, MeetingAttendee, Occurrence
 from agenda.selectors import occurrences_between, week_start
@@ -54,12 +57,22 @@ def _parse_week(value: str | None, today: date) -> date:
         raise Http404("Not a date.") from exc
 
 
+# The weeks the calendar shows: those that hold a date of its range (agenda.limits).
+FIRST_WEEK = week_start(limits.EARLIEST_DATE)
+LAST_WEEK = week_start(limits.LATEST_DATE)
+
+
 @staff_required
 def week(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
     zone = user.zone()
     today = datetime.now(zone).date()
     monday = _parse_week(request.GET.get("week"), today)
+    if not FIRST_WEEK <= monday <= LAST_WEEK:
+        # A date the calendar cannot hold (year 1, year 9999 …): show the nearest week it has
+        # and say why, rather than compute windows that overflow.
+        messages.info(request, limits.DATE_RANGE_MESSAGE)
+        monday = min(max(monday, FIRST_WEEK), LAST_WEEK)
     window_start = datetime.combine(monday, time(), tzinfo=zone)
     window_end = datetime.combine(monday + timedelta(days=7), time(), tzinfo=zone)
     occurrences = occurrences_between(user, window_start, window_end)
@@ -84,8 +97,8 @@ def week(request: HttpRequest) -> HttpResponse:
             "days": days,
             "monday": monday,
             "sunday": monday + timedelta(days=6),
-            "previous_week": monday - timedelta(days=7),
-            "next_week": monday + timedelta(days=7),
+            "previous_week": monday - timedelta(days=7) if monday > FIRST_WEEK else None,
+            "next_week": monday + timedelta(days=7) if monday < LAST_WEEK else None,
             "today": today,
             "zone": zone,
             "occurrence_count": len(occurrences),
@@ -131,6 +144,8 @@ def _meeting_form_page(
                 saved = save(form.meeting_data())
             except ValidationError as exc:
                 form.add_service_errors(exc)
+            except OperationalError:
+                form.add_error(None, BUSY_MESSAGE)
             else:
                 messages.success(request, f"“{saved.title}” was {done}.")
                 return redirect(_week_url(saved, user))
@@ -208,6 +223,8 @@ def _initial_from_query(request: HttpRequest, user: User) -> dict[str, object]:
     try:
         day = date.fromisoformat(request.GET.get("date", ""))
     except ValueError:
+        day = datetime.now(user.zone()).date()
+    if not limits.date_in_range(day):
         day = datetime.now(user.zone()).date()
     initial.update(start_date=day, end_date=day, start_time=time(9), end_time=time(10))
     return initial

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.fields import IdChoiceField
 from accounts.models import Tenant, User
 from billing.models import BillingPlan, LedgerEntry, Subscription
 from billing.services import credits_grant
@@ -24,7 +25,7 @@ class BillingPlanAdmin(admin.ModelAdmin[BillingPlan]):
 class GrantForm(forms.ModelForm[LedgerEntry]):
     """Adding a ledger entry in the admin is granting credits, through the service."""
 
-    tenant = forms.ModelChoiceField(queryset=Tenant.objects.order_by("name"))
+    tenant = IdChoiceField(queryset=Tenant.objects.order_by("name"))
     amount = forms.IntegerField(min_value=1, help_text="Credits to grant.")
     grant_key = forms.CharField(
         required=False,

@@ -4,11 +4,12 @@ from typing import Any
 
 from django import forms
 
+from accounts.fields import IdChoiceField
 from accounts.models import Tenant, User
 from billing.selectors import staff_without_subscription
 
 
-class PractitionerChoiceField(forms.ModelChoiceField[User]):
+class PractitionerChoiceField(IdChoiceField):
     def label_from_instance(self, obj: User) -> str:
         return f"{obj.get_full_name()} ({obj.email})" if obj.full_name else obj.email
 

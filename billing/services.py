@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mass_mail
+from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -509,20 +509,29 @@ class _Mail:
     subject: str
     body: str
     to: str
+    user_id: int
+
+
+def _one_line(text: str) -> str:
+    """``text`` fit for a header: names are validated (``accounts.validators.validate_name``),
+    but one stored before that check must still not break the subject."""
+    return " ".join(text.split())
 
 
 def _notify(sub: Subscription, event: str, **extra: int) -> None:
     """E-mail the tenant's administrators and the covered practitioners, after commit."""
     admins = list(User.objects.filter(tenant_id=sub.tenant_id, role=Role.ADMIN, is_active=True))
     covered = _covered_users(sub)
+    covers = _one_line(sub.covers)
     subject = {
-        "lapsed": f"CalendarSync paused for {sub.covers}: not enough credits",
-        "resumed": f"CalendarSync resumed for {sub.covers}",
+        "lapsed": f"CalendarSync paused for {covers}: not enough credits",
+        "resumed": f"CalendarSync resumed for {covers}",
     }[event]
     mails = [
         _Mail(
             subject=subject,
             to=person.email,
+            user_id=person.pk,
             body=render_to_string(
                 f"billing/email_{event}.txt",
                 {
@@ -538,9 +547,17 @@ def _notify(sub: Subscription, event: str, **extra: int) -> None:
     ]
 
     def send() -> None:
-        send_mass_mail(
-            [(m.subject, m.body, settings.DEFAULT_FROM_EMAIL, [m.to]) for m in mails],
-            fail_silently=False,
-        )
+        # Each mail on its own: one that the mail server (or Django's header check) refuses
+        # loses no other (send_mass_mail gave up on the whole batch at the first bad one).
+        for m in mails:
+            try:
+                EmailMessage(m.subject, m.body, settings.DEFAULT_FROM_EMAIL, [m.to]).send()
+            except Exception:
+                logger.exception(
+                    "billing: the %s e-mail of subscription %s to user %s was not sent",
+                    event,
+                    sub.pk,
+                    m.user_id,
+                )
 
     transaction.on_commit(send, robust=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,6 +17,7 @@ from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import admin_required, current_user, get_object_for_tenant, tenant_of
+from accounts.busy import BUSY_MESSAGE
 from billing.forms import PurchaseForm
 from billing.models import Subscription, SubscriptionState
 from billing.selectors import (
@@ -77,6 +79,8 @@ def buy(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             # None: a field-keyed error goes to its field, a plain one above the form.
             form.add_error(None, exc)
+        except OperationalError:
+            form.add_error(None, BUSY_MESSAGE)
         else:
             name = user.get_full_name()
             if sub.state == SubscriptionState.TRIAL:
@@ -113,6 +117,8 @@ def activate(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
+    except OperationalError:
+        messages.error(request, BUSY_MESSAGE)
     else:
         if sub.state == SubscriptionState.TRIAL:
             messages.success(
@@ -142,6 +148,8 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             for message in exc.messages:
                 messages.error(request, message)
+        except OperationalError:
+            messages.error(request, BUSY_MESSAGE)
         else:
             assert sub.ends_at is not None
             if sub.closed_at is not None:

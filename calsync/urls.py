@@ -2,8 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
+from accounts.forms import AdminLoginForm
 from agenda import settings_views
 from calsync import views
+
+# The Django admin's login is throttled like the app's (per account and per client address).
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     path("", account_views.home, name="home"),

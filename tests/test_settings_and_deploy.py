@@ -114,3 +114,45 @@ def test_compose_runs_the_production_shape() -> None:
     # The app waits for a healthy database and broker, and for migrations.
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_a_malformed_trusted_proxy_refuses_to_start() -> None:
+    result = load_settings({**PROD_ENV, "CALSYNC_TRUSTED_PROXIES": "10.0.0.1/8"}, "s.DEBUG")
+    assert result.returncode != 0
+    assert "CALSYNC_TRUSTED_PROXIES: '10.0.0.1/8' is not an IP address or network" in (
+        result.stderr
+    )
+
+
+def test_gunicorn_trusts_the_proxies_django_trusts() -> None:
+    """The Dockerfile's command gives gunicorn the CALSYNC_TRUSTED_PROXIES Django reads, and
+    compose passes that one variable to the containers."""
+    import json
+    import re
+
+    from gunicorn.config import Config
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert cmd[:2] == ["sh", "-c"]
+    proxies = "10.0.0.1,172.18.0.0/16"
+    # Run the command's shell line with gunicorn replaced by printf, to see the argv it gets.
+    line = cmd[2].replace("exec gunicorn", "exec printf '%s\\0' gunicorn")
+    argv = subprocess.run(
+        ["sh", "-c", line],
+        env={"CALSYNC_TRUSTED_PROXIES": proxies, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")[1:-1]
+    config = Config()
+    parsed = config.parser().parse_args(argv)
+    config.set("forwarded_allow_ips", parsed.forwarded_allow_ips)
+    django_side = load_settings(
+        {**PROD_ENV, "CALSYNC_TRUSTED_PROXIES": proxies}, "','.join(s.CALSYNC_TRUSTED_PROXIES)"
+    )
+    assert config.forwarded_allow_ips == django_side.stdout.strip().split(",")
+    assert config.forwarded_allow_ips == ["10.0.0.1", "172.18.0.0/16"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    environment = compose["services"]["web"]["environment"]
+    assert environment["CALSYNC_TRUSTED_PROXIES"] == "${CALSYNC_TRUSTED_PROXIES:-}"

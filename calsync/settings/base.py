@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.DeviceCookieMiddleware",
     "accounts.middleware.ActivityMiddleware",
     "accounts.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -120,9 +121,34 @@ CALSYNC_SYNC_BUTTON_SECONDS = env.int("CALSYNC_SYNC_BUTTON_SECONDS", default=5)
 # last_seen_at is written at most this often per user, so activity tracking costs one UPDATE a
 # minute per active user rather than one per request.
 ACCOUNTS_ACTIVITY_RESOLUTION_SECONDS = 60
-# Login throttle: failed attempts allowed per e-mail address and per client address in the window.
+# Login throttle (accounts/throttle.py): failed attempts allowed in the window per account (on
+# browsers without the account's device cookie; on one with it, per that cookie) and, separately,
+# per client address, higher because a whole practice may share one address.
 ACCOUNTS_LOGIN_MAX_FAILURES = env.int("ACCOUNTS_LOGIN_MAX_FAILURES", default=5)
+ACCOUNTS_LOGIN_MAX_FAILURES_PER_CLIENT = env.int(
+    "ACCOUNTS_LOGIN_MAX_FAILURES_PER_CLIENT", default=30
+)
 ACCOUNTS_LOGIN_WINDOW_SECONDS = env.int("ACCOUNTS_LOGIN_WINDOW_SECONDS", default=15 * 60)
+# How long a browser stays trusted for an account after a successful login or password reset.
+ACCOUNTS_DEVICE_COOKIE_DAYS = env.int("ACCOUNTS_DEVICE_COOKIE_DAYS", default=365)
+# Password-reset e-mails: requests allowed in the window per address asked for and per client.
+ACCOUNTS_RESET_MAX_PER_ACCOUNT = env.int("ACCOUNTS_RESET_MAX_PER_ACCOUNT", default=3)
+ACCOUNTS_RESET_MAX_PER_CLIENT = env.int("ACCOUNTS_RESET_MAX_PER_CLIENT", default=10)
+ACCOUNTS_RESET_WINDOW_SECONDS = env.int("ACCOUNTS_RESET_WINDOW_SECONDS", default=60 * 60)
+# The reverse proxies in front of the web process (addresses or networks, comma-separated): only
+# from them is X-Forwarded-For believed, for the client address the throttles count. The
+# Dockerfile hands the same list to gunicorn as --forwarded-allow-ips. Empty: REMOTE_ADDR only.
+CALSYNC_TRUSTED_PROXIES: list[str] = env.list("CALSYNC_TRUSTED_PROXIES", default=[])
+for _proxy in CALSYNC_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=True)
+    except ValueError as _exc:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"CALSYNC_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network "
+            "(e.g. 172.18.0.2 or 172.18.0.0/16, with no host bits set)."
+        ) from _exc
 
 # Fernet keys for credentials at rest, newest first (connectors/credentials.py explains rotation).
 CALSYNC_CREDENTIAL_KEYS: list[str] = env.list("CALSYNC_CREDENTIAL_KEYS", default=[])

@@ -1,0 +1,65 @@
+"""What a meeting of the practice calendar may hold: one place for the forms, the services and
+the sync engine (which imports provider events through ``agenda.services``, so an event outside
+these limits is refused there, with a message on that one item).
+
+Dates. A meeting's start, end and repetition end lie between ``EARLIEST_DATE`` and
+``LATEST_DATE`` (local dates in the meeting's zone):
+
+* 1970-01-01 is where every provider's time-zone data agrees: icalendar writes VTIMEZONE
+  transitions from 1970 (``Calendar.add_missing_timezones``), Windows zones (Graph) carry no
+  history before it, and before it many IANA zones use local mean time with offsets in seconds
+  that neither RRULE expansion nor providers handle alike.
+* 2099-12-31 leaves room for the far-future end given to series without one
+  (``CALSYNC_NO_END_DATE``, 2078-12-31; a system check keeps it inside), and is far enough from
+  ``date.max`` (9999-12-31) that no arithmetic on a date in range (a week around it, a zone's
+  offset, a day of slack in a query) can overflow ``datetime``, in any zone: year 1 and 9999
+  overflow today.
+
+Sizes, in characters (what the providers accept is the guide):
+
+* title and location: 255, Exchange's subject limit and what the model's columns hold.
+* description: 32,768, Exchange's common size for a whole appointment; Google's web client keeps
+  about 8,192, so a longer description written to Google may be refused there as one item.
+* attendees: 500 in all (practice and other), Microsoft Graph's documented maximum for an event.
+* an e-mail address: 254, RFC 5321's 256-octet path less its angle brackets.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, tzinfo
+
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2099, 12, 31)
+
+TITLE_MAX_LENGTH = 255
+LOCATION_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 32_768
+MAX_ATTENDEES = 500
+EMAIL_MAX_LENGTH = 254
+
+DATE_RANGE_MESSAGE = (
+    f"Choose a date from {EARLIEST_DATE.day} {EARLIEST_DATE:%B %Y} to "
+    f"{LATEST_DATE.day} {LATEST_DATE:%B %Y}: the calendar holds meetings in those years only."
+)
+
+
+def date_in_range(day: date) -> bool:
+    return EARLIEST_DATE <= day <= LATEST_DATE
+
+
+def range_bounds(zone: tzinfo) -> tuple[datetime, datetime]:
+    """The first moment in range in ``zone`` and the first moment after it (local midnights)."""
+    first = datetime.combine(EARLIEST_DATE, time(), tzinfo=zone)
+    after = datetime.combine(LATEST_DATE + timedelta(days=1), time(), tzinfo=zone)
+    return first, after
+
+
+def times_in_range(start: datetime, end: datetime, zone: tzinfo) -> bool:
+    """Whether a meeting from ``start`` to ``end`` (exclusive, aware) lies in range in ``zone``.
+
+    Compares aware values against the range's bounds in ``zone``, never converting ``start`` or
+    ``end`` to a zone, so values near ``datetime.min`` or ``datetime.max`` (which no zone can
+    hold) give False rather than an OverflowError.
+    """
+    first, after = range_bounds(zone)
+    return first <= start < after and first < end <= after
