@@ -21,7 +21,14 @@ Graph (base ``{url}/v1.0``): calendars (POST with ``ErrorFolderExists``), events
 (``firstDayOfWeek`` defaulting to Sunday, day 29-31 clamped), exceptions (PATCH on an occurrence)
 and deleted occurrences (they disappear), ``instances``, ``calendarView`` and ``calendarView/delta``
 with absolute ``@odata.nextLink``/``@odata.deltaLink``, ``@removed``, 400 ``syncStateNotFound``
-for unknown delta tokens, and fault switches for 410 + ``Location``, 429/503 + ``Retry-After``.
+for unknown delta tokens, and fault switches for 410 + ``Location``, 429/503 + ``Retry-After``
+and a refused per-calendar delta path.
+
+As strict as Graph (issue 19 item 7): only the zone names Graph takes (Windows names and the
+reference's additional IANA names, else 400 ``TimeZoneNotSupportedException``), bodies stored as
+given and answered in HTML unless ``Prefer: outlook.body-content-type="text"`` (then converted,
+with ``Preference-Applied``), masters' recurrences with every property, plain collections in
+pages of 10 unless ``$top``.
 """
 
 from __future__ import annotations
