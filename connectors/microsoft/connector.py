@@ -118,6 +118,12 @@ def _zone_written(body: dict[str, Any]) -> str:
     return ""
 
 
+def _path_refused(exc: InvalidData | NotFound) -> bool:
+    """A 400 (``BadRequest``, ``ErrorInvalidUrlQuery``...), 404 or 410 for a delta request: the
+    path or token is not (or no longer) served; a 403 or another refusal is not that."""
+    return isinstance(exc, NotFound) or (isinstance(exc, GraphRefused) and exc.status == 400)
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -320,7 +326,9 @@ class MicrosoftConnector(Connector):
         if state is None:
             try:
                 items, link = self._delta_pages(f"{self._calendar}/calendarView/delta")
-            except (GraphRefused, NotFound):
+            except (GraphRefused, NotFound) as exc:
+                if not _path_refused(exc):
+                    raise
                 self.client.json("GET", self._calendar, "Reading the calendar")  # gone: NotFound
                 return self._fallback_round()
             return items, {"delta": link}
@@ -329,9 +337,11 @@ class MicrosoftConnector(Connector):
         try:
             items, link = self._delta_pages(str(state["delta"]), first=False)
         except (GraphRefused, NotFound) as exc:
+            if not _path_refused(exc):
+                raise
             # 410 Gone (with a Location of a fresh initial request; we run our own initial
-            # request, over our window), or any 40X for a token Graph no longer knows: start
-            # over (§2.2).
+            # request, over our window), or a 400/404 for a token or a path Graph no longer
+            # knows ("40X-series errors", §2.2): start over.
             raise CursorExpired("Outlook's delta token expired.") from exc
         return items, {"delta": link}
 
@@ -361,8 +371,9 @@ class MicrosoftConnector(Connector):
         if str(primary.get("id")) == self.calendar_id:
             try:
                 items, link = self._delta_pages("/me/calendarView/delta")
-            except (GraphRefused, NotFound):
-                pass
+            except (GraphRefused, NotFound) as exc:
+                if not _path_refused(exc):
+                    raise
             else:
                 return items, {"delta": link}
         return self._view_round({"from": self.window_start.isoformat(), "seen": ""}, None)
