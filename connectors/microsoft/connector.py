@@ -6,7 +6,10 @@
   Absolute next/delta links are followed only on the configured Graph host (the token goes
   with them).
 * Change detection: ``calendarView/delta`` over a window from settings (v1.0 has no delta on
-  ``events``, §2.2, §5.7). Delta gives occurrences and exceptions but no series masters, no
+  ``events``, §2.2, §5.7). Should Graph refuse the per-calendar form (documented in beta only),
+  the primary calendar uses the documented ``/me/calendarView/delta`` and any other calendar a
+  ``calendarView`` listing compared with the last one (``MicrosoftConnector._round``). Delta
+  gives occurrences and exceptions but no series masters, no
   ``$expand`` (so no extended properties) and possibly partial items; so for every single event
   it reports we GET the full event with our extended properties, and for every series it
   touches we GET the master (for ``recurrence``, read by ``recurrence.from_graph``) and its
@@ -18,15 +21,22 @@
 * ``410`` (with a ``Location``) or ``syncStateNotFound`` on a delta request: ``CursorExpired``.
   429 and 503 with ``Retry-After``: ``RateLimited`` (§2.7).
 * Creates carry ``transactionId`` (the idempotency key), so a retried POST makes no second event;
-  ``PATCH``/``DELETE`` send ``If-Match: W/"<changeKey>"``; 412 is ``EtagMismatch`` (§2.5).
+  ``PATCH``/``DELETE`` send ``If-Match: W/"<changeKey>"``; 412 is ``EtagMismatch`` (§2.5). An
+  update GETs the event first and PATCHes only the named fields that differ from it
+  (``mapping.to_graph_patch``). A zone name Graph refuses (``TimeZoneNotSupportedException``)
+  is retried with another of the same clock (``connectors.microsoft.zones``).
 * Writes never put attendees on an event, so Exchange mails no meeting requests (see
   ``connectors.microsoft.mapping``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
+import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -44,13 +54,23 @@ from connectors.errors import (
     Unavailable,
 )
 from connectors.events import ALL_FIELDS, EventData, RemoteItem, unreadable
-from connectors.microsoft.mapping import EXPAND, from_graph_event, to_graph_event
+from connectors.microsoft.mapping import (
+    EXPAND,
+    ZONE_REFUSED,
+    from_graph_event,
+    readable_recurrence,
+    to_graph_event,
+    to_graph_patch,
+)
 from connectors.microsoft.oauth import TokenSource
 from connectors.net import guard_requests
 from recurrence import RecurrenceParseError, graph_exception, graph_missing_occurrences
 
 MAX_CONCURRENT = 4  # Outlook: 4 concurrent requests per app and mailbox (§2.7)
 PAGE_SIZE = 100
+# calendarView page of the fallback listing: Graph documents no maximum $top for it and takes
+# large values (microsoft-graph-docs#12653); a smaller cap only means more nextLinks.
+VIEW_PAGE = 1000
 CURSOR_VERSION = 1
 # Bodies as plain text (Graph's documented Prefer header); mapping still strips HTML if it
 # comes anyway.
@@ -86,6 +106,54 @@ def _code(response: requests.Response) -> str:
         return str(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return ""
+
+
+def _zone_written(body: dict[str, Any]) -> str:
+    """The zone name a write body gives its times (or its recurrence) in, "" when none."""
+    start = body.get("start")
+    if isinstance(start, dict) and start.get("timeZone"):
+        return str(start["timeZone"])
+    recurrence = body.get("recurrence")
+    if isinstance(recurrence, dict):
+        return str((recurrence.get("range") or {}).get("recurrenceTimeZone") or "")
+    return ""
+
+
+def _path_refused(exc: InvalidData | NotFound) -> bool:
+    """A 400 (``BadRequest``, ``ErrorInvalidUrlQuery``...), 404 or 410 for a delta request: the
+    path or token is not (or no longer) served; a 403 or another refusal is not that."""
+    return isinstance(exc, NotFound) or (isinstance(exc, GraphRefused) and exc.status == 400)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _pack(summary: dict[str, dict[str, str]]) -> str:
+    """The listing's summary for the cursor, compressed: Exchange ids of one mailbox share long
+    prefixes."""
+    raw = json.dumps(summary, separators=(",", ":"), sort_keys=True).encode()
+    return base64.b64encode(zlib.compress(raw, 9)).decode()
+
+
+def _unpack(packed: str) -> dict[str, dict[str, str]]:
+    if not packed:
+        return {}
+    try:
+        found = json.loads(zlib.decompress(base64.b64decode(packed)))
+        return {str(k): {str(i): str(d) for i, d in dict(v).items()} for k, v in found.items()}
+    except (ValueError, TypeError, AttributeError, zlib.error) as exc:
+        raise CursorExpired("The stored Outlook cursor is not readable.") from exc
+
+
+class GraphRefused(InvalidData):
+    """Graph refused a request as invalid (a 4xx with no other meaning for the engine); ``code``
+    is Graph's error code (``TimeZoneNotSupportedException``, ``BadRequest``...)."""
+
+    def __init__(self, message: str, *, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class GraphClient:
@@ -173,7 +241,11 @@ class GraphClient:
             raise NotFound(f"{what}: not found in Outlook.")
         if status >= 500:
             raise Unavailable(f"{what}: Microsoft Graph answered {status}.")
-        raise InvalidData(f"{what}: Microsoft Graph refused the request ({status} {code}).")
+        raise GraphRefused(
+            f"{what}: Microsoft Graph refused the request ({status} {code}).",
+            status=status,
+            code=code,
+        )
 
     def json(self, method: str, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
         response = self.request(method, url, what, **kwargs)
@@ -236,32 +308,52 @@ class MicrosoftConnector(Connector):
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def _delta(self, cursor: dict[str, Any] | None) -> tuple[list[dict[str, Any]], str]:
-        """All pages of one delta round; the deltaLink comes with the last page only (§2.2).
+    def _window(self) -> dict[str, str]:
+        return {
+            "startDateTime": self.window_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endDateTime": self.window_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def _round(self, state: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The items of one round of changes, and what the cursor keeps of it (``delta``: the
+        whole deltaLink, §2.2; ``view``: the listing's summary, see ``_view_round``).
 
         The per-calendar form ``/me/calendars/{id}/calendarView/delta`` is the one the beta
-        reference documents and that v1.0 serves in practice (§2.2, docs issue #7636)."""
+        reference documents and the generated v1.0 description has; v1.0 serves it in practice
+        but documents only ``/me/calendarView/delta``, for the primary calendar (§2.2, docs issue
+        #7636). Should Graph refuse it (400 ``BadRequest`` "Resource not found for the segment",
+        ``ErrorInvalidUrlQuery``, or a 404 while the calendar is there), a first round falls
+        back (``_fallback_round``), and a stored deltaLink of that form is ``CursorExpired``, so
+        that the engine's full listing falls back."""
+        if state is None:
+            try:
+                items, link = self._delta_pages(f"{self._calendar}/calendarView/delta")
+            except (GraphRefused, NotFound) as exc:
+                if not _path_refused(exc):
+                    raise
+                self.client.json("GET", self._calendar, "Reading the calendar")  # gone: NotFound
+                return self._fallback_round()
+            return items, {"delta": link}
+        if isinstance(state.get("view"), dict):
+            return self._view_round(state["view"], state["until"])
+        try:
+            items, link = self._delta_pages(str(state["delta"]), first=False)
+        except (GraphRefused, NotFound) as exc:
+            if not _path_refused(exc):
+                raise
+            # 410 Gone (with a Location of a fresh initial request; we run our own initial
+            # request, over our window), or a 400/404 for a token or a path Graph no longer
+            # knows ("40X-series errors", §2.2): start over.
+            raise CursorExpired("Outlook's delta token expired.") from exc
+        return items, {"delta": link}
+
+    def _delta_pages(self, url: str, *, first: bool = True) -> tuple[list[dict[str, Any]], str]:
+        """All pages of one delta round; the deltaLink comes with the last page only (§2.2)."""
         items: list[dict[str, Any]] = []
         headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
-        if cursor is None:
-            url = f"{self._calendar}/calendarView/delta"
-            params: dict[str, str] | None = {
-                "startDateTime": self.window_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "endDateTime": self.window_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        else:
-            url, params = str(cursor["delta"]), None
+        params: dict[str, str] | None = self._window() if first else None
         while True:
-            try:
-                page = self.client.json(
-                    "GET", url, "Listing changes", params=params, headers=headers
-                )
-            except NotFound as exc:
-                if cursor is None:
-                    raise  # the calendar itself is gone
-                # 410 Gone (with a Location of a fresh initial request; we run our own initial
-                # request, over our window): start over (§2.2).
-                raise CursorExpired("Outlook's delta token expired.") from exc
+            page = self.client.json("GET", url, "Listing changes", params=params, headers=headers)
             items.extend(page.get("value") or [])
             params = None
             if page.get("@odata.nextLink"):
@@ -271,6 +363,74 @@ class MicrosoftConnector(Connector):
             if not delta_link:
                 raise InvalidData("Outlook ended a delta round without a deltaLink.")
             return items, str(delta_link)
+
+    def _fallback_round(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Changes without the per-calendar delta: the documented ``/me/calendarView/delta``
+        when the link's calendar is the mailbox's primary one (it costs what the per-calendar
+        form costs), else a ``calendarView`` listing compared with the last one
+        (``_view_round``)."""
+        primary = self.client.json("GET", "/me/calendar", "Reading the primary calendar")
+        if str(primary.get("id")) == self.calendar_id:
+            try:
+                items, link = self._delta_pages("/me/calendarView/delta")
+            except (GraphRefused, NotFound) as exc:
+                if not _path_refused(exc):
+                    raise
+            else:
+                return items, {"delta": link}
+        return self._view_round({"from": self.window_start.isoformat(), "seen": ""}, None)
+
+    def _view_round(
+        self, view: dict[str, Any], until: str | None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """One round from a ``calendarView`` listing of the window (documented in v1.0 for any
+        calendar), only ids and change keys (``$select``), compared with the summary the cursor
+        keeps: one-off events by id and change key, series by a digest of their occurrences'.
+        A changed or new one is reported as delta would report it (the caller reads it in
+        full), a missing one as ``@removed``. Its cost: every poll lists the whole window, one
+        request per ``VIEW_PAGE`` occurrences, where a quiet delta poll is one request."""
+        start = datetime.fromisoformat(str(view["from"]))
+        end = datetime.fromisoformat(until) if until else self.window_end
+        url: str = f"{self._calendar}/calendarView"
+        params: dict[str, str] | None = {
+            "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "$select": "id,changeKey,type,seriesMasterId",
+            "$top": str(VIEW_PAGE),
+        }
+        singles: dict[str, str] = {}
+        occurrences: dict[str, list[str]] = {}
+        while True:
+            page = self.client.json("GET", url, "Listing the calendar", params=params)
+            for row in page.get("value") or []:
+                event_id, key = str(row.get("id")), str(row.get("changeKey"))
+                if row.get("seriesMasterId"):
+                    occurrences.setdefault(str(row["seriesMasterId"]), []).append(
+                        f"{event_id} {key}"
+                    )
+                else:
+                    singles[event_id] = _digest(key)
+            if not page.get("@odata.nextLink"):
+                break
+            url, params = str(page["@odata.nextLink"]), None
+        series = {m: _digest("\n".join(sorted(rows))) for m, rows in occurrences.items()}
+        before = _unpack(str(view.get("seen") or ""))
+        old_singles, old_series = before.get("singles", {}), before.get("series", {})
+        items: list[dict[str, Any]] = [
+            {"id": i, "type": "singleInstance"}
+            for i, d in singles.items()
+            if old_singles.get(i) != d
+        ]
+        items += [
+            {"id": m, "type": "seriesMaster"} for m, d in series.items() if old_series.get(m) != d
+        ]
+        items += [
+            {"id": i, "@removed": {"reason": "deleted"}}
+            for i in [*old_singles, *old_series]
+            if i not in singles and i not in series
+        ]
+        summary = _pack({"singles": singles, "series": series})
+        return items, {"delta": "", "view": {"from": view["from"], "seen": summary}}
 
     def changes(self, cursor: str | None) -> Changes:
         """Delta round from ``cursor`` (see the module docstring). A removal is reported as a
@@ -284,7 +444,7 @@ class MicrosoftConnector(Connector):
             until = datetime.fromisoformat(state["until"])
             if until - self.now < self.window_future / 2:
                 raise CursorExpired("The Outlook sync window moved on: list everything again.")
-        raw, delta_link = self._delta(state)
+        raw, kept = self._round(state)
         known_series: set[str] = set(state["series"]) if state else set()
         latest: dict[str, dict[str, Any]] = {}
         for item in raw:  # replays and duplicates: the last one wins (§2.2)
@@ -326,7 +486,10 @@ class MicrosoftConnector(Connector):
         return Changes(
             items=tuple(out.values()),
             cursor=self._write_cursor(
-                delta_link, known_series, state["until"] if state else self.window_end.isoformat()
+                kept["delta"],
+                known_series,
+                state["until"] if state else self.window_end.isoformat(),
+                view=kept.get("view"),
             ),
         )
 
@@ -351,6 +514,11 @@ class MicrosoftConnector(Connector):
                 raise ValueError("unknown cursor")
             datetime.fromisoformat(state["until"])
             state["series"] = [str(s) for s in state.get("series") or []]
+            view = state.get("view")
+            if view is not None:
+                datetime.fromisoformat(view["from"])
+                if not isinstance(view.get("seen"), str):
+                    raise ValueError("unknown cursor")
         except (ValueError, AttributeError, KeyError, TypeError) as exc:
             raise CursorExpired("The stored Outlook cursor is not readable.") from exc
         result: dict[str, Any] = state
@@ -358,7 +526,12 @@ class MicrosoftConnector(Connector):
 
     @staticmethod
     def _write_cursor(
-        delta_link: str, series: set[str], until: str, *, verify: set[str] | None = None
+        delta_link: str,
+        series: set[str],
+        until: str,
+        *,
+        verify: set[str] | None = None,
+        view: dict[str, Any] | None = None,
     ) -> str:
         state: dict[str, Any] = {
             "v": CURSOR_VERSION,
@@ -368,6 +541,8 @@ class MicrosoftConnector(Connector):
         }
         if verify:
             state["verify"] = sorted(verify)
+        if view is not None:
+            state["view"] = view
         return json.dumps(state, separators=(",", ":"))
 
     def _get_raw(self, event_id: str, what: str = "Reading an event") -> dict[str, Any]:
@@ -420,7 +595,7 @@ class MicrosoftConnector(Connector):
         try:
             moved = [e.original_start for e in map(graph_exception, instances) if e is not None]
             missing = graph_missing_occurrences(
-                master["recurrence"],
+                readable_recurrence(master["recurrence"], first.time_zone),
                 series_start,
                 instances,
                 window_start=self.window_start,
@@ -447,14 +622,42 @@ class MicrosoftConnector(Connector):
 
     def create(self, event: EventData, *, idempotency_key: str) -> Written:
         # transactionId: Graph returns the first event for a retried POST with the same key (§2.3).
-        body = {**to_graph_event(event), "transactionId": idempotency_key}
-        created = self.client.json(
-            "POST", f"{self._calendar}/events", "Creating an event", body=body
+        created = self._write(
+            "POST",
+            f"{self._calendar}/events",
+            "Creating an event",
+            lambda avoid: {**to_graph_event(event, avoid=avoid), "transactionId": idempotency_key},
         )
         self._created.add(str(created["id"]))
         if event.rule is not None:
             self._written_series.add(str(created["id"]))
         return Written(str(created["id"]), str(created.get("@odata.etag", "")))
+
+    def _write(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        body_for: Callable[[frozenset[str]], dict[str, Any]],
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One write, again once with another zone name if Graph refuses the one we chose: a
+        mailbox "can" take a smaller set of zones than Windows has (datetimetimezone.md), and a
+        Windows zone newer than the mailbox's Exchange is refused. The retry uses a Windows zone
+        with the same clock, else UTC (``mapping.graph_zone``)."""
+        avoid: frozenset[str] = frozenset()
+        for _ in range(3):
+            body = body_for(avoid)
+            try:
+                return self.client.json(method, url, what, body=body, headers=headers)
+            except GraphRefused as exc:
+                refused = _zone_written(body)
+                if exc.code != ZONE_REFUSED or not refused or refused in avoid:
+                    raise
+                avoid = avoid | {refused}
+        raise InvalidData(
+            f"{what}: Outlook took none of the time zones we tried ({', '.join(sorted(avoid))})."
+        )
 
     def final_cursor(self, cursor: str) -> str:
         """Series we created after the delta round must be known to the next one: their later
@@ -467,6 +670,7 @@ class MicrosoftConnector(Connector):
             set(state["series"]) | self._written_series,
             state["until"],
             verify=self._created,
+            view=state.get("view"),
         )
 
     def update(
@@ -477,12 +681,28 @@ class MicrosoftConnector(Connector):
         etag: str,
         fields: frozenset[str] = ALL_FIELDS,
     ) -> Written:
-        updated = self.client.json(
+        """PATCH the ``fields`` whose value differs from the event as Outlook holds it now
+        (``mapping.to_graph_patch``): one GET of the event first, so that nothing we did not
+        change is rewritten (issue 12 §3, issue 19 item 5); no PATCH at all when nothing
+        differs. The GET also checks ``etag``; the PATCH sends it as ``If-Match``."""
+        current = self._get_raw(external_id, "Updating an event")
+        current_etag = str(current.get("@odata.etag", ""))
+        if etag and current_etag and etag != current_etag:
+            raise EtagMismatch("Updating an event: the event changed in Outlook.")
+
+        def body_for(avoid: frozenset[str]) -> dict[str, Any]:
+            return to_graph_patch(
+                event, current, fields=fields, default_zone=self.default_zone, avoid=avoid
+            )
+
+        if not body_for(frozenset()):
+            return Written(external_id, current_etag)
+        updated = self._write(
             "PATCH",
             self._event(external_id),
             "Updating an event",
-            body=to_graph_event(event),
-            headers={"If-Match": etag},
+            body_for,
+            headers={"If-Match": etag or current_etag},
         )
         return Written(external_id, str(updated.get("@odata.etag", "")))
 

@@ -1,12 +1,22 @@
 """Graph event JSON <-> ``EventData`` (PROTOCOLS.md §2.3, §2.4).
 
 * Times: ``{dateTime, timeZone}`` with 7 fractional digits and no offset. We write the local time
-  and the IANA zone name; Graph answers in UTC (no ``Prefer: outlook.timezone``, §2.1) and keeps
-  the zone the event was made in as ``originalStartTimeZone`` (IANA or Windows name), which is
-  the zone we read the event in. All-day events are midnights with ``isAllDay``.
+  and a **Windows** zone name (``connectors.microsoft.zones``: Graph refuses most IANA names),
+  and keep the IANA zone in our own extended property; Graph answers in UTC (no
+  ``Prefer: outlook.timezone``, §2.1) and keeps the zone the event was made in as
+  ``originalStartTimeZone``, which (with our property) is the zone we read the event in.
+  All-day events are midnights with ``isAllDay``.
 * Repetition: ``recurrence`` (a ``patternedRecurrence``) only through ``recurrence.to_graph`` /
-  ``from_graph``, which always send ``firstDayOfWeek`` (Graph defaults to Sunday, §4.1).
-* Our meeting id and our attendee list travel in ``singleValueExtendedProperties`` (§2.4).
+  ``from_graph``, which always send ``firstDayOfWeek`` (Graph defaults to Sunday, §4.1);
+  ``recurrenceTimeZone`` is the same Windows name as the start's.
+* Our meeting id, our attendee list and our zone travel in ``singleValueExtendedProperties``
+  (§2.4).
+* An update (:func:`to_graph_patch`) is a PATCH of the named fields whose value differs from the
+  provider's copy as we read it, so everything else stays as it is (issue 12 §3): an HTML body
+  we did not change is never rewritten as text, a location we did not change keeps its
+  ``locations`` and address, a series whose rule and times we did not change keeps its
+  exceptions (Outlook drops them when either is written), and ``showAs`` (free, oof,
+  workingElsewhere) is written only when the status changed (:func:`show_as`).
 
 No meeting requests: Exchange mails an invitation to every attendee of a meeting its organiser
 creates or changes, and Graph v1.0 has no switch to stop it (Google's ``sendUpdates=none`` has no
@@ -21,15 +31,13 @@ import html
 import json
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from collections.abc import Collection, Iterable, Mapping
+from datetime import UTC, date, datetime, time
 from typing import Any
 
-from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
-
 from connectors.errors import InvalidData
-from connectors.events import Attendee, EventData, EventStatus
+from connectors.events import ALL_FIELDS, TIME_FIELDS, Attendee, EventData, EventStatus
+from connectors.microsoft.zones import UTC_NAME, iana_zone, read_zone, same_clock, windows_name
 from recurrence import (
     FAR_FUTURE,
     NotExpressibleError,
@@ -44,13 +52,16 @@ from recurrence import (
 PROPERTY_SET = "{5d3b2c1e-7f4a-4b8e-9c61-2a0d5e7f9b13}"
 MEETING_ID_PROPERTY = f"String {PROPERTY_SET} Name calsyncMeetingId"
 ATTENDEES_PROPERTY = f"String {PROPERTY_SET} Name calsyncAttendees"
+# The IANA zone we wrote the times in (Graph holds only a Windows name, see zones.py).
+TIME_ZONE_PROPERTY = f"String {PROPERTY_SET} Name calsyncTimeZone"
 EXPAND = (
-    "singleValueExtendedProperties($filter=id eq '"
-    + MEETING_ID_PROPERTY
-    + "' or id eq '"
-    + ATTENDEES_PROPERTY
-    + "')"
-)
+    "singleValueExtendedProperties($filter="
+    + " or ".join(f"id eq '{p}'" for p in (MEETING_ID_PROPERTY, ATTENDEES_PROPERTY,
+                                            TIME_ZONE_PROPERTY))
+    + ")"
+)  # fmt: skip
+# Graph's error code for a zone name it does not take (zones.py).
+ZONE_REFUSED = "TimeZoneNotSupportedException"
 _RESPONSES = {
     "none": "needs-action",
     "notResponded": "needs-action",
@@ -66,95 +77,172 @@ def graph_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}0"
 
 
-def to_graph_event(event: EventData) -> dict[str, Any]:
-    """The body of POST /events and PATCH /events/{id}. Raises ``InvalidData`` for a rule Outlook
-    cannot hold (the message says why)."""
+def graph_zone(event: EventData, *, avoid: frozenset[str] = frozenset()) -> str:
+    """The zone name to write ``event``'s times in: its Windows zone (``zones.windows_name``;
+    ``avoid``: names Graph refused). A zone no Windows zone matches is written in UTC, which
+    keeps the instants of a one-off event and the dates of an all-day one; a timed series there
+    would move by an hour twice a year, so it is refused (``InvalidData``)."""
+    name = windows_name(event.time_zone, avoid=avoid)
+    if name is not None:
+        return name
+    if event.rule is not None and not event.all_day:
+        raise InvalidData(
+            f"Outlook has no time zone that keeps the clock of {event.time_zone}, so this "
+            "repeating meeting was not written to Outlook (its times would move by an hour "
+            "twice a year). Tip: give the meeting another time zone."
+        )
+    return UTC_NAME
+
+
+def _times(event: EventData, zone_name: str) -> dict[str, Any]:
     zone = zoneinfo.ZoneInfo(event.time_zone)
-    local_start = event.start.astimezone(zone)
-    local_end = event.end.astimezone(zone)
+    if event.all_day:
+        first, last = event.start.astimezone(zone).date(), event.end.astimezone(zone).date()
+        start, end = datetime.combine(first, time()), datetime.combine(last, time())
+    else:
+        # The local times of the event's zone; in UTC when no Windows zone has its clock.
+        local = UTC if zone_name == UTC_NAME and not same_clock(event.time_zone, "UTC") else zone
+        start = event.start.astimezone(local).replace(tzinfo=None)
+        end = event.end.astimezone(local).replace(tzinfo=None)
+    return {
+        "start": {"dateTime": graph_time(start), "timeZone": zone_name},
+        "end": {"dateTime": graph_time(end), "timeZone": zone_name},
+        "isAllDay": event.all_day,
+    }
+
+
+def _recurrence(event: EventData, zone_name: str) -> dict[str, Any] | None:
+    """``recurrence`` for ``event`` (None for a single event), ``recurrenceTimeZone`` in the
+    start's zone name. Raises ``InvalidData`` for a rule Outlook cannot hold."""
+    if event.rule is None:
+        return None
+    zone = zoneinfo.ZoneInfo(event.time_zone)
+    series_start: datetime | date = (
+        event.start.astimezone(zone).date() if event.all_day else event.start.astimezone(zone)
+    )
+    try:
+        recurrence = to_graph(event.rule, series_start)
+    except NotExpressibleError as exc:
+        raise InvalidData(str(exc)) from exc
+    except RuleError as exc:
+        raise InvalidData(f"The repetition cannot be written to Outlook: {exc}") from exc
+    if "recurrenceTimeZone" in recurrence["range"]:
+        recurrence["range"]["recurrenceTimeZone"] = zone_name
+    return recurrence
+
+
+def show_as(status: EventStatus, current: object) -> str | None:
+    """The ``showAs`` to write for a status that changed, or None to keep the current one.
+
+    Graph has one free/busy field where we have a status: we read ``tentative`` as tentative and
+    every other value (busy, free, oof, workingElsewhere, unknown) as confirmed, so a confirmed
+    meeting keeps whatever its ``showAs`` says unless it was ``tentative`` (then ``busy``, the
+    default of a meeting). A tentative one is ``tentative`` whatever it was, so that it reads
+    back as tentative. Cancelled: ``isCancelled`` is set only by the organiser's ``cancel``
+    action, which mails the attendees, so we write nothing for it."""
+    if status is EventStatus.TENTATIVE:
+        return None if current == "tentative" else "tentative"
+    if status is EventStatus.CONFIRMED:
+        return "busy" if current == "tentative" else None
+    return None
+
+
+def _property(pid: str, value: str) -> dict[str, str]:
+    return {"id": pid, "value": value}
+
+
+def _attendees_value(event: EventData) -> str:
+    return json.dumps([[a.email, a.name, a.response] for a in event.attendees],
+                      separators=(",", ":"))  # fmt: skip
+
+
+def to_graph_event(event: EventData, *, avoid: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The body of POST /events: every field. Raises ``InvalidData`` for a rule or zone Outlook
+    cannot hold (the message says why)."""
+    zone_name = graph_zone(event, avoid=avoid)
     body: dict[str, Any] = {
         "subject": event.title,
         "body": {"contentType": "text", "content": event.description},
         "location": {"displayName": event.location},
-        "isAllDay": event.all_day,
+        **_times(event, zone_name),
         "showAs": "tentative" if event.status is EventStatus.TENTATIVE else "busy",
         "isReminderOn": event.reminder_minutes is not None,
         "reminderMinutesBeforeStart": event.reminder_minutes or 0,
+        "recurrence": _recurrence(event, zone_name),
         # Never attendees: see the module docstring (no meeting requests).
         "singleValueExtendedProperties": [
-            {
-                "id": ATTENDEES_PROPERTY,
-                "value": json.dumps(
-                    [[a.email, a.name, a.response] for a in event.attendees],
-                    separators=(",", ":"),
-                ),
-            },
-            {
-                "id": MEETING_ID_PROPERTY,
-                "value": "" if event.meeting_id is None else str(event.meeting_id),
-            },
+            _property(ATTENDEES_PROPERTY, _attendees_value(event)),
+            _property(
+                MEETING_ID_PROPERTY, "" if event.meeting_id is None else str(event.meeting_id)
+            ),
+            _property(TIME_ZONE_PROPERTY, event.time_zone),
         ],
     }
-    series_start: datetime | date
-    if event.all_day:
-        first, last = local_start.date(), local_end.date()
-        body["start"] = {"dateTime": graph_time(datetime.combine(first, time())),
-                         "timeZone": event.time_zone}  # fmt: skip
-        body["end"] = {"dateTime": graph_time(datetime.combine(last, time())),
-                       "timeZone": event.time_zone}  # fmt: skip
-        series_start = first
-    else:
-        body["start"] = {"dateTime": graph_time(local_start.replace(tzinfo=None)),
-                         "timeZone": event.time_zone}  # fmt: skip
-        body["end"] = {"dateTime": graph_time(local_end.replace(tzinfo=None)),
-                       "timeZone": event.time_zone}  # fmt: skip
-        series_start = local_start
-    if event.rule is not None:
-        try:
-            body["recurrence"] = to_graph(event.rule, series_start)
-        except NotExpressibleError as exc:
-            raise InvalidData(str(exc)) from exc
-        except RuleError as exc:
-            raise InvalidData(f"The repetition cannot be written to Outlook: {exc}") from exc
-    else:
-        body["recurrence"] = None
     return body
 
 
-def zone_name(raw: object, default_zone: str) -> str:
-    """An IANA name for Graph's zone (IANA or Windows, §2.3); ``default_zone`` when unknown.
+def to_graph_patch(
+    event: EventData,
+    current: Mapping[str, Any],
+    *,
+    fields: Collection[str] = ALL_FIELDS,
+    default_zone: str = UTC_NAME,
+    avoid: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The body of PATCH /events/{id}: the ``fields`` of ``event`` whose value differs from
+    ``current`` (the provider's copy, read as ``from_graph_event`` reads it), plus our meeting
+    id when it is set and not there yet. Empty when nothing is to be written. ``current``
+    unreadable: every named field is written. Raises ``InvalidData`` as ``to_graph_event``.
 
-    A Windows name stands for a set of IANA zones (``W. Europe Standard Time`` is Amsterdam,
-    Berlin, Rome...): when ``default_zone`` (the user's) keeps the same clock as the Windows
-    name's zone over the coming years, the user's zone is the better reading."""
-    if isinstance(raw, str) and raw:
-        for candidate in (raw, WINDOWS_TO_OLSON.get(raw)):
-            if not candidate:
-                continue
-            try:
-                zoneinfo.ZoneInfo(candidate)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                continue
-            if candidate != raw and _same_clock(candidate, default_zone, datetime.now(UTC).date()):
-                return default_zone
-            return "UTC" if candidate in ("Etc/UTC", "Etc/GMT") else candidate
-    return default_zone
-
-
-@lru_cache(maxsize=512)
-def _same_clock(first: str, second: str, today: date) -> bool:
-    """Whether two zones give the same UTC offset at every hour sampled over three years from
-    ``today`` (a sample every 6 days catches each DST change within a week); cached per day."""
+    Naming any of ``TIME_FIELDS`` writes all four, and the recurrence of a series with them
+    (Graph wants ``range.startDate`` to be the start's date, §2.3)."""
+    named = set(fields)
+    if named & TIME_FIELDS:
+        named |= TIME_FIELDS
     try:
-        a, b = zoneinfo.ZoneInfo(first), zoneinfo.ZoneInfo(second)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    moment = datetime.combine(today, time(), tzinfo=UTC)
-    for step in range(0, 3 * 365, 6):
-        at = moment + timedelta(days=step)
-        if at.astimezone(a).utcoffset() != at.astimezone(b).utcoffset():
-            return False
-    return True
+        was: EventData | None = from_graph_event(current, default_zone=default_zone)
+    except InvalidData:
+        was = None
+
+    def changed(*names: str) -> bool:
+        return was is None or any(getattr(was, n) != getattr(event, n) for n in names)
+
+    body: dict[str, Any] = {}
+    props: list[dict[str, str]] = []
+    if "title" in named and changed("title"):
+        body["subject"] = event.title
+    if "description" in named and changed("description"):
+        body["body"] = {"contentType": "text", "content": event.description}
+    if "location" in named and changed("location"):
+        # Writing ``location`` also replaces ``locations`` (Graph's event reference): only when
+        # it changed.
+        body["location"] = {"displayName": event.location}
+    times = bool(named & TIME_FIELDS) and changed("start", "end", "time_zone", "all_day")
+    rule = "rule" in named and changed("rule")
+    if times or rule:
+        zone_name = graph_zone(event, avoid=avoid)
+        if times:
+            body.update(_times(event, zone_name))
+            props.append(_property(TIME_ZONE_PROPERTY, event.time_zone))
+        if rule or event.rule is not None:
+            body["recurrence"] = _recurrence(event, zone_name)
+    if "reminder" in named and changed("reminder_minutes"):
+        body["isReminderOn"] = event.reminder_minutes is not None
+        if event.reminder_minutes is not None:
+            body["reminderMinutesBeforeStart"] = event.reminder_minutes
+    if "attendees" in named and changed("attendees"):
+        props.append(_property(ATTENDEES_PROPERTY, _attendees_value(event)))
+    if "status" in named and changed("status"):
+        value = show_as(event.status, current.get("showAs"))
+        if value is not None:
+            body["showAs"] = value
+    if event.meeting_id is not None and (
+        extended(current).get(MEETING_ID_PROPERTY) != str(event.meeting_id)
+    ):
+        props.append(_property(MEETING_ID_PROPERTY, str(event.meeting_id)))
+    if props:
+        body["singleValueExtendedProperties"] = props
+    return body
 
 
 def parse_graph_time(value: Mapping[str, Any]) -> datetime:
@@ -164,8 +252,21 @@ def parse_graph_time(value: Mapping[str, Any]) -> datetime:
     moment = datetime.fromisoformat(head)
     if frac:
         moment = moment.replace(microsecond=int(frac[:6].ljust(6, "0")))
-    zone = zone_name(value.get("timeZone"), "UTC")
-    return moment.replace(tzinfo=zoneinfo.ZoneInfo(zone) if zone != "UTC" else UTC)
+    zone = iana_zone(value.get("timeZone")) or UTC_NAME
+    return moment.replace(tzinfo=zoneinfo.ZoneInfo(zone) if zone != UTC_NAME else UTC)
+
+
+def readable_recurrence(recurrence: object, zone: str) -> Any:
+    """``recurrence`` with its ``recurrenceTimeZone`` as an IANA name for ``recurrence`` to read:
+    ``zone`` (the event's) when the Windows name keeps its clock, else that name's CLDR zone."""
+    if not isinstance(recurrence, Mapping) or not isinstance(recurrence.get("range"), Mapping):
+        return recurrence
+    raw = recurrence["range"].get("recurrenceTimeZone")
+    if not raw:
+        return recurrence
+    found = iana_zone(raw)
+    name = zone if found is not None and same_clock(zone, found) else found
+    return {**recurrence, "range": {**recurrence["range"], "recurrenceTimeZone": name}}
 
 
 def extended(item: Mapping[str, Any]) -> dict[str, str]:
@@ -179,7 +280,8 @@ def extended(item: Mapping[str, Any]) -> dict[str, str]:
 def _text(body: object) -> str:
     if not isinstance(body, Mapping):
         return ""
-    content = str(body.get("content") or "")
+    # Exchange's text (and text converted from HTML) ends lines with CRLF.
+    content = str(body.get("content") or "").replace("\r\n", "\n")
     if str(body.get("contentType", "text")).lower() != "html":
         return content
     content = re.sub(r"(?is)<(script|style|head).*?</\1>", "", content)
@@ -234,7 +336,12 @@ def _from_graph(
     default_zone: str,
     far_future: date,
 ) -> EventData:
-    zone = zone_name(item.get("originalStartTimeZone"), default_zone)
+    props = extended(item)
+    zone = read_zone(
+        item.get("originalStartTimeZone"),
+        ours=props.get(TIME_ZONE_PROPERTY) or None,
+        default_zone=default_zone,
+    )
     tz = zoneinfo.ZoneInfo(zone)
     all_day = bool(item.get("isAllDay"))
     if all_day:
@@ -249,14 +356,13 @@ def _from_graph(
     rule = None
     flags: frozenset[Any] = frozenset()
     messages: tuple[str, ...] = ()
-    recurrence = item.get("recurrence")
+    recurrence = readable_recurrence(item.get("recurrence"), zone)
     if recurrence:
         series_start: datetime | date = start.date() if all_day else start
         translation = from_graph(recurrence, series_start, far_future=far_future, all_day_zone=tz)
         translation = with_exceptions(translation, exceptions)
         rule, flags = translation.rule, frozenset(translation.flags)
         messages = tuple(str(m) for m in translation.messages)
-    props = extended(item)
     meeting_id = props.get(MEETING_ID_PROPERTY, "")
     if item.get("isCancelled"):
         status = EventStatus.CANCELLED

@@ -7,11 +7,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from tzlocal.windows_tz import win_tz
 
 from connectors.errors import (
     AuthRevoked,
@@ -21,13 +24,14 @@ from connectors.errors import (
     NotFound,
     RateLimited,
 )
-from connectors.events import Attendee
+from connectors.events import ALL_FIELDS, Attendee, EventStatus
 from connectors.microsoft.connector import MAX_CONCURRENT, GraphClient, MicrosoftConnector
 from connectors.microsoft.mapping import ATTENDEES_PROPERTY, MEETING_ID_PROPERTY
 from connectors.microsoft.oauth import TokenSource
-from recurrence import Flag
+from recurrence import Flag, Frequency, Rule, Weekday
 from tests.connectors.contract import sample
 from tests.connectors.test_microsoft_contract import EMAIL, microsoft_settings
+from tests.connectors.test_microsoft_mapping import REGIONS
 from tests.fakes.microsoft import MicrosoftFake
 
 __all__ = ["microsoft_settings"]
@@ -397,3 +401,231 @@ def _no_leaked_threads() -> Iterator[None]:
     before = threading.active_count()
     yield
     assert threading.active_count() <= before + 2
+
+
+# -- time zones Graph takes (issue 19 item 4) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("iana", [iana for iana, _ in REGIONS] + ["Antarctica/Troll"])
+def test_a_zone_of_every_region_round_trips_through_outlook(
+    fake: MicrosoftFake, connector: MicrosoftConnector, iana: str
+) -> None:
+    """The fake refuses what Graph refuses (Europe/Amsterdam, Australia/Lord_Howe...): every
+    event is written with a Windows name (UTC where none keeps the clock) and read back in its
+    own zone, a series with its rule."""
+    zone = ZoneInfo(iana)
+    start = datetime(2027, 3, 28, 9, 30, tzinfo=zone)
+    rule = Rule(Frequency.WEEKLY, until=date(2027, 12, 26), weekdays=frozenset({Weekday.SU}))
+    event = sample(
+        start=start,
+        end=start + timedelta(minutes=45),
+        time_zone=iana,
+        rule=None if iana == "Antarctica/Troll" else rule,
+    )
+    written = connector.create(event, idempotency_key=f"zone-{iana}")
+    stored = fake.event(written.external_id)
+    assert stored["originalStartTimeZone"] in win_tz  # a Windows name (UTC for Troll)
+    got = connector.get(written.external_id).event
+    assert got is not None
+    assert (got.time_zone, got.start, got.end, got.rule) == (
+        iana,
+        event.start,
+        event.end,
+        event.rule,
+    )
+
+
+def test_a_zone_the_mailbox_refuses_is_replaced_by_one_with_the_same_clock(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    """A mailbox may take fewer zones than Windows has (datetimetimezone.md), e.g. one newer than
+    its Exchange: on 400 TimeZoneNotSupportedException the write is made again in another
+    Windows zone with the same clock, and reads back in the meeting's own zone."""
+    fake.refused_zones.add("W. Europe Standard Time")
+    written = connector.create(sample(), idempotency_key="k-refused-zone")
+    refused = fake.requests_to(method="POST", path=r"/v1\.0/me/calendars/[^/]+/events")
+    assert [r.json()["start"]["timeZone"] for r in refused] == [
+        "W. Europe Standard Time",
+        "Central Europe Standard Time",
+    ]
+    got = connector.get(written.external_id).event
+    assert got is not None and (got.time_zone, got.start) == ("Europe/Amsterdam", sample().start)
+    moved = replace(got, start=got.start + timedelta(hours=1), end=got.end + timedelta(hours=1))
+    connector.update(written.external_id, moved, etag=connector.get(written.external_id).etag)
+    assert (
+        fake.event(written.external_id)["originalStartTimeZone"] == "Central Europe Standard Time"
+    )
+
+
+# -- an update changes only what we sync (issue 12 §3, issue 19 item 5) --------------------------
+
+HTML_BODY = (
+    "<html><head><style>p{color:red}</style></head><body><p>Bring the <b>referral</b>.</p>"
+    '<p>Parking: <a href="https://example.test/park">see map</a></p></body></html>'
+)
+
+
+def test_an_html_body_we_did_not_change_stays_html(
+    fake: MicrosoftFake, connector: MicrosoftConnector, calendar_id: str
+) -> None:
+    created = fake.user_create(
+        calendar_id,
+        {
+            "subject": "Made in Outlook",
+            "body": {"contentType": "html", "content": HTML_BODY},
+            "start": {"dateTime": "2026-12-09T13:00:00.0000000", "timeZone": WET},
+            "end": {"dateTime": "2026-12-09T14:00:00.0000000", "timeZone": WET},
+        },
+    )
+    item = connector.get(str(created["id"]))
+    assert item.event is not None
+    # Read as text: Graph converts on the way out when asked (Prefer outlook.body-content-type).
+    assert (
+        item.event.description == "Bring the referral.\nParking: see map<https://example.test/park>"
+    )
+    renamed = replace(item.event, title="Renamed at the practice")
+    written = connector.update(str(created["id"]), renamed, etag=item.etag, fields=ALL_FIELDS)
+    stored = fake.event(str(created["id"]))
+    assert stored["subject"] == "Renamed at the practice"
+    assert stored["body"] == {"contentType": "html", "content": HTML_BODY}
+    # Changing the description does write it, as text.
+    again = replace(renamed, description="New notes")
+    connector.update(
+        str(created["id"]), again, etag=written.etag, fields=frozenset({"description"})
+    )
+    assert fake.event(str(created["id"]))["body"] == {"contentType": "text", "content": "New notes"}
+
+
+def test_outlooks_free_busy_is_kept_unless_the_status_changes(
+    fake: MicrosoftFake, connector: MicrosoftConnector, calendar_id: str
+) -> None:
+    created = fake.user_create(
+        calendar_id,
+        {
+            "subject": "Away",
+            "showAs": "oof",
+            "start": {"dateTime": "2026-12-09T13:00:00.0000000", "timeZone": WET},
+            "end": {"dateTime": "2026-12-09T14:00:00.0000000", "timeZone": WET},
+        },
+    )
+    event_id = str(created["id"])
+    item = connector.get(event_id)
+    assert item.event is not None and item.event.status is EventStatus.CONFIRMED
+    # Every field written as read, the title changed: still out of office (was busy before).
+    written = connector.update(
+        event_id, replace(item.event, title="Away (conference)"), etag=item.etag
+    )
+    assert fake.event(event_id)["showAs"] == "oof"
+    tentative = replace(item.event, status=EventStatus.TENTATIVE)
+    written = connector.update(event_id, tentative, etag=written.etag)
+    assert fake.event(event_id)["showAs"] == "tentative"
+    got = connector.get(event_id).event
+    assert got is not None and got.status is EventStatus.TENTATIVE
+    connector.update(event_id, replace(tentative, status=EventStatus.CONFIRMED), etag=written.etag)
+    assert fake.event(event_id)["showAs"] == "busy"
+
+
+def test_an_update_that_changes_nothing_sends_no_patch(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    written = connector.create(sample(), idempotency_key="k-same")
+    item = connector.get(written.external_id)
+    assert item.event is not None
+    fake.clear_log()
+    again = connector.update(written.external_id, item.event, etag=item.etag)
+    assert again.etag == item.etag
+    assert fake.requests_to(method="PATCH") == []
+    fake.user_patch(written.external_id, {"subject": "Changed in Outlook"})
+    with pytest.raises(EtagMismatch):  # the GET checks the etag too
+        connector.update(written.external_id, item.event, etag=item.etag)
+
+
+def test_rewriting_a_series_as_read_keeps_its_exceptions(
+    fake: MicrosoftFake, connector: MicrosoftConnector, calendar_id: str
+) -> None:
+    """Outlook drops a series' exceptions when its recurrence or start is written: an update
+    that changes neither writes neither."""
+    master = series(fake, calendar_id)
+    moved = fake.occurrence_id(master, datetime(2026, 12, 14, 9, tzinfo=UTC))
+    fake.user_patch(moved, {"subject": "Moved one"})
+    item = connector.get(master)
+    assert item.event is not None and len(item.event.exceptions) == 1
+    connector.update(master, replace(item.event, title="Renamed series"), etag=item.etag)
+    patch = fake.requests_to(method="PATCH")[-1].json()
+    assert set(patch) == {"subject"}
+    got = connector.get(master).event
+    assert got is not None and got.exceptions == item.event.exceptions
+    assert fake.event(moved)["subject"] == "Moved one"
+
+
+# -- the per-calendar delta path refused (issue 19 item 8) ---------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_a_refused_calendar_delta_falls_back_to_a_calendar_view_listing(
+    fake: MicrosoftFake, connector: MicrosoftConnector, calendar_id: str, status: int
+) -> None:
+    kept = connector.create(sample(), idempotency_key="k-view-1")
+    master = series(fake, calendar_id)
+    fake.refuse_calendar_delta(status=status)
+    listing = connector.full_listing()
+    assert {i.external_id for i in listing.items} == {kept.external_id, master}
+    assert json.loads(listing.cursor)["view"]["seen"]
+    fake.clear_log()
+    assert connector.changes(listing.cursor).items == ()
+    # A quiet poll lists the window (one page here) and nothing else.
+    assert [r.path for r in fake.requests] == [f"/v1.0/me/calendars/{calendar_id}/calendarView"]
+    assert fake.requests[0].arg("$select") == "id,changeKey,type,seriesMasterId"
+    fake.user_patch(kept.external_id, {"subject": "Edited in Outlook"})
+    fake.user_delete(fake.occurrence_id(master, datetime(2026, 12, 21, 9, tzinfo=UTC)))
+    made = fake.user_create(
+        calendar_id,
+        {"subject": "New in Outlook",
+         "start": {"dateTime": "2026-12-10T13:00:00.0000000", "timeZone": WET},
+         "end": {"dateTime": "2026-12-10T14:00:00.0000000", "timeZone": WET}},
+    )  # fmt: skip
+    changes = connector.changes(listing.cursor)
+    by_id = {i.external_id: i for i in changes.items}
+    assert set(by_id) == {kept.external_id, master, str(made["id"])}
+    assert by_id[kept.external_id].event.title == "Edited in Outlook"  # type: ignore[union-attr]
+    assert by_id[master].event.exceptions == (  # type: ignore[union-attr]
+        datetime(2026, 12, 21, 9, tzinfo=UTC),
+    )
+    fake.user_delete(kept.external_id)
+    fake.user_delete(master)
+    last = connector.changes(changes.cursor)
+    assert {i.external_id for i in last.items if i.deleted} == {kept.external_id, master}
+    assert connector.changes(last.cursor).items == ()
+
+
+def test_a_refused_calendar_delta_on_the_primary_calendar_uses_the_documented_me_delta(
+    fake: MicrosoftFake,
+) -> None:
+    primary = fake.default_calendar(EMAIL).id
+    connector = MicrosoftConnector(
+        tokens=TokenSource(fake.sign_in(EMAIL)),
+        calendar_id=primary,
+        graph_endpoint=fake.graph_endpoint,
+        mailbox=EMAIL,
+        default_zone="Europe/Amsterdam",
+    )
+    written = connector.create(sample(), idempotency_key="k-primary")
+    fake.refuse_calendar_delta()
+    listing = connector.full_listing()
+    assert [i.external_id for i in listing.items] == [written.external_id]
+    assert json.loads(listing.cursor)["delta"].startswith(
+        f"{fake.graph_endpoint}/me/calendarView/delta?"
+    )
+    fake.clear_log()
+    assert connector.changes(listing.cursor).items == ()
+    assert [r.path for r in fake.requests] == ["/v1.0/me/calendarView/delta"]
+
+
+def test_a_stored_calendar_delta_link_graph_refuses_is_an_expired_cursor(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    cursor = connector.changes(None).cursor
+    fake.refuse_calendar_delta()
+    with pytest.raises(CursorExpired):
+        connector.changes(cursor)
+    assert "view" in json.loads(connector.full_listing().cursor)

@@ -16,6 +16,8 @@ from tests.fakes.microsoft import MicrosoftFake
 
 EMAIL = "practitioner@outlook.example"
 WET = "W. Europe Standard Time"
+RICH_BODY = "<html><body><p>Their notes</p><p>second <i>line</i></p></body></html>"
+THEIR_PROPERTY = "String {8c2e1d4a-0b6f-4c1e-9a57-3f0e6b2d7c91} Name theirApp"
 
 
 @pytest.fixture
@@ -90,14 +92,21 @@ class MicrosoftOutside(Outside):
             self.calendar_id,
             {
                 "subject": "Made elsewhere",
-                "body": {"contentType": "text", "content": "Their notes\nsecond line"},
-                "location": {"displayName": "Room Blue; Building A"},
+                # Outlook's own bodies are HTML: we read them as text and must never rewrite one
+                # we did not change (issue 19 item 5).
+                "body": {"contentType": "html", "content": RICH_BODY},
+                "location": {
+                    "displayName": "Room Blue; Building A",
+                    "locationType": "conferenceRoom",
+                    "address": {"street": "Stationsplein 1", "city": "Utrecht"},
+                },
                 "start": {"dateTime": "2026-12-09T13:00:00.0000000", "timeZone": "UTC"},
                 "end": {"dateTime": "2026-12-09T14:00:00.0000000", "timeZone": "UTC"},
                 "categories": ["Blue category"],
                 "showAs": "free",
                 "sensitivity": "private",
                 "importance": "high",
+                "responseRequested": False,
                 "isReminderOn": True,
                 "reminderMinutesBeforeStart": 10,
                 "attendees": [
@@ -106,6 +115,8 @@ class MicrosoftOutside(Outside):
                         "type": "optional",
                     }
                 ],
+                # Another application's data on the event.
+                "singleValueExtendedProperties": [{"id": THEIR_PROPERTY, "value": "their-42"}],
             },
         )
         return str(created["id"])
@@ -113,11 +124,18 @@ class MicrosoftOutside(Outside):
     def foreign(self, external_id: str) -> object:
         event = self.fake.event(external_id)
         return {
-            **{k: event.get(k) for k in ("categories", "showAs", "sensitivity", "importance")},
+            **{
+                k: event.get(k)
+                for k in ("categories", "showAs", "sensitivity", "importance", "responseRequested",
+                          "body")
+            },
+            "location": {k: v for k, v in event["location"].items() if k != "displayName"},
             "attendees": [
-                (a["emailAddress"]["address"], a.get("type")) for a in event.get("attendees") or []
+                (a["emailAddress"]["address"], a["emailAddress"].get("name"), a.get("type"))
+                for a in event.get("attendees") or []
             ],
-        }
+            "theirs": event["_extended"].get(THEIR_PROPERTY),
+        }  # fmt: skip
 
     def bogus_cursor(self) -> str:
         # A cursor of our form whose deltaLink Graph no longer knows (syncStateNotFound, §2.2).
@@ -150,3 +168,14 @@ class TestMicrosoft(ConnectorContract):
     @pytest.fixture
     def outside(self, microsoft_settings: MicrosoftFake, calendar_id: str) -> MicrosoftOutside:
         return MicrosoftOutside(microsoft_settings, calendar_id)
+
+
+class TestMicrosoftWithoutCalendarDelta(TestMicrosoft):
+    """The whole contract again with Graph refusing the per-calendar ``calendarView/delta``
+    (documented in beta only, issue 19 item 8): the connector falls back to a ``calendarView``
+    listing compared with the last one."""
+
+    @pytest.fixture
+    def calendar_id(self, microsoft_settings: MicrosoftFake) -> str:
+        microsoft_settings.refuse_calendar_delta()
+        return microsoft_settings.create_calendar(EMAIL, "CS_Test")

@@ -95,3 +95,39 @@ def test_an_expired_delta_token_falls_back_to_a_full_listing(
     fake.delta_gone()
     outcome = run_link(link.pk)
     assert outcome.status == "ok" and outcome.counts == {}
+
+
+def test_an_outlook_event_edited_here_keeps_its_free_busy_html_body_and_categories(
+    staff: User, fake: MicrosoftFake
+) -> None:
+    """Issue 12 §3 / issue 19 item 5: an event made in Outlook, marked out of office, with an
+    HTML body and a category, has its title changed at the practice. Outlook gets the new title
+    and keeps the rest (before: ``showAs`` became busy and the body text)."""
+    from agenda.services import meeting_update
+    from tests.agenda.test_services import data_of
+
+    link, calendar_id = link_microsoft(staff, fake)
+    body = {
+        "contentType": "html",
+        "content": "<html><body><p>Bring the <b>files</b></p></body></html>",
+    }
+    created = fake.user_create(
+        calendar_id,
+        {
+            "subject": "Conference",
+            "body": body,
+            "showAs": "oof",
+            "categories": ["Travel"],
+            "start": outlook_time(future(6)),
+            "end": outlook_time(future(6, 17)),
+        },
+    )
+    assert run_link(link.pk).counts == {"created_here": 1}
+    meeting = Meeting.objects.get(owner=staff, title="Conference")
+    assert meeting.description == "Bring the files"
+    meeting_update(meeting=meeting, data=data_of(meeting, title="Conference (Utrecht)"))
+    assert run_link(link.pk).counts == {"updated_there": 1}
+    stored = fake.event(str(created["id"]))
+    assert stored["subject"] == "Conference (Utrecht)"
+    assert (stored["showAs"], stored["body"], stored["categories"]) == ("oof", body, ["Travel"])
+    assert run_link(link.pk).counts == {}

@@ -342,3 +342,127 @@ def test_client_info_is_base64url_json(microsoft_fake: MicrosoftFake) -> None:
     info = params_of(microsoft_fake.browser_consent(flow["auth_uri"], EMAIL))["client_info"]
     decoded = json.loads(base64.urlsafe_b64decode(info + "=" * (-len(info) % 4)))
     assert set(decoded) == {"uid", "utid"}
+
+
+# -- as strict as Graph (issue 19 item 7) -------------------------------------------------------
+
+
+def at(zone: str, day: str = "2026-12-09") -> dict[str, Any]:
+    return {
+        "subject": "Zoned",
+        "start": {"dateTime": f"{day}T13:00:00.0000000", "timeZone": zone},
+        "end": {"dateTime": f"{day}T14:00:00.0000000", "timeZone": zone},
+    }
+
+
+def test_only_the_zone_names_graph_takes_are_taken(microsoft_fake: MicrosoftFake) -> None:
+    """Windows names and the reference's "additional time zones" (Europe/Berlin is one,
+    Europe/Amsterdam and Australia/Lord_Howe are not): anything else is 400
+    TimeZoneNotSupportedException in Graph's error shape (microsoft-graph-docs#4758)."""
+    for taken in ("W. Europe Standard Time", "Lord Howe Standard Time", "UTC", "Europe/Berlin"):
+        assert graph(microsoft_fake, "POST", "/me/events", json=at(taken)).status_code == 201
+    refused = graph(microsoft_fake, "POST", "/me/events", json=at("Europe/Amsterdam"))
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "TimeZoneNotSupportedException"
+    assert error["message"] == (
+        "A valid TimeZone value must be specified. The following TimeZone value is not "
+        "supported: 'Europe/Amsterdam'."
+    )
+    assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
+    series = at(WET) | {
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["wednesday"]},
+            "range": {"type": "noEnd", "startDate": "2026-12-09",
+                      "recurrenceTimeZone": "Australia/Lord_Howe"},
+        }
+    }  # fmt: skip
+    assert graph(microsoft_fake, "POST", "/me/events", json=series).status_code == 400
+    event = graph(microsoft_fake, "POST", "/me/events", json=at(WET)).json()
+    patched = graph(microsoft_fake, "PATCH", f"/me/events/{event['id']}", json=at("Europe/Rome"))
+    assert patched.json()["error"]["code"] == "TimeZoneNotSupportedException"
+    # A mailbox that takes fewer zones (the reference: "can be a smaller subset").
+    microsoft_fake.refused_zones.add(WET)
+    assert graph(microsoft_fake, "POST", "/me/events", json=at(WET)).status_code == 400
+
+
+def test_bodies_are_kept_as_given_and_converted_on_the_way_out(
+    microsoft_fake: MicrosoftFake,
+) -> None:
+    """Graph answers the body in HTML unless ``Prefer: outlook.body-content-type="text"``, then
+    converts it and says so in ``Preference-Applied`` (the get-event reference)."""
+    text = {"Prefer": 'outlook.body-content-type="text"'}
+    markup = "<html><head><title>x</title></head><body><p>Hi &amp; bye</p>line<br>two</body></html>"
+    made = graph(
+        microsoft_fake, "POST", "/me/events",
+        json=single() | {"body": {"contentType": "html", "content": markup}},
+    ).json()  # fmt: skip
+    as_text = graph(microsoft_fake, "GET", f"/me/events/{made['id']}", headers=text)
+    assert as_text.headers["Preference-Applied"] == 'outlook.body-content-type="text"'
+    assert as_text.json()["body"] == {"contentType": "text", "content": "Hi & bye\r\nline\r\ntwo"}
+    as_html = graph(microsoft_fake, "GET", f"/me/events/{made['id']}")
+    assert "Preference-Applied" not in as_html.headers
+    assert as_html.json()["body"] == {"contentType": "html", "content": markup}  # as stored
+    plain = graph(
+        microsoft_fake, "POST", "/me/events",
+        json=single() | {"body": {"contentType": "text", "content": "a < b\nc"}},
+    ).json()  # fmt: skip
+    assert plain["body"]["contentType"] == "html" and "a &lt; b" in plain["body"]["content"]
+    again = graph(microsoft_fake, "GET", f"/me/events/{plain['id']}", headers=text).json()
+    assert again["body"] == {"contentType": "text", "content": "a < b\nc"}  # as stored
+    view = graph(microsoft_fake, "GET", "/me/calendarView", params=window(), headers=text)
+    assert {e["body"]["contentType"] for e in view.json()["value"]} == {"text"}
+
+
+def test_a_master_answers_every_recurrence_property(microsoft_fake: MicrosoftFake) -> None:
+    """recurrencePattern and recurrenceRange come back whole, the unused properties at their
+    non-null defaults (the v1.0 reference's group-get-event.md response)."""
+    master = recurring(microsoft_fake)
+    assert master["recurrence"] == {
+        "pattern": {"type": "weekly", "interval": 1, "month": 0, "dayOfMonth": 0,
+                    "daysOfWeek": ["monday"], "firstDayOfWeek": "sunday", "index": "first"},
+        "range": {"type": "numbered", "startDate": "2026-12-07", "endDate": "0001-01-01",
+                  "recurrenceTimeZone": WET, "numberOfOccurrences": 4},
+    }  # fmt: skip
+    monthly = at(WET) | {
+        "recurrence": {
+            "pattern": {"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 9},
+            "range": {"type": "endDate", "startDate": "2026-12-09", "endDate": "2027-06-09"},
+        }
+    }
+    got = graph(microsoft_fake, "POST", "/me/events", json=monthly).json()["recurrence"]
+    assert got["pattern"]["daysOfWeek"] == [] and got["pattern"]["month"] == 0
+    assert got["range"]["numberOfOccurrences"] == 0 and got["range"]["recurrenceTimeZone"] == WET
+
+
+def test_calendar_view_and_instances_come_in_pages_of_ten(microsoft_fake: MicrosoftFake) -> None:
+    for n in range(12):
+        graph(microsoft_fake, "POST", "/me/events", json=single(f"e{n}"))
+    first = graph(microsoft_fake, "GET", "/me/calendarView", params=window()).json()
+    assert len(first["value"]) == 10
+    token = {"Authorization": f"Bearer {microsoft_fake.issue_access_token(EMAIL)}"}
+    rest = requests.get(first["@odata.nextLink"], headers=token, timeout=10).json()
+    assert len(rest["value"]) == 2 and "@odata.nextLink" not in rest
+    small = graph(
+        microsoft_fake, "GET", "/me/calendarView",
+        params=window() | {"$top": "100", "$select": "id,changeKey"},
+    ).json()  # fmt: skip
+    assert len(small["value"]) == 12
+    assert {frozenset(e) for e in small["value"]} == {frozenset({"id", "changeKey", "@odata.etag"})}
+    master = recurring(microsoft_fake)
+    path = f"/me/events/{master['id']}/instances"
+    instances = graph(microsoft_fake, "GET", path, params=window() | {"$top": "3"}).json()
+    assert len(instances["value"]) == 3 and "$skip=3" in instances["@odata.nextLink"]
+
+
+def test_the_per_calendar_delta_path_can_be_refused(microsoft_fake: MicrosoftFake) -> None:
+    cal = microsoft_fake.create_calendar(EMAIL, "CS")
+    microsoft_fake.refuse_calendar_delta()
+    refused = graph(
+        microsoft_fake, "GET", f"/me/calendars/{cal}/calendarView/delta", params=window()
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "BadRequest"
+    assert (
+        graph(microsoft_fake, "GET", "/me/calendarView/delta", params=window()).status_code == 200
+    )
