@@ -5,10 +5,12 @@ these limits is refused there, with a message on that one item).
 Dates. A meeting's start, end and repetition end lie between ``EARLIEST_DATE`` and
 ``LATEST_DATE`` (local dates in the meeting's zone):
 
-* 1970-01-01 is where every provider's time-zone data agrees: icalendar writes VTIMEZONE
-  transitions from 1970 (``Calendar.add_missing_timezones``), Windows zones (Graph) carry no
-  history before it, and before it many IANA zones use local mean time with offsets in seconds
-  that neither RRULE expansion nor providers handle alike.
+* 1900-01-01: yearly series of birthdays and anniversaries start in the year of birth (Google
+  and Outlook keep contacts' birthdays so), and the agenda must be able to take them in. Before
+  1900 many IANA zones use local mean time with offsets in seconds that neither RRULE expansion
+  nor the providers handle alike. (Zone history before 1970 is thinner: icalendar writes
+  VTIMEZONE transitions from 1970 unless asked for more, Windows zones (Graph) carry none; a
+  timed meeting that old may show an hour off there, which a birthday, all day, does not.)
 * 2099-12-31 leaves room for the far-future end given to series without one
   (``CALSYNC_NO_END_DATE``, 2078-12-31; a system check keeps it inside), and is far enough from
   ``date.max`` (9999-12-31) that no arithmetic on a date in range (a week around it, a zone's
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, tzinfo
 
-EARLIEST_DATE = date(1970, 1, 1)
+EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2099, 12, 31)
 
 TITLE_MAX_LENGTH = 255

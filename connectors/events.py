@@ -74,6 +74,10 @@ class EventData:
     messages: tuple[str, ...] = ()
     # Our meeting id when the event is one of our copies (recovers a lost mapping).
     meeting_id: int | None = None
+    # With it, the change number of the meeting's version the copy was written from: a copy
+    # whose mapping was lost (a crash between the provider's write and our commit) and whose
+    # meeting is still at that version differs from it only by what was changed outside.
+    meeting_version: int | None = None
     # Occurrence starts removed or moved on the provider (EXDATE, cancelled or moved instances).
     exceptions: tuple[datetime | date, ...] = field(default=())
     # When the provider last changed it (for "the most recently modified side wins", PRODUCT 17).

@@ -169,8 +169,11 @@ def snapshot_of_event(
     }
 
 
-def event_from_snapshot(snap: Snapshot, *, meeting_id: int, uid: str = "") -> EventData:
-    """The ``EventData`` to write for a snapshot (a meeting's, or a merge's)."""
+def event_from_snapshot(
+    snap: Snapshot, *, meeting_id: int, meeting_version: int | None = None, uid: str = ""
+) -> EventData:
+    """The ``EventData`` to write for a snapshot (a meeting's, or a merge's); ``meeting_version``
+    when the snapshot is the meeting's at that change number."""
     all_day = bool(snap["all_day"])
     zone = snap["time_zone"] or "UTC"
     if all_day:
@@ -193,6 +196,7 @@ def event_from_snapshot(snap: Snapshot, *, meeting_id: int, uid: str = "") -> Ev
         status=EventStatus.TENTATIVE if snap["status"] == "tentative" else EventStatus.CONFIRMED,
         rule=rule_from_snapshot(snap["rule"]),
         meeting_id=meeting_id,
+        meeting_version=meeting_version,
     )
 
 

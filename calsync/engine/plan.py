@@ -47,6 +47,7 @@ class Remote:
     snapshot: Snapshot | None  # None: deleted on the provider
     updated_at: datetime | None = None
     meeting_id: int | None = None  # our id, when the event is one of our copies
+    meeting_version: int | None = None  # and the meeting's version it was written from
     organizer: bool = True
     eligible: bool = True  # False: past, on a first sync
     problems: tuple[tuple[str, str], ...] = ()  # (code, message) for the user
@@ -98,6 +99,7 @@ class CreateThere(Action):
     meeting_id: int
     snapshot: Snapshot
     idempotency_key: str
+    version: int | None = None  # the meeting's change number the snapshot is of
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class UpdateThere(Action):
     # The fields whose value the provider's copy does not hold yet: the only ones written, so
     # everything else of that copy (above all of an event someone else made) stays as it is.
     fields: frozenset[str] = frozenset(SYNCED_FIELDS)
+    # The meeting's change number when ``snapshot`` is the meeting's own (not a merge).
+    version: int | None = None
 
 
 def update_there(
@@ -119,11 +123,18 @@ def update_there(
     snapshot: Snapshot,
     *,
     current: Snapshot,
+    version: int | None = None,
 ) -> UpdateThere:
     """An ``UpdateThere`` that writes what ``snapshot`` changes against ``current`` (what the
     provider's copy holds now, as far as we know)."""
     return UpdateThere(
-        reason, meeting_id, external_id, etag, snapshot, changed_fields(snapshot, current)
+        reason,
+        meeting_id,
+        external_id,
+        etag,
+        snapshot,
+        changed_fields(snapshot, current),
+        version,
     )
 
 
@@ -306,7 +317,7 @@ def plan(
             _mapped(result, link_id, pinned, meeting, there)
             continue
         if pair is None:
-            _unmapped_remote(result, there, unmapped_meetings or {}, adopted)
+            _unmapped_remote(result, link_id, there, unmapped_meetings or {}, adopted)
             continue
         seen_meetings.add(pair.meeting_id)
         _mapped(result, link_id, pair, local_by_id.get(pair.meeting_id), there)
@@ -318,7 +329,9 @@ def plan(
         if mapped is None:
             if here.snapshot is not None and here.eligible:
                 key = idempotency_key(link_id, here)
-                result.actions.append(CreateThere("new here", here.meeting_id, here.snapshot, key))
+                result.actions.append(
+                    CreateThere("new here", here.meeting_id, here.snapshot, key, here.change_seq)
+                )
             continue
         if here.snapshot is None:
             result.actions.append(
@@ -334,6 +347,7 @@ def plan(
                     mapped.etag,
                     here.snapshot,
                     current=_content(mapped.snapshot),
+                    version=here.change_seq,
                 )
             )
 
@@ -343,15 +357,43 @@ def plan(
     return result
 
 
-def _unmapped_remote(result: Plan, item: Remote, ours: dict[int, Local], adopted: set[int]) -> None:
+def _unmapped_remote(
+    result: Plan, link_id: int, item: Remote, ours: dict[int, Local], adopted: set[int]
+) -> None:
     if item.snapshot is None:
         return  # a deletion of something we never held (Radicale reports such, §3.1)
-    for code, text in item.problems:
-        result.notes.append(Note(item.external_id, code, text, _fingerprint(item.snapshot)))
     if item.meeting_id is not None and item.meeting_id in ours and item.meeting_id not in adopted:
         # One of our copies whose mapping was lost: adopt it, then bring it up to date.
         meeting = ours[item.meeting_id]
         adopted.add(item.meeting_id)
+        if (
+            meeting.snapshot is not None
+            and item.meeting_version is not None
+            and item.meeting_version == meeting.change_seq
+        ):
+            # The copy was written from the meeting as it still is (a crash lost the mapping
+            # after the provider's write): what differs was changed outside since, so the pair
+            # is planned from the meeting's content as base, as if the mapping had been saved.
+            result.actions.append(
+                Adopt(
+                    "our copy of this version, mapping recovered",
+                    item.meeting_id,
+                    item.external_id,
+                    item.etag,
+                    meeting.snapshot,
+                )
+            )
+            pair = Mapping(
+                item.meeting_id,
+                item.external_id,
+                item.etag,
+                meeting.snapshot,
+                client_appointment=meeting.client_appointment,
+            )
+            _mapped(result, link_id, pair, meeting, item)
+            return
+        for code, text in item.problems:
+            result.notes.append(Note(item.external_id, code, text, _fingerprint(item.snapshot)))
         result.actions.append(
             Adopt(
                 "our copy, mapping recovered",
@@ -370,9 +412,12 @@ def _unmapped_remote(result: Plan, item: Remote, ours: dict[int, Local], adopted
                     item.etag,
                     meeting.snapshot,
                     current=item.snapshot,
+                    version=meeting.change_seq,
                 )
             )
         return
+    for code, text in item.problems:
+        result.notes.append(Note(item.external_id, code, text, _fingerprint(item.snapshot)))
     if not item.importable or not item.eligible:
         return
     result.actions.append(CreateHere("new there", item))
@@ -400,6 +445,7 @@ def _mapped(
                     mapping.meeting_id,
                     here.snapshot,
                     idempotency_key(link_id, here),
+                    here.change_seq,
                 )
             )
         elif here is not None and here.snapshot is None:
@@ -474,6 +520,7 @@ def _mapped(
                     there.etag or mapping.etag,
                     here.snapshot,
                     current=there.snapshot,
+                    version=here.change_seq,
                 )
             )
         return

@@ -285,6 +285,7 @@ def _remote_view(
         snapshot=snapshot,
         updated_at=event.updated,
         meeting_id=event.meeting_id,
+        meeting_version=event.meeting_version,
         organizer=event.is_organizer,
         # PRODUCT 8: on a first sync only future events come in (a series with future
         # occurrences counts as future).
@@ -659,7 +660,7 @@ class _Executor:
 
     def _CreateThere(self, a: p.CreateThere) -> None:
         written = self.connector.create(
-            event_from_snapshot(a.snapshot, meeting_id=a.meeting_id),
+            event_from_snapshot(a.snapshot, meeting_id=a.meeting_id, meeting_version=a.version),
             idempotency_key=a.idempotency_key,
         )
         with transaction.atomic():
@@ -680,7 +681,7 @@ class _Executor:
     def _UpdateThere(self, a: p.UpdateThere) -> None:
         written = self.connector.update(
             a.external_id,
-            event_from_snapshot(a.snapshot, meeting_id=a.meeting_id),
+            event_from_snapshot(a.snapshot, meeting_id=a.meeting_id, meeting_version=a.version),
             etag=a.etag,
             fields=a.fields,
         )

@@ -137,3 +137,65 @@ def test_link_microsoft_through_the_consent_screen_then_revoke(
         expect(page.get_by_text("You have no linked calendars.")).to_be_visible()
     link = CalendarLink.all_objects.get()
     assert (link.provider, link.state, link.credentials) == ("microsoft", LinkState.REVOKED, "")
+
+
+def test_revoke_then_setup_again_with_the_same_calendar_duplicates_nothing(
+    page: Page,
+    live_server,  # type: ignore[no-untyped-def]
+    radicale: CalDAVServer,
+) -> None:
+    """What a staff member does when told to reconnect (issue 12 §2): *Revoke access*, then
+    *Setup* again with the same calendar. The new link recognises CalSync's copies (and the
+    events it imported before) instead of importing them as personal meetings and sending
+    every meeting a second time."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agenda.models import Meeting
+    from connectors.caldav.connector import CalDAVConnector
+    from tests.factories import make_meeting
+
+    staff = entitle(
+        UserFactory(role=Role.STAFF, email="ruben@example.test", full_name="Ruben Relink")
+    )
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    for n in range(3):
+        make_meeting(staff, title=f"Session {n}", start=start + timedelta(days=n))
+    page.goto(f"{live_server.url}/account/login/")
+    page.get_by_label("E-mail address").fill(staff.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    def setup() -> None:
+        page.goto(f"{live_server.url}/account/calendarsync/")
+        page.get_by_role("link", name="Setup CalDAV").click()
+        page.get_by_label("Server address").fill(radicale.url)
+        page.get_by_label("User name").fill(radicale.username)
+        page.get_by_label("Password").fill(radicale.password)
+        page.get_by_role("button", name="Connect").click()
+        expect(page.get_by_role("status")).to_contain_text("Linked “CS_Ruben Relink”")
+
+    setup()
+    page.reload()
+    expect(page.locator(".link-detail")).to_contain_text("3 sent to the external calendar")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke access").click()
+    expect(page.get_by_role("status")).to_contain_text("was revoked")
+
+    setup()  # the same server, account and dedicated calendar
+    page.reload()
+    detail = page.locator(".link-detail")
+    expect(detail).to_contain_text("3 copies recognised again")
+    expect(detail).not_to_contain_text("new from the external calendar")
+    expect(detail).not_to_contain_text("sent to the external calendar")
+    live = CalendarLink.objects.get()
+    reader = CalDAVConnector(
+        calendar_url=live.calendar_id,
+        username=radicale.username,
+        password=radicale.password,
+        timeout=10,
+    )
+    titles = sorted(i.event.title for i in reader.full_listing().items if i.event)
+    assert titles == ["Session 0", "Session 1", "Session 2"]
+    assert Meeting.objects.filter(owner=staff).count() == 3

@@ -1,6 +1,9 @@
 """The sync invariants (QUALITY.md I1-I10) under random interleavings, like vdirsyncer's
 ``SyncMachine``: a Hypothesis state machine edits, creates and deletes on both sides, syncs,
-crashes mid-run, delivers a run twice and expires the cursor, and checks the invariants.
+crashes mid-run, delivers a run twice, expires the cursor, revokes the link and sets it up again
+with the same calendar, and plants poisoned items on either side (a meeting the provider refuses
+to take, an event that cannot be read), and checks the invariants with them present: a poisoned
+item never stops a run, is told to the user, and everything else converges.
 
 CI runs a bounded number of examples; ``CALSYNC_STATEFUL_EXAMPLES`` runs more, e.g.
 ``CALSYNC_STATEFUL_EXAMPLES=200 scripts/test -k state_machine``.
@@ -28,10 +31,10 @@ from agenda.services import meeting_delete, meeting_update
 from calsync.engine import run as engine
 from calsync.engine.fields import snapshot_of_event, snapshot_of_meeting
 from calsync.engine.run import run_link
-from calsync.models import CalendarLink, EventMapping
-from connectors.base import Connector
-from connectors.errors import ConnectorError, RateLimited
-from connectors.events import EventData
+from calsync.models import CalendarLink, EventMapping, LinkState, SyncMessage
+from connectors.base import Changes, Connector
+from connectors.errors import ConnectorError, InvalidData, RateLimited
+from connectors.events import EventData, unreadable
 from recurrence import Frequency, Rule, Weekday
 from tests.agenda.test_services import data_of
 from tests.factories import TenantFactory, UserFactory, entitle, make_meeting
@@ -48,8 +51,49 @@ def _start(day: int, hour: int) -> datetime:
     return (base + timedelta(days=day)).replace(hour=hour)
 
 
+class Poisoning:
+    """The engine's connector, with the machine's poisoned items: writes of poisoned meetings
+    are refused as invalid (as a server refuses an event it cannot store), and poisoned events
+    are listed as unreadable (as malformed data is). Everything else is the real connector."""
+
+    def __init__(self, inner: Connector, machine: SyncMachine) -> None:
+        self.inner = inner
+        self.machine = machine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _refuse(self, event: EventData) -> None:
+        if _maybe_number(event.title) in self.machine.poisoned_here:
+            raise InvalidData("The provider refused this event (poisoned by the test).")
+
+    def create(self, event: EventData, **kwargs: Any) -> Any:
+        self._refuse(event)
+        return self.inner.create(event, **kwargs)
+
+    def update(self, external_id: str, event: EventData, **kwargs: Any) -> Any:
+        self._refuse(event)
+        return self.inner.update(external_id, event, **kwargs)
+
+    def _poison(self, changes: Changes) -> Changes:
+        items = tuple(
+            unreadable(i.external_id, i.etag, InvalidData("Malformed (poisoned by the test)."))
+            if i.event is not None and _maybe_number(i.event.title) in self.machine.poisoned_there
+            else i
+            for i in changes.items
+        )
+        return replace(changes, items=items)
+
+    def changes(self, cursor: str | None) -> Changes:
+        return self._poison(self.inner.changes(cursor))
+
+    def full_listing(self) -> Changes:
+        return self._poison(self.inner.full_listing())
+
+
 class SyncMachine(RuleBasedStateMachine):
     link_factory: Any = None  # set per provider: user -> (link, outside connector)
+    relink_factory: Any = None  # set per provider: revoked link -> a new link to its calendar
 
     def __init__(self) -> None:
         super().__init__()
@@ -60,6 +104,13 @@ class SyncMachine(RuleBasedStateMachine):
         self.user = entitle(UserFactory(tenant=tenant, role=Role.STAFF))
         self.link, self.outside = type(self).link_factory(self.user)
         self.outside: Connector
+        # Items numbered here are poisoned: their writes are refused, or they cannot be read.
+        self.poisoned_here: set[int] = set()
+        self.poisoned_there: set[int] = set()
+        self._registry_get = engine.registry.get
+        engine.registry.get = lambda slug: _Wrapped(  # type: ignore[assignment]
+            self._registry_get(slug), lambda inner: Poisoning(inner, self)
+        )
         # Oracles. Every item created carries a number "#n" in its title that edits keep, so a
         # duplicate (two meetings or two events for one item) shows as a repeated number; and
         # an edit made on one side only must survive (QUALITY I3).
@@ -217,6 +268,42 @@ class SyncMachine(RuleBasedStateMachine):
         )
         make_meeting(self.user, title=self._new_title(title), start=start, rule=rule)
 
+    @rule(title=TITLES, day=st.integers(1, 20), hour=st.integers(8, 17))
+    def create_poisoned_here(self, title: str, day: int, hour: int) -> None:
+        """A meeting the provider will refuse to take, whatever is done to it."""
+        meeting = make_meeting(self.user, title=self._new_title(title), start=_start(day, hour))
+        self.poisoned_here.add(_number(meeting.title))
+
+    @rule(title=TITLES, day=st.integers(1, 20), hour=st.integers(8, 17))
+    def create_poisoned_there(self, title: str, day: int, hour: int) -> None:
+        """An event made outside that cannot be read."""
+        start = _start(day, hour)
+        event = EventData(
+            uid="",
+            title=self._new_title(title),
+            start=start,
+            end=start + timedelta(hours=1),
+            time_zone="Europe/Amsterdam",
+        )
+        self.poisoned_there.add(_number(event.title))
+        self.outside.create(event, idempotency_key=f"poison{self.link.pk}n{self.counter}")
+
+    @rule()
+    def revoke_and_link_again(self) -> None:
+        """The staff member revokes access, then sets up the same calendar again (issue 12 §2):
+        the new link must adopt what the earlier one held, never import or send it twice."""
+        CalendarLink.objects.filter(pk=self.link.pk).update(
+            # What link_revoke does, short of asking the provider to revoke the grant (the
+            # outside client of these tests shares that grant).
+            state=LinkState.REVOKED,
+            revoked_at=timezone.now(),
+            next_sync_at=None,
+            credentials="",
+            cursor="",
+        )
+        self.link.refresh_from_db()
+        self.link = type(self).relink_factory(self.link)
+
     @rule()
     def rate_limited_sync(self) -> None:
         """The provider answers 429 to this run's first request: the run fails cleanly and
@@ -293,7 +380,14 @@ class SyncMachine(RuleBasedStateMachine):
         assert len({m for m, _ in rows}) == len(rows) == len({e for _, e in rows})
 
     def teardown(self) -> None:
-        """I1, I2, I5, I10 after a final quiet sync (the mass-delete guard allowed)."""
+        try:
+            self._check_final_state()
+        finally:
+            engine.registry.get = self._registry_get  # type: ignore[method-assign]
+
+    def _check_final_state(self) -> None:
+        """I1, I2, I5, I10 after a final quiet sync (the mass-delete guard allowed), with the
+        poisoned items present: each told to the user, none synced, nothing else held up."""
         CalendarLink.objects.filter(pk=self.link.pk).update(allow_mass_delete=True)
         for _ in range(2):
             outcome = run_link(self.link.pk)
@@ -301,18 +395,38 @@ class SyncMachine(RuleBasedStateMachine):
             self._fold_edits()
         quiet = run_link(self.link.pk)
         assert quiet.status == "ok" and quiet.counts == {}, quiet.counts  # I5, I8
+        poisoned = self.poisoned_here | self.poisoned_there
         here = {
             m.pk: snapshot_of_meeting(
                 m, list(m.resources.all()), [a.user for a in m.attendance.all()]
             )
             for m in Meeting.objects.filter(owner=self.user)
+            if _number(m.title) not in poisoned
         }
         ignore = frozenset({self.user.email.lower(), self.link.account.lower()})
+        listing = [i for i in self.outside.full_listing().items if i.event is not None]
         there = {
             i.external_id: snapshot_of_event(i.event, ignore=ignore)
-            for i in self.outside.full_listing().items
-            if i.event is not None
+            for i in listing
+            if i.event is not None and _number(i.event.title) not in poisoned
         }
+        # A poisoned item stays on its own side, and the user was told about it.
+        told = set(
+            SyncMessage.objects.filter(link__user=self.user).values_list("subject", flat=True)
+        )
+        for meeting in Meeting.objects.filter(owner=self.user):
+            if _number(meeting.title) in self.poisoned_here:
+                assert str(meeting.pk) in told, meeting.title
+                assert not EventMapping.objects.filter(link=self.link, meeting=meeting).exists()
+        for item in listing:
+            assert item.event is not None
+            if _number(item.event.title) in self.poisoned_there:
+                assert not Meeting.objects.filter(
+                    owner=self.user, title__contains=f"#{_number(item.event.title)}"
+                ).exists(), item.event.title
+                assert not EventMapping.objects.filter(
+                    link=self.link, external_id=item.external_id
+                ).exists()
         mappings = {
             m.external_id: m.meeting_id for m in EventMapping.objects.filter(link=self.link)
         }
@@ -336,17 +450,34 @@ class SyncMachine(RuleBasedStateMachine):
 
 
 def _number(title: str) -> int:
-    found = re.search(r"#(\d+)", title)
+    found = _maybe_number(title)
     assert found is not None, title
-    return int(found.group(1))
+    return found
 
 
-def _machine(link_factory: Any, bogus: Any, fake: Any = None) -> type[SyncMachine]:
+def _maybe_number(title: str) -> int | None:
+    found = re.search(r"#(\d+)", title)
+    return int(found.group(1)) if found else None
+
+
+class _Wrapped:
+    """A provider whose connectors go through ``wrap`` (see ``Poisoning``)."""
+
+    def __init__(self, provider: Any, wrap: Any) -> None:
+        self.provider = provider
+        self.wrap = wrap
+
+    def connector(self, link: Any, *, default_zone: str) -> Any:
+        return self.wrap(self.provider.connector(link, default_zone=default_zone))
+
+
+def _machine(link_factory: Any, bogus: Any, relink: Any, fake: Any = None) -> type[SyncMachine]:
     return type(
         "Machine",
         (SyncMachine,),
         {
             "link_factory": staticmethod(link_factory),
+            "relink_factory": staticmethod(relink),
             "bogus_cursor": staticmethod(bogus),
             "fake": fake,
         },
@@ -364,9 +495,13 @@ STATEFUL = settings(
 
 @pytest.mark.django_db
 def test_state_machine_on_radicale(radicale) -> None:  # type: ignore[no-untyped-def]
-    from tests.engine.helpers import link_caldav
+    from tests.engine.helpers import link_again, link_caldav
 
-    machine = _machine(lambda user: link_caldav(user, radicale), lambda: radicale.bogus_sync_token)
+    machine = _machine(
+        lambda user: link_caldav(user, radicale),
+        lambda: radicale.bogus_sync_token,
+        lambda old: link_again(old, {"password": radicale.password}),
+    )
     run_state_machine_as_test(machine, settings=STATEFUL)
     print(f"state machine on Radicale: {TOTALS}")
 
@@ -374,7 +509,7 @@ def test_state_machine_on_radicale(radicale) -> None:  # type: ignore[no-untyped
 @pytest.mark.django_db
 def test_state_machine_on_the_google_fake(google_fake, settings) -> None:  # type: ignore[no-untyped-def]
     from connectors.google.connector import GoogleConnector
-    from tests.engine.helpers import link_google
+    from tests.engine.helpers import link_again, link_google
     from tests.fakes.google import SCOPE_APP_CREATED
 
     for name, value in google_fake.django_settings().items():
@@ -396,7 +531,19 @@ def test_state_machine_on_the_google_fake(google_fake, settings) -> None:  # typ
         google_fake.invalidate_sync_token(token)
         return token
 
-    run_state_machine_as_test(_machine(link_factory, bogus, google_fake), settings=STATEFUL)
+    def relink(old):  # type: ignore[no-untyped-def]
+        creds = google_fake.issue_tokens(old.account, [SCOPE_APP_CREATED, "openid"]).credentials()
+        return link_again(
+            old,
+            {
+                "token": creds.token,
+                "refresh_token": creds.refresh_token,
+                "expiry": None,
+                "scopes": [SCOPE_APP_CREATED],
+            },
+        )
+
+    run_state_machine_as_test(_machine(link_factory, bogus, relink, google_fake), settings=STATEFUL)
     print(f"state machine on the Google fake: {TOTALS}")
 
 
@@ -409,7 +556,7 @@ def test_state_machine_on_the_graph_fake(microsoft_fake) -> None:  # type: ignor
 
     from connectors.microsoft.connector import MicrosoftConnector
     from connectors.microsoft.oauth import TokenSource
-    from tests.engine.helpers import link_microsoft
+    from tests.engine.helpers import link_again, link_microsoft
 
     fake = microsoft_fake
     state: dict[str, str] = {}
@@ -441,5 +588,10 @@ def test_state_machine_on_the_graph_fake(microsoft_fake) -> None:  # type: ignor
         CALSYNC_MICROSOFT_AUTHORITY=fake.authority,
         CALSYNC_MICROSOFT_GRAPH_ENDPOINT=fake.graph_endpoint,
     ):
-        run_state_machine_as_test(_machine(link_factory, bogus, fake), settings=STATEFUL)
+        run_state_machine_as_test(
+            _machine(
+                link_factory, bogus, lambda old: link_again(old, fake.sign_in(old.account)), fake
+            ),
+            settings=STATEFUL,
+        )
     print(f"state machine on the Graph fake: {TOTALS}")
