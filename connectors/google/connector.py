@@ -9,6 +9,11 @@
 * Creates use a client-chosen event id derived from the idempotency key (base32hex, §1.6): a
   retried insert gets 409 ``duplicate`` and we return the event the first try made.
 * Writes send ``sendUpdates=none``: Google never e-mails attendees for us (PRODUCT 10).
+* Updates are events.patch of the named fields only (issue 19 item 2): events.update would
+  replace the whole event and reset what we do not sync. Attendees, recurrence lines and
+  reminders are merged with the event as Google holds it, read first (one GET).
+* ``reminders.useDefault`` reads as the calendar's ``defaultReminders``, which every
+  events.list page carries: kept from the last page, so a quiet poll stays one request.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -48,7 +54,13 @@ from connectors.errors import (
     Unavailable,
 )
 from connectors.events import ALL_FIELDS, EventData, RemoteItem, unreadable
-from connectors.google.mapping import from_google, to_google
+from connectors.google.mapping import (
+    NEEDS_CURRENT,
+    fields_to_write,
+    from_google,
+    patch_body,
+    to_google,
+)
 from connectors.google.oauth import secrets_of
 
 PAGE_SIZE = 250
@@ -174,6 +186,9 @@ class GoogleConnector(Connector):
         # This connector's credentials live in its http only; the request builder is shared.
         self.http = authorized_http(credentials, timeout=timeout)
         self.events = _events_collection(api_endpoint)
+        # The calendar's default reminders (what reminders.useDefault means), from the last
+        # events.list page; None until a list was read.
+        self._default_reminders: list[dict[str, Any]] | None = None
 
     def updated_secrets(self) -> dict[str, Any] | None:
         """google-auth refreshed the access token during this connector's life: store it."""
@@ -199,6 +214,7 @@ class GoogleConnector(Connector):
                 params["pageToken"] = page_token
             with google_errors("Listing events"):
                 page = self.events.list(**params).execute(http=self.http)
+            self._note_defaults(page)
             items.extend(page.get("items", []))
             page_token = page.get("nextPageToken")
             if not page_token:
@@ -241,7 +257,10 @@ class GoogleConnector(Connector):
             etag = str(item.get("etag", ""))
             try:
                 event = from_google(
-                    item, exceptions=exceptions.get(event_id, ()), default_zone=self.default_zone
+                    item,
+                    exceptions=exceptions.get(event_id, ()),
+                    default_zone=self.default_zone,
+                    default_reminders=self._default_reminders or (),
                 )
             except InvalidData as exc:
                 yield unreadable(event_id, etag, exc)
@@ -271,6 +290,7 @@ class GoogleConnector(Connector):
                 params["pageToken"] = page_token
             with google_errors("Reading a repeating event"):
                 page = self.events.list(**params).execute(http=self.http)
+            self._note_defaults(page)
             found += [i for i in page.get("items", []) if i.get("recurringEventId") == item["id"]]
             page_token = page.get("nextPageToken")
             if not page_token:
@@ -285,14 +305,36 @@ class GoogleConnector(Connector):
         return RemoteItem(
             external_id,
             str(item.get("etag", "")),
-            from_google(item, exceptions=extra, default_zone=self.default_zone),
+            from_google(
+                item,
+                exceptions=extra,
+                default_zone=self.default_zone,
+                default_reminders=self._defaults_for(item),
+            ),
         )
+
+    def _note_defaults(self, page: dict[str, Any]) -> None:
+        # "The default reminders on the calendar for the authenticated user" (Events); Google
+        # leaves the list out when it is empty.
+        self._default_reminders = list(page.get("defaultReminders") or [])
+
+    def _defaults_for(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+        """The calendar's default reminders when ``item`` uses them: known from a listing, or
+        read with one small list request (only get() and update() of such an event need it)."""
+        if self._default_reminders is None and (item.get("reminders") or {}).get("useDefault"):
+            with google_errors("Reading the calendar's default reminders"):
+                page = self.events.list(
+                    calendarId=self.calendar_id, maxResults=1, fields="defaultReminders"
+                ).execute(http=self.http)
+            self._note_defaults(page)
+        return self._default_reminders or []
 
     # -- writes -----------------------------------------------------------------------------
 
     def create(self, event: EventData, *, idempotency_key: str) -> Written:
         event_id = event_id_for(idempotency_key)
-        body = {**to_google(event), "id": event_id}
+        with _unwritable(event_id):
+            body = {**to_google(event), "id": event_id}
         try:
             with google_errors("Creating an event"):
                 try:
@@ -317,17 +359,39 @@ class GoogleConnector(Connector):
         etag: str,
         fields: frozenset[str] = ALL_FIELDS,
     ) -> Written:
-        request = self.events.update(
-            calendarId=self.calendar_id,
-            eventId=external_id,
-            body=to_google(event),
-            sendUpdates="none",
+        """events.patch with the named fields only (``Connector.update``); lists we merge and
+        reminders we compare need the event as Google holds it, read first: a stale ``etag`` is
+        then ``EtagMismatch`` before anything is written."""
+        named = fields_to_write(fields, event)
+        current = self._current(external_id, etag) if named & NEEDS_CURRENT else None
+        with _unwritable(external_id):
+            body = patch_body(
+                event,
+                named,
+                current,
+                default_reminders=self._defaults_for(current) if current else (),
+                default_zone=self.default_zone,
+            )
+        if not body:
+            # Google already holds all of it: nothing to write.
+            current = current or self._current(external_id, etag)
+            return Written(external_id, str(current.get("etag", "")))
+        request = self.events.patch(
+            calendarId=self.calendar_id, eventId=external_id, body=body, sendUpdates="none"
         )
         # If-Match is a plain header, not a discovery parameter (§1.1).
         request.headers["If-Match"] = etag
         with google_errors("Updating an event"):
             updated = request.execute(http=self.http)
         return Written(external_id, str(updated.get("etag", "")))
+
+    def _current(self, external_id: str, etag: str) -> dict[str, Any]:
+        current = self._get_raw(external_id)
+        if current.get("status") == "cancelled":
+            raise NotFound("The event was deleted on Google.")
+        if etag and current.get("etag") != etag:
+            raise EtagMismatch("Updating an event: the event changed on Google.")
+        return current
 
     def delete(self, external_id: str, *, etag: str | None) -> None:
         request = self.events.delete(
@@ -344,6 +408,16 @@ class GoogleConnector(Connector):
 
 class _Duplicate(Exception):
     """Internal: an insert found its id taken (409 duplicate)."""
+
+
+@contextmanager
+def _unwritable(item_id: str) -> Iterator[None]:
+    """An event we cannot express for Google (a rule off its start, an unknown zone) is a
+    refusal of that one item (``InvalidData``), not a failed run."""
+    try:
+        yield
+    except (ValueError, KeyError, TypeError, zoneinfo.ZoneInfoNotFoundError) as exc:
+        raise InvalidData(f"This event cannot be written to Google: {exc}", item_id) from exc
 
 
 class GoogleAccount(Account):

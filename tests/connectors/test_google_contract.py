@@ -77,19 +77,21 @@ class GoogleOutside(Outside):
                     "shared": {"otherAppShared": "yes"},
                 },
                 "attendees": [
-                    {
-                        "email": "guest@elsewhere.example",
-                        "displayName": "A Guest",
-                        "optional": True,
-                        "comment": "Might be late",
-                        "responseStatus": "accepted",
-                    }
+                    {"email": "guest@elsewhere.example", "displayName": "A Guest", "optional": True}
                 ],
                 "reminders": {
                     "useDefault": False,
                     "overrides": [{"method": "popup", "minutes": 10}],
                 },
             },
+        )
+        # The guest's answer and comment are theirs to give (EventAttendee.responseStatus).
+        self.fake.user_respond(
+            self.calendar_id,
+            str(created["id"]),
+            "guest@elsewhere.example",
+            "accepted",
+            comment="Might be late",
         )
         return str(created["id"])
 

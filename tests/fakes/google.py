@@ -16,7 +16,6 @@ import copy
 import hashlib
 import html
 import json
-import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rruleset, rrulestr
 
+from tests.fakes import google_schema
 from tests.fakes.server import (
     FakeServer,
     Headers,
@@ -219,26 +219,12 @@ def unb64(token: str) -> dict[str, Any] | None:
 @cache
 def discovery_scopes() -> dict[str, frozenset[str]]:
     """Per-method scopes from the discovery document googleapiclient ships (§1.3)."""
-    import googleapiclient
+    return {mid: frozenset(m.get("scopes", [])) for mid, m in google_schema.methods().items()}
 
-    path = os.path.join(
-        os.path.dirname(googleapiclient.__file__),
-        "discovery_cache",
-        "documents",
-        "calendar.v3.json",
-    )
-    with open(path, encoding="utf-8") as handle:
-        document = json.load(handle)
-    scopes: dict[str, frozenset[str]] = {}
 
-    def walk(resources: Mapping[str, Any]) -> None:
-        for resource in resources.values():
-            for method in resource.get("methods", {}).values():
-                scopes[method["id"]] = frozenset(method.get("scopes", []))
-            walk(resource.get("resources", {}))
-
-    walk(document["resources"])
-    return scopes
+def schema_problem(error: google_schema.SchemaError) -> HttpProblem:
+    """A request the discovery document refuses: Google's 400 shape (§1.8)."""
+    return bad_request(error.message, reason=error.reason)
 
 
 def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
@@ -250,6 +236,15 @@ def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
             merge_patch(target[key], value)
         else:
             target[key] = copy.deepcopy(value)
+
+
+def without_nulls(value: Any) -> Any:
+    """A body with its ``null`` members dropped: outside a patch, null means absent."""
+    if isinstance(value, Mapping):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
 
 
 def clean_extended_properties(resource: dict[str, Any]) -> None:
@@ -385,6 +380,9 @@ class Calendar:
     seq: int = 0
     sync_generation: int = 0  # bumping it expires every outstanding sync token (§1.10 item 2)
     events: dict[str, StoredEvent] = field(default_factory=dict)
+    # The account's default reminders for this calendar (``Events.defaultReminders``, the
+    # calendar list entry's ``defaultReminders``): what ``reminders.useDefault`` means.
+    default_reminders: list[dict[str, Any]] = field(default_factory=list)
 
     def resource(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -558,6 +556,9 @@ class GoogleFake(FakeServer):
                 created_by_client=None,
                 etag=self._new_etag(),
                 primary=True,
+                # Google gives a new account's primary calendar a 10-minute pop-up by default;
+                # calendars made by calendars.insert start without defaults.
+                default_reminders=[{"method": "popup", "minutes": 10}],
             )
             return account
 
@@ -670,26 +671,63 @@ class GoogleFake(FakeServer):
             self.calendars[calendar.id] = calendar
             return calendar.id
 
+    @staticmethod
+    def _helper_body(method_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A test helper's body, held to the same schema as a request's (a typo in a test is
+        an error, not a silently different event)."""
+        try:
+            google_schema.check_body(method_id, body)
+        except google_schema.SchemaError as error:
+            raise ValueError(f"{method_id}: {error.message}") from None
+        return copy.deepcopy(dict(body))
+
     def user_insert(self, calendar_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        checked = self._helper_body("calendar.events.insert", body)
         with self.lock:
-            return self._insert_event(
-                self._calendar_by_id(calendar_id), dict(body), importing=False
-            )
+            return self._insert_event(self._calendar_by_id(calendar_id), checked, importing=False)
 
     def user_import(self, calendar_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """An invitation landing in this calendar: like events.import, the body's ``organizer``
-        (someone else) is kept, which an insert would replace by the calendar (§1.4)."""
+        (someone else) is kept, which an insert would replace by the calendar (§1.4). Without an
+        ``iCalUID`` (required by import) the organiser's is made up."""
+        body = {"iCalUID": f"{random_base32hex(20)}@elsewhere.example", **body}
+        checked = self._helper_body("calendar.events.import", body)
         with self.lock:
-            return self._insert_event(self._calendar_by_id(calendar_id), dict(body), importing=True)
+            return self._insert_event(self._calendar_by_id(calendar_id), checked, importing=True)
 
     def user_patch(
         self, calendar_id: str, event_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
+        checked = self._helper_body("calendar.events.patch", changes)
         with self.lock:
             calendar = self._calendar_by_id(calendar_id)
-            return self._write_event(
-                calendar, event_id, dict(changes), replace=False, if_match=None
-            )
+            return self._write_event(calendar, event_id, checked, replace=False, if_match=None)
+
+    def user_respond(
+        self, calendar_id: str, event_id: str, email: str, response: str, comment: str = ""
+    ) -> dict[str, Any]:
+        """The attendee ``email`` answers the invitation (only they can set their
+        ``responseStatus``): the calendar's copy changes, with a new etag."""
+        if response not in ("needsAction", "declined", "tentative", "accepted"):
+            raise ValueError(f"not a responseStatus: {response}")
+        with self.lock:
+            calendar = self._calendar_by_id(calendar_id)
+            resource = copy.deepcopy(calendar.events[event_id].resource)
+            for attendee in resource.get("attendees") or []:
+                if str(attendee.get("email", "")).lower() == email.lower():
+                    attendee["responseStatus"] = response
+                    if comment:
+                        attendee["comment"] = comment
+                    break
+            else:
+                raise KeyError(email)
+            self._bump(calendar, resource)
+            return resource
+
+    def set_default_reminders(self, calendar_id: str, reminders: list[dict[str, Any]]) -> None:
+        """The user's default reminders for the calendar (Google Calendar's settings page)."""
+        with self.lock:
+            self._calendar_by_id(calendar_id).default_reminders = copy.deepcopy(reminders)
 
     def user_delete(self, calendar_id: str, event_id: str) -> None:
         with self.lock:
@@ -1115,7 +1153,25 @@ class GoogleFake(FakeServer):
         matched = frozenset(token.scopes) & discovery_scopes()[method_id]
         if not matched:
             raise self._insufficient()
+        try:
+            google_schema.check_query(method_id, request.query)
+        except google_schema.SchemaError as error:
+            raise schema_problem(error) from None
         return _Auth(token, matched)
+
+    @staticmethod
+    def _body(request: Request, method_id: str) -> dict[str, Any]:
+        """The JSON body, checked against the method's request schema (issue 19 item 7)."""
+        try:
+            body = request.json()
+        except ValueError:
+            raise bad_request("Parse Error", reason="parseError") from None
+        body = {} if body is None else body
+        try:
+            google_schema.check_body(method_id, body)
+        except google_schema.SchemaError as error:
+            raise schema_problem(error) from None
+        return cast(dict[str, Any], body)
 
     @staticmethod
     def _insufficient() -> HttpProblem:
@@ -1156,7 +1212,7 @@ class GoogleFake(FakeServer):
 
     def _calendars_insert(self, request: Request, match: re.Match[str]) -> Response:
         auth = self._auth(request, "calendar.calendars.insert")
-        body = request.json() or {}
+        body = self._body(request, "calendar.calendars.insert")
         if not body.get("summary"):
             raise bad_request("Missing title.", reason="required")
         time_zone = body.get("timeZone") or self.accounts[auth.token.email].time_zone
@@ -1186,7 +1242,7 @@ class GoogleFake(FakeServer):
     def _calendars_write(self, request: Request, match: re.Match[str], method: str) -> Response:
         auth = self._auth(request, method)
         calendar = self._calendar(auth, match.group(1))
-        body = request.json() or {}
+        body = self._body(request, method)
         if method.endswith("update") and not body.get("summary"):
             raise bad_request("Missing title.", reason="required")
         if "summary" in body:
@@ -1213,7 +1269,11 @@ class GoogleFake(FakeServer):
 
     def _calendar_list_entry(self, calendar: Calendar) -> dict[str, Any]:
         entry = calendar.resource()
-        entry.update(kind="calendar#calendarListEntry", accessRole="owner", defaultReminders=[])
+        entry.update(
+            kind="calendar#calendarListEntry",
+            accessRole="owner",
+            defaultReminders=copy.deepcopy(calendar.default_reminders),
+        )
         if calendar.primary:
             entry["primary"] = True
         return entry
@@ -1428,7 +1488,7 @@ class GoogleFake(FakeServer):
             "updated": latest or rfc3339(self.now),
             "timeZone": calendar.time_zone,
             "accessRole": "owner",
-            "defaultReminders": [],
+            "defaultReminders": copy.deepcopy(calendar.default_reminders),
         }
 
     def _opaque_token(self, payload: dict[str, Any]) -> str:
@@ -1704,14 +1764,15 @@ class GoogleFake(FakeServer):
     def _events_insert(self, request: Request, match: re.Match[str]) -> Response:
         auth = self._auth(request, "calendar.events.insert")
         calendar = self._calendar(auth, match.group(1))
-        resource = self._insert_event(calendar, request.json() or {}, importing=False)
+        body = self._body(request, "calendar.events.insert")
+        resource = self._insert_event(calendar, body, importing=False)
         self._record_send_updates(request, "insert", calendar, resource)
         return json_response(200, self._wire_view(resource, listing=False))
 
     def _events_import(self, request: Request, match: re.Match[str]) -> Response:
         auth = self._auth(request, "calendar.events.import")
         calendar = self._calendar(auth, match.group(1))
-        body = request.json() or {}
+        body = self._body(request, "calendar.events.import")
         if not body.get("iCalUID"):
             raise bad_request("Missing iCalUID.", reason="required")
         existing = next(
@@ -1739,13 +1800,14 @@ class GoogleFake(FakeServer):
         return self._events_write(request, match, replace=True)
 
     def _events_write(self, request: Request, match: re.Match[str], *, replace: bool) -> Response:
-        auth = self._auth(request, "calendar.events.update" if replace else "calendar.events.patch")
+        method_id = "calendar.events.update" if replace else "calendar.events.patch"
+        auth = self._auth(request, method_id)
         calendar = self._calendar(auth, match.group(1))
         event_id = unquote(match.group(2))
         resource = self._write_event(
             calendar,
             event_id,
-            request.json() or {},
+            self._body(request, method_id),
             replace=replace,
             if_match=request.headers.get("If-Match"),
         )
@@ -1779,6 +1841,11 @@ class GoogleFake(FakeServer):
     def _bump(
         self, calendar: Calendar, resource: dict[str, Any], *, touch_updated: bool = True
     ) -> None:
+        # Stored as Google answers it: defaults and empty values left out (issue 19 item 7).
+        hidden = {k: v for k, v in resource.items() if k.startswith("_")}
+        shaped = google_schema.sparse({k: v for k, v in resource.items() if k not in hidden})
+        resource.clear()
+        resource.update(shaped, **hidden)
         calendar.seq += 1
         resource["etag"] = self._new_etag()
         if touch_updated:
@@ -1806,10 +1873,20 @@ class GoogleFake(FakeServer):
                     )
             if value.get("timeZone"):
                 zone(value["timeZone"])
-        overrides = (body.get("reminders") or {}).get("overrides") or []
+        reminders = body.get("reminders") or {}
+        overrides = reminders.get("overrides") or []
         if len(overrides) > 5:
             # §1.6: at most 5 override reminders (the exact error text is not documented).
             raise bad_request("Cannot specify more than 5 override reminders.")
+        if reminders.get("useDefault") and overrides:
+            # Overrides are for events that "[don't] use the default reminders" (discovery).
+            raise bad_request(
+                "Cannot specify both default reminders and overrides at the same time."
+            )
+        for override in overrides:
+            # EventReminder.minutes: "Valid values are between 0 and 40320 (4 weeks in minutes)."
+            if not 0 <= int(override.get("minutes", 0)) <= 40320:
+                raise bad_request(f"Invalid value for: minutes ({override.get('minutes')})")
         if body.get("recurrence"):
             if "dateTime" in start and not start.get("timeZone"):
                 # §1.5: start.timeZone is required for recurring events.
@@ -1826,13 +1903,47 @@ class GoogleFake(FakeServer):
                 location=("parameter", "end"),
             )
 
-    def _check_recurrence(self, calendar: Calendar, resource: dict[str, Any]) -> None:
+    def _check_recurrence(
+        self, calendar: Calendar, resource: dict[str, Any], *, sent: Any = None
+    ) -> None:
         if not resource.get("recurrence"):
             return
         try:
             next(iter(self._occurrences(calendar, resource, None, None, 1)), None)
+            off = self._exdates_off_the_rule(calendar, resource) if sent else []
         except (ValueError, TypeError, KeyError):
             raise bad_request("Invalid recurrence rule.") from None
+        if off:
+            # Create-events guide: an EXDATE "must point to a valid instance generated by the
+            # recurrence rule" (§1.5). Checked for the lines a request sends.
+            raise bad_request(f"Invalid recurrence rule: EXDATE {off[0]} is not an instance.")
+
+    def _exdates_off_the_rule(self, calendar: Calendar, master: Mapping[str, Any]) -> list[str]:
+        start = master["start"]
+        all_day = "date" in start
+        if all_day:
+            dtstart = datetime.combine(date.fromisoformat(start["date"]), time())
+            tz = zone(start.get("timeZone") or calendar.time_zone)
+        else:
+            tz = zone(start.get("timeZone"))
+            dtstart = datetime.fromisoformat(start["dateTime"])
+            dtstart = dtstart.astimezone(tz) if dtstart.tzinfo else dtstart.replace(tzinfo=tz)
+        lines = [str(line) for line in master.get("recurrence") or []]
+        generated = build_ruleset(
+            [line for line in lines if not line.upper().startswith("EXDATE")], dtstart, tz, all_day
+        )
+        off = []
+        for line in lines:
+            name, _, value = line.partition(":")
+            head, *params = name.split(";")
+            if head.upper() != "EXDATE":
+                continue
+            param_map = dict(p.split("=", 1) for p in params if "=" in p)
+            for item in value.split(","):
+                moment = _parse_date_value(item.strip(), param_map, tz, all_day)
+                if not generated.between(moment, moment, inc=True):
+                    off.append(item.strip())
+        return off
 
     def _insert_event(
         self, calendar: Calendar, body: dict[str, Any], *, importing: bool
@@ -1846,7 +1957,7 @@ class GoogleFake(FakeServer):
                 raise google_error(409)
         else:
             event_id = random_base32hex(26)
-        self._validate_times(body, calendar)
+        self._validate_times(without_nulls(body), calendar)
         owner = calendar.owner
         now = rfc3339(self.now)
         resource: dict[str, Any] = {
@@ -1855,22 +1966,74 @@ class GoogleFake(FakeServer):
             "status": "confirmed",
             "htmlLink": f"https://www.google.com/calendar/event?eid={event_id}",
             "created": now,
-            "creator": {"email": owner, "self": True},
-            "organizer": {"email": calendar.id, "displayName": calendar.summary, "self": True},
+            # "self": "Whether the creator corresponds to the calendar on which this copy of the
+            # event appears": the account, so only on its primary calendar.
+            "creator": {"email": owner, "self": calendar.primary},
+            "organizer": {"email": calendar.id, "displayName": calendar.summary},
             "iCalUID": f"{event_id}@google.com",
             "sequence": 0,
             "reminders": {"useDefault": True},
             "eventType": "default",
         }
-        for key, value in body.items():
+        for key, value in without_nulls(body).items():
             if key in READ_ONLY_EVENT_FIELDS and not (importing and key == "organizer"):
                 continue
             resource[key] = copy.deepcopy(value)
         resource["id"] = event_id
+        self._server_fields(calendar, resource, None, importing=importing)
         clean_extended_properties(resource)
-        self._check_recurrence(calendar, resource)
+        self._check_recurrence(calendar, resource, sent=body.get("recurrence"))
         self._bump(calendar, resource)
         return resource
+
+    def _server_fields(
+        self,
+        calendar: Calendar,
+        resource: dict[str, Any],
+        before: Mapping[str, Any] | None,
+        *,
+        importing: bool,
+    ) -> None:
+        """What Google sets itself: the read-only ``self`` and ``organizer`` flags, and the
+        attendees' answers, which only the attendees give."""
+        own = calendar.id.lower()
+        organizer = resource.get("organizer")
+        organizer_email = ""
+        if isinstance(organizer, dict):
+            organizer_email = str(organizer.get("email", "")).lower()
+            organizer.pop("self", None)  # read-only: whatever a client sent, Google decides
+            if organizer_email == own:
+                organizer["self"] = True
+        if "attendees" not in resource:
+            return
+        previous = {
+            str(a.get("email", "")).lower(): a
+            for a in (before or {}).get("attendees") or []
+            if a.get("email")
+        }
+        attendees = []
+        for entry in resource["attendees"] or []:
+            attendee = {
+                k: v for k, v in entry.items() if v is not None and k not in ("self", "organizer")
+            }
+            email = str(attendee.get("email", "")).lower()
+            earlier = previous.get(email)
+            if not importing and email != own:
+                # "Only the attendee may set it": a response sent by anyone else is Google's to
+                # keep or reset (EventAttendee.responseStatus warns that accepted, declined
+                # or tentative set for someone "might" be reset to needsAction). The fake does
+                # the strict thing: a kept attendee keeps their answer, a new one has none yet.
+                attendee["responseStatus"] = (earlier or {}).get("responseStatus", "needsAction")
+            attendee.setdefault("responseStatus", "needsAction")
+            if earlier is not None:
+                # "Can only be set when the attendee is added to the event for the first time."
+                attendee["resource"] = bool(earlier.get("resource"))
+            if email == own:
+                attendee["self"] = True
+            if organizer_email and email == organizer_email:
+                attendee["organizer"] = True
+            attendees.append(attendee)
+        resource["attendees"] = attendees
 
     def _materialise(self, calendar: Calendar, event_id: str) -> dict[str, Any]:
         stored = calendar.events.get(event_id)
@@ -1929,16 +2092,17 @@ class GoogleFake(FakeServer):
                 "eventType": current.get("eventType", "default"),
                 "reminders": {"useDefault": True},
             }
-            updated.update(copy.deepcopy(writable))
+            updated.update(without_nulls(writable))
         else:
             updated = copy.deepcopy(current)
             merge_patch(updated, writable)
         updated.pop("_generated", None)
-        if "recurringEventId" in current and "recurrence" in updated:
+        if "recurringEventId" in current and updated.get("recurrence"):
             raise bad_request("Invalid recurrence rule: instances cannot carry recurrence.")
+        self._server_fields(calendar, updated, current, importing=importing)
         self._validate_times(updated, calendar)
         clean_extended_properties(updated)
-        self._check_recurrence(calendar, updated)
+        self._check_recurrence(calendar, updated, sent=body.get("recurrence"))
         timing = ("start", "end", "recurrence", "status")
         if "sequence" not in body and any(updated.get(k) != current.get(k) for k in timing):
             updated["sequence"] = int(current.get("sequence", 0)) + 1
@@ -2011,7 +2175,7 @@ class GoogleFake(FakeServer):
     def _events_watch(self, request: Request, match: re.Match[str]) -> Response:
         auth = self._auth(request, "calendar.events.watch")
         calendar = self._calendar(auth, match.group(1))
-        body = request.json() or {}
+        body = self._body(request, "calendar.events.watch")
         channel_id = body.get("id")
         if not channel_id or len(str(channel_id)) > 64:
             raise bad_request("Invalid channel id.", reason="required")
@@ -2058,7 +2222,7 @@ class GoogleFake(FakeServer):
 
     def _channels_stop(self, request: Request, match: re.Match[str]) -> Response:
         self._auth(request, "calendar.channels.stop")
-        body = request.json() or {}
+        body = self._body(request, "calendar.channels.stop")
         channel = self.channels.get(str(body.get("id")))
         if channel is None or channel.stopped or channel.resource_id != body.get("resourceId"):
             raise not_found()

@@ -926,3 +926,219 @@ def test_server_plumbing_context_manager_clock_and_405() -> None:
         assert wrong_method.json()["error"]["code"] == 405
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/token", timeout=2)
+
+
+# -- as strict and as sparse as Google (issue 19 item 7) ------------------------------------------
+
+
+def _refusal(call: Any) -> dict[str, Any]:
+    with pytest.raises(HttpError) as caught:
+        call.execute()
+    assert caught.value.status_code == 400
+    details: dict[str, Any] = caught.value.error_details[0]
+    return details
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"colour": "5"}, "invalid"),  # no such field (colorId is)
+        ({"summary": 5}, "invalid"),  # a string
+        ({"transparency": "see-through"}, "invalid"),  # "opaque" or "transparent"
+        ({"guestsCanModify": "yes"}, "invalid"),  # a boolean
+        ({"start": {"dateTime": "tomorrow at nine"}}, "invalid"),  # an RFC 3339 date-time
+        ({"start": {"date": "2026-12-1"}}, "invalid"),  # yyyy-mm-dd
+        ({"attendees": [{"email": "a@example.org", "responseStatus": "maybe"}]}, "invalid"),
+        ({"attendees": [{"displayName": "No address"}]}, "required"),  # "Required when adding"
+        ({"reminders": {"useDefault": False, "overrides": [{"minutes": 5}]}}, "required"),
+        ({"end": None}, "required"),  # insert: start and end are required
+        ({"extendedProperties": {"private": {"k": 1}}}, "invalid"),  # string values only
+    ],
+)
+def test_insert_bodies_are_checked_against_the_discovery_document(
+    service: Any, calendar_id: str, change: dict[str, Any], reason: str
+) -> None:
+    body = {"summary": "checked", **timed(1, 9), **change}
+    details = _refusal(service.events().insert(calendarId=calendar_id, body=body))
+    assert details["reason"] == reason
+    assert details["domain"] == "global" and details["message"]
+
+
+def test_patch_bodies_are_checked_and_null_clears(service: Any, calendar_id: str) -> None:
+    event = insert(service, calendar_id, "patched", location="Room 1", colorId="3")
+    # A patch needs no start or end, and null clears a field (patch semantics).
+    patched = (
+        service.events()
+        .patch(calendarId=calendar_id, eventId=event["id"], body={"location": None})
+        .execute()
+    )
+    assert "location" not in patched and patched["colorId"] == "3"
+    details = _refusal(
+        service.events().patch(
+            calendarId=calendar_id, eventId=event["id"], body={"visibility": "secret"}
+        )
+    )
+    assert details["reason"] == "invalid"
+    # Turning a timed event into an all-day one: the members of start are merged, so the
+    # dateTime and timeZone must be cleared with null.
+    all_day = (
+        service.events()
+        .patch(
+            calendarId=calendar_id,
+            eventId=event["id"],
+            body={
+                "start": {"date": "2026-12-01", "dateTime": None, "timeZone": None},
+                "end": {"date": "2026-12-02", "dateTime": None, "timeZone": None},
+            },
+        )
+        .execute()
+    )
+    assert all_day["start"] == {"date": "2026-12-01"}
+    # An event keeps a start: clearing the last member of it is refused.
+    _refusal(
+        service.events().patch(
+            calendarId=calendar_id, eventId=event["id"], body={"start": {"date": None}}
+        )
+    )
+
+
+def test_unknown_and_malformed_query_parameters_are_400(
+    google_fake: GoogleFake, full: IssuedTokens, calendar_id: str
+) -> None:
+    """googleapiclient checks parameters itself; another client's typo gets Google's 400."""
+    headers = {"Authorization": f"Bearer {full.access_token}"}
+    url = f"{google_fake.api_endpoint}calendars/{calendar_id}/events"
+    for query in ({"singleEvent": "false"}, {"showDeleted": "yes"}, {"maxResults": "0"}):
+        answer = requests.get(url, params=query, headers=headers, timeout=10)
+        assert answer.status_code == 400, query
+        assert answer.json()["error"]["code"] == 400
+    ok = requests.get(url, params={"alt": "json"}, headers=headers, timeout=10)
+    assert ok.status_code == 200
+
+
+def test_answers_leave_out_what_is_at_its_default(
+    google_fake: GoogleFake, service: Any, calendar_id: str
+) -> None:
+    """Google leaves out a field whose value is the default the discovery document states."""
+    event = insert(
+        service,
+        calendar_id,
+        "sparse",
+        description="",
+        transparency="opaque",
+        visibility="default",
+        guestsCanModify=False,
+        guestsCanInviteOthers=True,
+        attendees=[
+            {"email": "guest@example.org", "optional": False},
+            {"email": calendar_id, "displayName": "Me"},
+        ],
+    )
+    for name in ("description", "transparency", "visibility", "guestsCanModify"):
+        assert name not in event, name
+    assert "guestsCanInviteOthers" not in event
+    assert event["kind"] == "calendar#event" and event["eventType"] == "default"
+    assert event["status"] == "confirmed" and event["sequence"] == 0
+    assert event["reminders"] == {"useDefault": True}
+    # The organiser is this calendar; the account made it, but it is not this calendar.
+    assert event["organizer"] == {"email": calendar_id, "displayName": "CalSync Sam", "self": True}
+    assert event["creator"] == {"email": EMAIL}
+    guest, me = event["attendees"]
+    assert guest == {"email": "guest@example.org", "responseStatus": "needsAction"}
+    assert me == {
+        "email": calendar_id,
+        "displayName": "Me",
+        "self": True,
+        "organizer": True,
+        "responseStatus": "needsAction",
+    }
+    no_reminders = (
+        service.events()
+        .patch(
+            calendarId=calendar_id,
+            eventId=event["id"],
+            body={"reminders": {"useDefault": False, "overrides": []}},
+        )
+        .execute()
+    )
+    assert no_reminders["reminders"] == {"useDefault": False}
+    # An invitation: someone else organises it, and Google says so by leaving "self" out.
+    invited = google_fake.user_import(
+        calendar_id,
+        {
+            "summary": "Their meeting",
+            **timed(2, 9),
+            "organizer": {"email": "chair@elsewhere.example", "self": True},  # read-only
+        },
+    )
+    got = service.events().get(calendarId=calendar_id, eventId=invited["id"]).execute()
+    assert got["organizer"] == {"email": "chair@elsewhere.example"}
+
+
+def test_only_the_attendee_sets_their_response(
+    google_fake: GoogleFake, service: Any, calendar_id: str
+) -> None:
+    event = insert(
+        service,
+        calendar_id,
+        "answers",
+        attendees=[{"email": "guest@example.org", "responseStatus": "accepted"}],
+    )
+    # Set by the organiser for someone else: reset (the documented warning of responseStatus).
+    assert event["attendees"][0]["responseStatus"] == "needsAction"
+    google_fake.user_respond(calendar_id, event["id"], "guest@example.org", "declined", "Away")
+    kept = (
+        service.events()
+        .patch(
+            calendarId=calendar_id,
+            eventId=event["id"],
+            body={"attendees": [{"email": "guest@example.org", "responseStatus": "accepted"}]},
+        )
+        .execute()
+    )
+    assert kept["attendees"][0]["responseStatus"] == "declined"  # still the guest's answer
+    assert "comment" not in kept["attendees"][0]  # arrays are replaced: what is not sent goes
+
+
+def test_default_reminders_are_the_calendars_and_exclude_overrides(
+    google_fake: GoogleFake, service: Any, calendar_id: str
+) -> None:
+    page = service.events().list(calendarId="primary").execute()
+    assert page["defaultReminders"] == [{"method": "popup", "minutes": 10}]  # a new account's
+    assert service.events().list(calendarId=calendar_id).execute()["defaultReminders"] == []
+    google_fake.set_default_reminders(calendar_id, [{"method": "email", "minutes": 60}])
+    page = service.events().list(calendarId=calendar_id, maxResults=1).execute()
+    assert page["defaultReminders"] == [{"method": "email", "minutes": 60}]
+    entry = service.calendarList().get(calendarId=calendar_id).execute()
+    assert entry["defaultReminders"] == [{"method": "email", "minutes": 60}]
+    both = {"useDefault": True, "overrides": [{"method": "popup", "minutes": 5}]}
+    _refusal(
+        service.events().insert(
+            calendarId=calendar_id, body={"summary": "x", **timed(1, 9), "reminders": both}
+        )
+    )
+    late = {"useDefault": False, "overrides": [{"method": "popup", "minutes": 40321}]}
+    _refusal(
+        service.events().insert(
+            calendarId=calendar_id, body={"summary": "x", **timed(1, 9), "reminders": late}
+        )
+    )
+
+
+def test_an_exdate_must_name_an_instance(service: Any, calendar_id: str) -> None:
+    series = {
+        "start": {"dateTime": "2026-12-07T09:00:00", "timeZone": "Europe/Berlin"},
+        "end": {"dateTime": "2026-12-07T10:00:00", "timeZone": "Europe/Berlin"},
+    }
+    off = ["RRULE:FREQ=WEEKLY;COUNT=4", "EXDATE;TZID=Europe/Berlin:20261214T100000"]
+    _refusal(
+        service.events().insert(
+            calendarId=calendar_id, body={"summary": "s", **series, "recurrence": off}
+        )
+    )
+    on = ["RRULE:FREQ=WEEKLY;COUNT=4", "EXDATE;TZID=Europe/Berlin:20261214T090000"]
+    master = insert(service, calendar_id, "s", **series, recurrence=on)
+    instances = (
+        service.events().instances(calendarId=calendar_id, eventId=master["id"]).execute()["items"]
+    )
+    assert len(instances) == 3
