@@ -331,25 +331,42 @@ class GoogleConnector(Connector):
 
     # -- writes -----------------------------------------------------------------------------
 
+    # How many ids one key may take (see ``create``): each needs an earlier copy deleted at
+    # Google after a crash kept us from recording it, so a handful is plenty.
+    MAX_CREATE_IDS = 5
+
     def create(self, event: EventData, *, idempotency_key: str) -> Written:
-        event_id = event_id_for(idempotency_key)
-        with _unwritable(event_id):
-            body = {**to_google(event), "id": event_id}
-        try:
-            with google_errors("Creating an event"):
-                try:
-                    created = self.events.insert(
-                        calendarId=self.calendar_id, body=body, sendUpdates="none"
-                    ).execute(http=self.http)
-                except HttpError as exc:
-                    if int(exc.status_code) == 409 and _reason(exc) == "duplicate":
-                        raise _Duplicate from exc
-                    raise
-        except _Duplicate:
-            # A retried create: the first try made it. Return that event, not a second one.
-            existing = self._get_raw(event_id)
-            return Written(event_id, str(existing.get("etag", "")))
-        return Written(str(created["id"]), str(created.get("etag", "")))
+        """A retried create finds the first try's event by its id (409 ``duplicate``) and
+        returns it. Google keeps the id of a deleted event (it stays as a cancelled tombstone
+        and a new insert with it is a duplicate too): when the first try's copy was deleted at
+        Google, the next id of the key's chain is used, so the meeting gets a live copy (as a
+        CalDAV PUT to the same name would make one) and a retry still finds it."""
+        for attempt in range(self.MAX_CREATE_IDS):
+            event_id = event_id_for(
+                idempotency_key if not attempt else f"{idempotency_key}r{attempt}"
+            )
+            with _unwritable(event_id):
+                body = {**to_google(event), "id": event_id}
+            try:
+                with google_errors("Creating an event"):
+                    try:
+                        created = self.events.insert(
+                            calendarId=self.calendar_id, body=body, sendUpdates="none"
+                        ).execute(http=self.http)
+                    except HttpError as exc:
+                        if int(exc.status_code) == 409 and _reason(exc) == "duplicate":
+                            raise _Duplicate from exc
+                        raise
+            except _Duplicate:
+                # A retried create: the first try made it. Return that event, not a second one.
+                existing = self._get_raw(event_id)
+                if existing.get("status") == "cancelled":
+                    continue  # deleted at Google since: that id is spent
+                return Written(event_id, str(existing.get("etag", "")))
+            return Written(str(created["id"]), str(created.get("etag", "")))
+        raise InvalidData(
+            "Google keeps refusing to create this event: every id tried belongs to a deleted copy."
+        )
 
     def update(
         self,

@@ -38,6 +38,8 @@ from recurrence import (
 )
 
 MEETING_ID_KEY = "calsyncMeetingId"
+# The meeting's version the copy was written from (``EventData.meeting_version``).
+MEETING_VERSION_KEY = "calsyncMeetingVersion"
 _RESPONSES = {
     "needsAction": "needs-action",
     "accepted": "accepted",
@@ -70,8 +72,18 @@ def to_google(event: EventData) -> dict[str, Any]:
         ),
     }
     if event.meeting_id is not None:
-        body["extendedProperties"] = {"private": {MEETING_ID_KEY: str(event.meeting_id)}}
+        ours = {k: v for k, v in _ours(event).items() if v is not None}  # no nulls in inserts
+        body["extendedProperties"] = {"private": ours}
     return body
+
+
+def _ours(event: EventData) -> dict[str, str | None]:
+    """Our keys in ``extendedProperties.private``: the meeting id and, when known, the
+    version written (a null deletes a version a later write does not know)."""
+    return {
+        MEETING_ID_KEY: str(event.meeting_id),
+        MEETING_VERSION_KEY: None if event.meeting_version is None else str(event.meeting_version),
+    }
 
 
 def fields_to_write(fields: Iterable[str], event: EventData) -> frozenset[str]:
@@ -141,8 +153,17 @@ def patch_body(
             body["reminders"] = reminders
     if event.meeting_id is not None:
         private = ((current or {}).get("extendedProperties") or {}).get("private") or {}
-        if current is None or private.get(MEETING_ID_KEY) != str(event.meeting_id):
-            body["extendedProperties"] = {"private": {MEETING_ID_KEY: str(event.meeting_id)}}
+        ours = _ours(event)
+        if ours[MEETING_VERSION_KEY] is None and MEETING_VERSION_KEY not in private:
+            del ours[MEETING_VERSION_KEY]  # nothing to delete
+        # Our id when it is missing; the version with a write only (alone it is no reason to
+        # write).
+        if (
+            current is None
+            or private.get(MEETING_ID_KEY) != ours[MEETING_ID_KEY]
+            or (body and private.get(MEETING_VERSION_KEY) != ours.get(MEETING_VERSION_KEY))
+        ):
+            body["extendedProperties"] = {"private": ours}
     return body
 
 
@@ -532,9 +553,14 @@ def _from_google(
         flags=flags,
         messages=messages,
         meeting_id=int(str(meeting_id)) if str(meeting_id or "").isdigit() else None,
+        meeting_version=_number(private.get(MEETING_VERSION_KEY)),
         exceptions=exception_starts,
         updated=_instant(item.get("updated")),
     )
+
+
+def _number(value: object) -> int | None:
+    return int(str(value)) if str(value or "").isdigit() else None
 
 
 def organised_here(item: Mapping[str, Any]) -> bool:

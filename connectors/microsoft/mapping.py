@@ -54,10 +54,12 @@ MEETING_ID_PROPERTY = f"String {PROPERTY_SET} Name calsyncMeetingId"
 ATTENDEES_PROPERTY = f"String {PROPERTY_SET} Name calsyncAttendees"
 # The IANA zone we wrote the times in (Graph holds only a Windows name, see zones.py).
 TIME_ZONE_PROPERTY = f"String {PROPERTY_SET} Name calsyncTimeZone"
+# The meeting's version the copy was written from (``EventData.meeting_version``).
+MEETING_VERSION_PROPERTY = f"String {PROPERTY_SET} Name calsyncMeetingVersion"
 EXPAND = (
     "singleValueExtendedProperties($filter="
     + " or ".join(f"id eq '{p}'" for p in (MEETING_ID_PROPERTY, ATTENDEES_PROPERTY,
-                                            TIME_ZONE_PROPERTY))
+                                            TIME_ZONE_PROPERTY, MEETING_VERSION_PROPERTY))
     + ")"
 )  # fmt: skip
 # Graph's error code for a zone name it does not take (zones.py).
@@ -176,9 +178,14 @@ def to_graph_event(event: EventData, *, avoid: frozenset[str] = frozenset()) -> 
                 MEETING_ID_PROPERTY, "" if event.meeting_id is None else str(event.meeting_id)
             ),
             _property(TIME_ZONE_PROPERTY, event.time_zone),
+            _property(MEETING_VERSION_PROPERTY, _version(event)),
         ],
     }
     return body
+
+
+def _version(event: EventData) -> str:
+    return "" if event.meeting_version is None else str(event.meeting_version)
 
 
 def to_graph_patch(
@@ -240,6 +247,9 @@ def to_graph_patch(
         extended(current).get(MEETING_ID_PROPERTY) != str(event.meeting_id)
     ):
         props.append(_property(MEETING_ID_PROPERTY, str(event.meeting_id)))
+    if (body or props) and extended(current).get(MEETING_VERSION_PROPERTY, "") != _version(event):
+        # With a write only: the version alone is no reason to write.
+        props.append(_property(MEETING_VERSION_PROPERTY, _version(event)))
     if props:
         body["singleValueExtendedProperties"] = props
     return body
@@ -390,6 +400,11 @@ def _from_graph(
         flags=flags,
         messages=messages,
         meeting_id=int(meeting_id) if meeting_id.isdigit() else None,
+        meeting_version=(
+            int(props[MEETING_VERSION_PROPERTY])
+            if props.get(MEETING_VERSION_PROPERTY, "").isdigit()
+            else None
+        ),
         exceptions=tuple(sorted(exceptions, key=_sort_key)) if recurrence else (),
         updated=_instant(item.get("lastModifiedDateTime")),
     )
