@@ -75,9 +75,10 @@ MULTIGET_BATCH = 50
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 # What a server's refusal of one write means, by the precondition it names (RFC 4791 §5.3.2.1,
 # RFC 4918 §16, RFC 6638 §3.2.4.1).
+UID_TAKEN = "another event in this calendar already has its UID"
 REFUSALS = {
-    f"{CALDAV}no-uid-conflict": "another event in this calendar already has its UID",
-    f"{CALDAV}unique-scheduling-object-resource": "another event in this calendar has its UID",
+    f"{CALDAV}no-uid-conflict": UID_TAKEN,
+    f"{CALDAV}unique-scheduling-object-resource": UID_TAKEN,
     f"{CALDAV}valid-calendar-data": "it found the event data invalid",
     f"{CALDAV}valid-calendar-object-resource": "it does not accept the event's structure",
     f"{CALDAV}supported-calendar-data": "it does not accept this kind of calendar data",
@@ -192,7 +193,8 @@ def _client(url: str, username: str, password: str, timeout: int) -> DAVClient:
 
 
 def _preconditions(body: Any) -> list[str]:
-    return list(dav_error.parse_preconditions(body))
+    # The elements of a DAV:error body, less the server's free text (Xandikos adds one).
+    return [p for p in dav_error.parse_preconditions(body) if p != "{DAV:}responsedescription"]
 
 
 def _refusal(item_id: str, what: str, status: int, preconditions: list[str]) -> InvalidData:
@@ -398,7 +400,8 @@ class CalDAVConnector(Connector):
             if _is_bad_credentials(exc):
                 raise AuthRevoked(REVOKED) from exc
             # A 403 is the server refusing this write (a precondition, a permission), not us.
-            raise _refusal(href, what, int(exc.status or 403), list(exc.preconditions)) from exc
+            conditions = _preconditions(exc.body)
+            raise _refusal(href, what, int(exc.status or 403), conditions) from exc
 
     def create(self, event: EventData, *, idempotency_key: str) -> Written:
         href = f"{quote(idempotency_key, safe='')}.ics"
