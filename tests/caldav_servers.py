@@ -31,6 +31,8 @@ loopback port (PROTOCOLS.md §3.2):
 from __future__ import annotations
 
 import getpass
+import http.client
+import http.server
 import imaplib
 import os
 import pwd
@@ -41,11 +43,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
 
 import niquests
 import pytest
@@ -301,3 +306,92 @@ def cyrus() -> Iterator[CalDAVServer]:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
+DAV_METHODS = (
+    "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST", "PROPFIND", "PROPPATCH", "REPORT",
+    "MKCOL", "MKCALENDAR",
+)  # fmt: skip
+
+
+class CountingProxy:
+    """A reverse proxy in front of a real server that records every request reaching that
+    server (method, path, status), optionally after a delay per request to stand for the
+    network. ``url`` is the proxy's address for the server's root."""
+
+    def __init__(self, upstream: str, latency: float = 0.0) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.upstream_root = f"{parts.scheme}://{parts.netloc}"
+        self.latency = latency
+        self.requests: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if proxy.latency:
+                    time.sleep(proxy.latency)
+                upstream = http.client.HTTPConnection(
+                    proxy.upstream_host, proxy.upstream_port, timeout=60
+                )
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    headers["Host"] = f"{proxy.upstream_host}:{proxy.upstream_port}"
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    response = upstream.getresponse()
+                    content = response.read()
+                finally:
+                    upstream.close()
+                with proxy._lock:
+                    proxy.requests.append((self.command, self.path, response.status))
+                self.send_response(response.status, response.reason)
+                for name, value in response.getheaders():
+                    if name.lower() in HOP_BY_HOP:
+                        continue
+                    if name.lower() == "location":
+                        value = value.replace(proxy.upstream_root, proxy.root)
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        for method in DAV_METHODS:
+            setattr(Handler, f"do_{method}", Handler._forward)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.root = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = self.root + "/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def proxied(self, url: str) -> str:
+        """``url`` on the upstream server, reached through this proxy."""
+        return url.replace(self.upstream_root, self.root)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def __enter__(self) -> CountingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)

@@ -333,10 +333,9 @@ class CalDAVConnector(Connector):
             response.close()
 
     def _too_large(self) -> str:
-        return (
-            f"This event is larger than {self.max_item_bytes // 1_000_000} MB "
-            "(CALSYNC_CALDAV_MAX_ITEM_BYTES), so it was not read."
-        )
+        limit = self.max_item_bytes
+        size = f"{limit // 1_000_000} MB" if limit >= 1_000_000 else f"{limit // 1000} kB"
+        return f"This event is larger than {size} (CALSYNC_CALDAV_MAX_ITEM_BYTES): it was not read."
 
     def _load(self, objects: list[Any]) -> Iterator[RemoteItem]:
         for start in range(0, len(objects), MULTIGET_BATCH):
