@@ -550,8 +550,11 @@ class CalDAVAccount(Account):
                     response.content,
                     parser=etree.XMLParser(resolve_entities=False, no_network=True),
                 )
-            except etree.LxmlError:
-                return None
+            except etree.LxmlError as exc:
+                # A 207 Multi-Status must be XML (RFC 4918 §13): this is no WebDAV server.
+                raise SetupError(_NOT_CALDAV) from exc
+            if root.tag != "{DAV:}multistatus":
+                raise SetupError(_NOT_CALDAV)
             href = root.find(".//{DAV:}current-user-principal/{DAV:}href")
             text = str(href.text or "").strip() if href is not None else ""
             return urljoin(url, text) if text else None
