@@ -31,6 +31,7 @@ SEQUENCE on every save, §3.3 gotchas 1 and 2):
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -253,13 +254,39 @@ class CalDAVConnector(Connector):
         self.max_item_bytes = max_item_bytes
         self.client = _client(self.calendar_url, username, password, timeout)
         self.calendar = self.client.calendar(url=self.calendar_url)  # type: ignore[no-untyped-call]
+        # Hrefs this connector created or changed (for ``final_cursor``).
+        self._written: set[str] = set()
+
+    # -- cursor -----------------------------------------------------------------------------
+
+    def final_cursor(self, cursor: str) -> str:
+        """The sync token of this run's listing, with the hrefs written after it. RFC 6578 lets
+        a server leave out a member that did not exist at the token and is gone now (Xandikos
+        does; Radicale and Cyrus report it as removed), so a copy we made after the listing and
+        someone deleted before the next one would never be reported. Each of those hrefs exists
+        only after the token: if the next listing does not name it, it is gone."""
+        if not self._written:
+            return cursor
+        return json.dumps({"token": cursor, "written": sorted(self._written)})
+
+    @staticmethod
+    def _read_cursor(cursor: str | None) -> tuple[str | None, frozenset[str]]:
+        # A sync token is a URI (RFC 6578 §6.2), so it never starts with "{".
+        if not cursor or not cursor.startswith("{"):
+            return cursor, frozenset()
+        try:
+            state = json.loads(cursor)
+            return str(state["token"]), frozenset(str(h) for h in state["written"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CursorExpired("The stored CalDAV cursor is not one we wrote.") from exc
 
     # -- reads ------------------------------------------------------------------------------
 
     def changes(self, cursor: str | None) -> Changes:
+        token, written = self._read_cursor(cursor)
         with provider_errors():
             collection = self.calendar.get_objects_by_sync_token(
-                sync_token=cursor, load_objects=False, disable_fallback=True
+                sync_token=token, load_objects=False, disable_fallback=True
             )
             deleted = {str(url) for url in collection.deleted_urls}
             changed = [
@@ -273,6 +300,8 @@ class CalDAVConnector(Connector):
             # Radicale may report deletions of hrefs we never held (§3.1); the engine ignores a
             # deletion of an unknown id, so they are passed on as they are.
             items += [RemoteItem(self._href(url), "", None) for url in sorted(deleted)]
+            named = {i.external_id for i in items}
+            items += [RemoteItem(href, "", None) for href in sorted(written - named)]
             return Changes(items=tuple(items), cursor=str(collection.sync_token))
 
     def full_listing(self) -> Changes:
@@ -416,8 +445,10 @@ class CalDAVConnector(Connector):
             if int(response.status) == 412 and not _preconditions(response.raw):
                 # A retried create: the first try stored it. Return that item, not a second one.
                 existing = self.get(href)
+                self._written.add(href)
                 return Written(href, existing.etag)
             _check(response, allowed=(200, 201, 204), what=what, item_id=href)
+            self._written.add(href)
             return Written(href, self._etag_after_write(href, response))
 
     def update(
@@ -448,6 +479,7 @@ class CalDAVConnector(Connector):
                 "PUT", external_id, body, {"Content-Type": ICAL_TYPE, "If-Match": etag}, what
             )
             _check(response, allowed=(200, 201, 204), what=what, item_id=external_id)
+            self._written.add(external_id)
             return Written(external_id, self._etag_after_write(external_id, response))
 
     def delete(self, external_id: str, *, etag: str | None) -> None:
@@ -455,9 +487,9 @@ class CalDAVConnector(Connector):
         what = "Deleting an event"
         with provider_errors():
             response = self._send("DELETE", external_id, "", headers, what)
-            if int(response.status) in (404, 410):
-                return  # already gone: deletes are idempotent
-            _check(response, allowed=(200, 204), what=what, item_id=external_id)
+            if int(response.status) not in (404, 410):  # already gone: deletes are idempotent
+                _check(response, allowed=(200, 204), what=what, item_id=external_id)
+            self._written.discard(external_id)
 
     def _etag_after_write(self, href: str, response: Any) -> str:
         # A strong ETag on PUT means the server stored our bytes as sent (RFC 4791 §5.3.4);
