@@ -472,8 +472,10 @@ def _text_line(name: str, value: str) -> _Prop:
 
 
 def _param_text(value: str) -> str:
-    # A parameter value has no escapes (RFC 5545 §3.2); a DQUOTE cannot be in it at all.
-    return clean_text(value).replace("\n", " ").replace('"', "'")
+    """A parameter value (RFC 5545 §3.2): one line, no DQUOTE (it cannot be in one at all), and
+    no backslash, which parameter values do not escape but several parsers (vobject, libical)
+    take for an escape of the next character, breaking the line."""
+    return clean_text(value).replace("\n", " ").replace('"', "'").replace("\\", "").strip()
 
 
 @dataclass
