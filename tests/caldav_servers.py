@@ -47,6 +47,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -96,9 +97,9 @@ def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-@pytest.fixture(scope="session")
-def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]:
-    folder = tmp_path_factory.mktemp("radicale")
+@contextmanager
+def running_radicale(folder: Path) -> Iterator[CalDAVServer]:
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "users").write_text("".join(f"{u}:{p}\n" for u, p in USERS.items()))
     port = _free_port()
     process = subprocess.Popen(
@@ -142,9 +143,9 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]:
-    folder: Path = tmp_path_factory.mktemp("xandikos")
+@contextmanager
+def running_xandikos(folder: Path) -> Iterator[CalDAVServer]:
+    folder.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -214,14 +215,14 @@ def _cyrus_master() -> str:
     for path in CYRUS_MASTER:
         if os.access(path, os.X_OK):
             return path
-    pytest.fail(
+    raise RuntimeError(
         "Cyrus IMAP is not installed (Debian: cyrus-imapd cyrus-caldav sasl2-bin); "
         "scripts/test installs it."
     )
 
 
-@pytest.fixture(scope="session")
-def cyrus() -> Iterator[CalDAVServer]:
+@contextmanager
+def running_cyrus() -> Iterator[CalDAVServer]:
     master = _cyrus_master()
     # Not pytest's tmp_path: its folders are private to the test user, and the Cyrus processes
     # run as the cyrus user when we are root.
@@ -306,6 +307,27 @@ def cyrus() -> Iterator[CalDAVServer]:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# One of each per test session (each starts in a second or two; tests make their own calendars).
+
+
+@pytest.fixture(scope="session")
+def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]:
+    with running_radicale(tmp_path_factory.mktemp("radicale")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]:
+    with running_xandikos(tmp_path_factory.mktemp("xandikos")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def cyrus() -> Iterator[CalDAVServer]:
+    with running_cyrus() as server:
+        yield server
 
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
