@@ -17,6 +17,10 @@ loopback port (PROTOCOLS.md §3.2):
     ``data:,<uidvalidity>-<modseq>``.
   - It stores control characters of a SUMMARY as they came and returns them raw inside the
     CDATA of a calendar-multiget reply, which no XML parser accepts.
+  - A UID of an event with attendees is unique across all of a user's calendars (RFC 6638
+    §3.2.4.1), not only within one.
+  - ``CATEGORIES:Work,Blue`` comes back as one CATEGORIES line per category; a compressed GET
+    carries a weak ETag (``W/"..."``), an uncompressed one the strong ETag of the PUT.
   - ``/.well-known/caldav`` is a 301 to ``/dav/calendars``; the principal is
     ``/dav/principals/user/<name>/`` and the calendar home ``/dav/calendars/user/<name>/``, made
     on the first authenticated request once the user's mailbox exists (we create it over IMAP as

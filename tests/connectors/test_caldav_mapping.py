@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import niquests
 import pytest
@@ -312,3 +314,83 @@ def test_values_round_trip_through_the_real_servers(
         assert replace(third, updated=None) == replace(again.event, updated=None)
 
     round_trip()
+
+
+SERIES = "\r\n".join(
+    [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//another client//EN",
+        "BEGIN:VTIMEZONE",
+        "TZID:Europe/Amsterdam",
+        "BEGIN:STANDARD",
+        "DTSTART:19701025T030000",
+        "TZOFFSETFROM:+0200",
+        "TZOFFSETTO:+0100",
+        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+        "END:STANDARD",
+        "BEGIN:DAYLIGHT",
+        "DTSTART:19700329T020000",
+        "TZOFFSETFROM:+0100",
+        "TZOFFSETTO:+0200",
+        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+        "END:DAYLIGHT",
+        "END:VTIMEZONE",
+        "BEGIN:VEVENT",
+        "UID:series@elsewhere.example",
+        "DTSTAMP:20261201T080000Z",
+        "DTSTART;TZID=Europe/Amsterdam:20261207T100000",
+        "DTEND;TZID=Europe/Amsterdam:20261207T110000",
+        "RRULE:FREQ=WEEKLY;COUNT=5;BYDAY=MO",
+        "SUMMARY:Weekly check-in",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "UID:series@elsewhere.example",
+        "DTSTAMP:20261201T080000Z",
+        "RECURRENCE-ID;TZID=Europe/Amsterdam:20261214T100000",
+        "DTSTART;TZID=Europe/Amsterdam:20261215T140000",
+        "DTEND;TZID=Europe/Amsterdam:20261215T150000",
+        "SUMMARY:Weekly check-in (moved)",
+        "END:VEVENT",
+        "END:VCALENDAR",
+        "",
+    ]
+)
+
+
+def vtimezones(resource: str) -> list[str]:
+    lines = resource.split("\r\n")
+    return [lines[i + 1] for i, line in enumerate(lines) if line == "BEGIN:VTIMEZONE"]
+
+
+def test_an_edit_keeps_the_overrides_and_the_zones_they_use() -> None:
+    read = from_ical(SERIES, item_id="series.ics", default_zone="Europe/Amsterdam")
+    later = timedelta(hours=1)
+    moved = replace(
+        read,
+        title="Renamed",
+        start=read.start.astimezone(ZoneInfo("Asia/Tokyo")) + later,
+        end=read.end.astimezone(ZoneInfo("Asia/Tokyo")) + later,
+        time_zone="Asia/Tokyo",
+    )
+    written = edit_ical(SERIES, moved, fields=frozenset({"title", "start"}), item_id="series.ics")
+    # The new zone got its VTIMEZONE; the old one stays, since the override still names it.
+    assert vtimezones(written) == ["TZID:Asia/Tokyo", "TZID:Europe/Amsterdam"]
+    assert "RECURRENCE-ID;TZID=Europe/Amsterdam:20261214T100000" in written.split("\r\n")
+    assert "SUMMARY:Weekly check-in (moved)" in written.split("\r\n")
+    again = from_ical(written, item_id="series.ics", default_zone="Europe/Amsterdam")
+    assert (again.title, again.time_zone, again.start) == ("Renamed", "Asia/Tokyo", moved.start)
+    assert again.exceptions == read.exceptions
+
+
+def test_a_zone_only_our_times_used_goes_with_them() -> None:
+    override = SERIES.rindex("BEGIN:VEVENT")
+    single = SERIES[:override].replace("RRULE:FREQ=WEEKLY;COUNT=5;BYDAY=MO\r\n", "")
+    single += "END:VCALENDAR\r\n"
+    read = from_ical(single, item_id="one.ics")
+    utc = replace(
+        read, time_zone="UTC", start=read.start.astimezone(UTC), end=read.end.astimezone(UTC)
+    )
+    written = edit_ical(single, utc, fields=frozenset({"start"}), item_id="one.ics")
+    assert vtimezones(written) == []
+    assert "DTSTART:20261207T090000Z" in written.split("\r\n")
