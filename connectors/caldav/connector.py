@@ -37,7 +37,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import caldav
 import niquests
@@ -380,11 +380,12 @@ class CalDAVConnector(Connector):
             for url in etags:
                 yield self._load_one(self._href(url), etags[url])
             return
-        missing = dict(etags)
+        # Keyed by the unquoted href: servers differ in what they percent-encode (%40 or @).
+        missing = {unquote(self._href(url)): (url, etag) for url, etag in etags.items()}
         for obj in loaded:
             url = str(obj.url)
-            missing.pop(url, None)
             href = self._href(url)
+            missing.pop(unquote(href), None)
             if obj.data is None:  # deleted between the listing and the multiget
                 yield RemoteItem(href, "", None)
                 continue
@@ -395,7 +396,7 @@ class CalDAVConnector(Connector):
                 continue
             yield self._read(href, etag, data)
         # Hrefs the reply did not answer for (a server's quirk): read them by GET.
-        for url, etag in missing.items():
+        for url, etag in missing.values():
             yield self._load_one(self._href(url), etag)
 
     def _load_one(self, href: str, etag: str) -> RemoteItem:

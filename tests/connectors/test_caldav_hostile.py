@@ -5,6 +5,7 @@ which, so that a server that changes its mind is noticed rather than silently co
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -63,7 +64,9 @@ REFUSED = {
 
 
 def put(server: CalDAVServer, calendar_url: str, uid: str, times: str, title: str = "") -> int:
-    body = EVENT.format(uid=uid, times=times, title=title or uid, extra="")
+    """``<uid>.ics``; its UID made unique, since Cyrus refuses a UID that another calendar of
+    the user has."""
+    body = EVENT.format(uid=f"{uid}-{uuid.uuid4().hex}", times=times, title=title or uid, extra="")
     response = niquests.put(
         f"{calendar_url}{uid}.ics",
         data=body.encode(),

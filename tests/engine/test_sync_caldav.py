@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -112,7 +113,7 @@ def test_first_sync_sends_future_meetings_and_takes_future_events(
 VERSION:2.0
 PRODID:-//test//EN
 BEGIN:VEVENT
-UID:dentist
+UID:dentist-{uuid.uuid4().hex}
 DTSTAMP:20260101T000000Z
 DTSTART:{future(5).astimezone(ZoneInfo("UTC")):%Y%m%dT%H%M%SZ}
 DTEND:{future(5, 10).astimezone(ZoneInfo("UTC")):%Y%m%dT%H%M%SZ}
@@ -325,7 +326,7 @@ def test_daily_series_is_not_imported_and_the_user_is_told_once(
 VERSION:2.0
 PRODID:-//test//EN
 BEGIN:VEVENT
-UID:standup
+UID:standup-{uuid.uuid4().hex}
 DTSTAMP:20260101T000000Z
 DTSTART;TZID=Europe/Amsterdam:{future(1):%Y%m%dT%H%M%S}
 DTEND;TZID=Europe/Amsterdam:{future(1, 10):%Y%m%dT%H%M%S}
@@ -565,7 +566,8 @@ def test_an_edit_here_to_an_outside_event_keeps_what_is_not_ours(
         "URL:https://elsewhere.example/events/1\nCATEGORIES:Work\nCLASS:PRIVATE\n"
         "X-OTHER-APP-ID:other-42\nLOCATION:Room Blue\\; Building A\n"
     )
-    put_outside(reader, "made-elsewhere.ics", outside_event("abc@elsewhere", "Theirs", 3, extra))
+    uid = f"{uuid.uuid4().hex}@elsewhere"  # Cyrus: unique across the user's calendars
+    put_outside(reader, "made-elsewhere.ics", outside_event(uid, "Theirs", 3, extra))
     assert run_link(link.pk).counts == {"created_here": 1}
     meeting = Meeting.objects.get(title="Theirs")
     assert meeting.location == "Room Blue; Building A"
@@ -586,7 +588,7 @@ def test_an_edit_here_to_an_outside_event_keeps_what_is_not_ours(
     unfolded = text.replace("\r\n ", "").replace("\r\n", "\n")
     assert "SUMMARY:Renamed here" in unfolded
     for line in (
-        "UID:abc@elsewhere",
+        f"UID:{uid}",
         "URL:https://elsewhere.example/events/1",
         "CATEGORIES:Work",
         "CLASS:PRIVATE",
@@ -635,7 +637,7 @@ def test_provider_events_that_cannot_be_read_never_stop_a_run(
         uid for uid in dates if put(caldav_server, reader.calendar_url, uid, HOSTILE[uid]) < 400
     ]
     assert len(accepted) >= 2  # Radicale refuses the DATE one itself
-    put_outside(reader, "good.ics", outside_event("good", "Dentist", 5))
+    put_outside(reader, "good.ics", outside_event(uuid.uuid4().hex, "Dentist", 5))
     outcome = run_link(link.pk)
     assert outcome.status == "ok", outcome.detail
     assert outcome.counts == {"created_there": 1, "created_here": 1}
