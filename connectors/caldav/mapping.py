@@ -662,7 +662,15 @@ class _Editor:
             vevent = Event()
             vevent.add("dtstart", self.event.start.astimezone(zoneinfo.ZoneInfo(zone)))
             scratch.add_component(vevent)
-        scratch.add_missing_timezones()
+        # Transitions from 1970 (icalendar's default start) through a year past the last day the
+        # event or its series reaches, so that clients place every occurrence right.
+        last = self.event.end.date()
+        if self.event.rule is not None:
+            last = max(last, self.event.rule.until)
+        scratch.add_missing_timezones(
+            first_date=min(date(1970, 1, 1), self.event.start.date()),
+            last_date=max(date(2038, 1, 1), last + timedelta(days=366)),
+        )
         added = _calendar_of(_parse(scratch.to_ical().decode())).comps("VTIMEZONE")
         first_component = next(
             (i for i, c in enumerate(self.calendar.children) if isinstance(c, _Comp)),

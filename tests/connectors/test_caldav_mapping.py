@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from zoneinfo import ZoneInfo
 
 import niquests
@@ -394,3 +394,15 @@ def test_a_zone_only_our_times_used_goes_with_them() -> None:
     written = edit_ical(single, utc, fields=frozenset({"start"}), item_id="one.ics")
     assert vtimezones(written) == []
     assert "DTSTART:20261207T090000Z" in written.split("\r\n")
+
+
+def test_a_zone_we_add_covers_the_whole_series() -> None:
+    """icalendar's VTIMEZONE covers 1970-2038 unless told otherwise."""
+    from recurrence import Frequency, Rule, Weekday
+
+    start = sample().start.replace(year=2040, month=1, day=2)
+    rule = Rule(Frequency.WEEKLY, until=date(2049, 12, 25), weekdays=frozenset({Weekday.MO}))
+    event = sample(start=start, end=start + timedelta(hours=1), rule=rule)
+    written = to_ical(event, uid="calsync-2040")
+    assert vtimezones(written) == ["TZID:Europe/Amsterdam"]
+    assert "20491031T030000" in written.replace("\r\n ", "")  # the last change to winter time
