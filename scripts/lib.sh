@@ -98,3 +98,22 @@ ensure_chromium() {
   say "installing Debian's Chromium for the browser tests"
   apt_install chromium
 }
+
+# Cyrus IMAP's CalDAV, the third real CalDAV server of the tests: tests/caldav_servers.py starts
+# it per test session from a private configuration. The packages' own system service must not
+# start (it would listen on the IMAP ports): a policy-rc.d that refuses every start is put in
+# place for the install when the machine has none.
+ensure_cyrus() {
+  if [ -x /usr/sbin/cyrmaster ] && [ -x /usr/lib/cyrus/bin/httpd ] && command -v saslpasswd2 >/dev/null; then
+    return 0
+  fi
+  say "installing Cyrus IMAP and its CalDAV module for the CalDAV tests"
+  local policy=/usr/sbin/policy-rc.d added=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"
+    added=1
+  fi
+  apt_install cyrus-imapd cyrus-caldav sasl2-bin
+  [ -z "$added" ] || as_root rm -f "$policy"
+}

@@ -1,17 +1,61 @@
-"""Real CalDAV servers for the tests: Radicale (with htpasswd auth, as production servers ask for
-a password) and Xandikos (its quirks: 412 for a bad sync token, Schedule-Tag), each started as its
-own process on a free port, as PROTOCOLS.md §3.2 describes."""
+"""Real CalDAV servers for the tests, each started once per session as its own process on a free
+loopback port (PROTOCOLS.md §3.2):
+
+* Radicale, with htpasswd auth (as production servers ask for a password);
+* Xandikos (its quirks: 412 for a bad sync token, Schedule-Tag);
+* Cyrus IMAP's CalDAV (the engine behind Fastmail; Debian's ``cyrus-imapd`` + ``cyrus-caldav``,
+  which ``scripts/test`` installs). What it does differently, seen on 3.6.1:
+
+  - It answers an anonymous ``PROPFIND /`` with 207 (``current-user-principal`` is
+    ``DAV:unauthenticated``), not 401: a client that waits for a challenge finds no calendar.
+  - Its 401 challenge offers SCRAM, Digest (``md5-sess``), NTLM and Basic; a client that picks the
+    "best" (the caldav library picks Digest) fails to log in. We send Basic at once.
+  - A UID already used by another resource of the calendar is 403
+    ``C:unique-scheduling-object-resource``; a PUT that changes a resource's UID is 403
+    ``C:no-uid-conflict``. Both are refusals of one write, not of the password.
+  - An invalid sync token is 403 ``DAV:valid-sync-token``; tokens look like
+    ``data:,<uidvalidity>-<modseq>``.
+  - It stores control characters of a SUMMARY as they came and returns them raw inside the
+    CDATA of a calendar-multiget reply, which no XML parser accepts.
+  - A UID of an event with attendees is unique across all of a user's calendars (RFC 6638
+    §3.2.4.1), not only within one.
+  - ``CATEGORIES:Work,Blue`` comes back as one CATEGORIES line per category; a compressed GET
+    carries a weak ETag (``W/"..."``), an uncompressed one the strong ETag of the PUT.
+  - ``/.well-known/caldav`` is a 301 to ``/dav/calendars``; the principal is
+    ``/dav/principals/user/<name>/`` and the calendar home ``/dav/calendars/user/<name>/``, made
+    on the first authenticated request once the user's mailbox exists (we create it over IMAP as
+    an admin: Cyrus does not provision a user from HTTP alone).
+
+  It runs from a private ``imapd.conf``/``cyrus.conf`` in a temporary folder, as the ``cyrus``
+  user when the tests run as root (``cyrus_user``; the master drops to it at start) or as the
+  tests' own user otherwise, with passwords checked against a private sasldb
+  (``saslpasswd2 -f``): a wrong password is a 401.
+"""
 
 from __future__ import annotations
 
+import getpass
+import http.client
+import http.server
+import imaplib
+import os
+import pwd
+import secrets
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
 
 import niquests
 import pytest
@@ -57,9 +101,9 @@ def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-@pytest.fixture(scope="session")
-def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]:
-    folder = tmp_path_factory.mktemp("radicale")
+@contextmanager
+def running_radicale(folder: Path) -> Iterator[CalDAVServer]:
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "users").write_text("".join(f"{u}:{p}\n" for u, p in USERS.items()))
     port = _free_port()
     process = subprocess.Popen(
@@ -103,9 +147,9 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]:
-    folder: Path = tmp_path_factory.mktemp("xandikos")
+@contextmanager
+def running_xandikos(folder: Path) -> Iterator[CalDAVServer]:
+    folder.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -130,3 +174,250 @@ def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+CYRUS_MASTER = ("/usr/sbin/cyrmaster", "/usr/lib/cyrus/bin/master")
+CYRUS_SERVICES = "/usr/lib/cyrus/bin"
+
+CYRUS_IMAPD_CONF = """\
+configdirectory: {folder}/conf
+defaultpartition: default
+partition-default: {folder}/spool
+servername: localhost
+cyrus_user: {user}
+service_path: {services}
+proc_path: {folder}/run/proc
+mboxname_lockpath: {folder}/run/lock
+lmtpsocket: {folder}/run/lmtp
+idlesocket: {folder}/run/idle
+notifysocket: {folder}/run/notify
+admins: {admin}
+allowplaintext: yes
+sasl_pwcheck_method: auxprop
+sasl_auxprop_plugin: sasldb
+sasl_sasldb_path: {folder}/sasldb2
+httpmodules: caldav
+caldav_allowscheduling: no
+"""
+
+CYRUS_CONF = """\
+START {{
+  recover cmd="ctl_cyrusdb -C {folder}/imapd.conf -r"
+}}
+SERVICES {{
+  imap cmd="imapd -C {folder}/imapd.conf" listen="127.0.0.1:{imap_port}" prefork=0
+  http cmd="httpd -C {folder}/imapd.conf" listen="127.0.0.1:{http_port}" prefork=1
+}}
+EVENTS {{
+}}
+DAEMON {{
+}}
+"""
+
+
+def _cyrus_master() -> str:
+    for path in CYRUS_MASTER:
+        if os.access(path, os.X_OK):
+            return path
+    raise RuntimeError(
+        "Cyrus IMAP is not installed (Debian: cyrus-imapd cyrus-caldav sasl2-bin); "
+        "scripts/test installs it."
+    )
+
+
+@contextmanager
+def running_cyrus() -> Iterator[CalDAVServer]:
+    master = _cyrus_master()
+    # Not pytest's tmp_path: its folders are private to the test user, and the Cyrus processes
+    # run as the cyrus user when we are root.
+    folder = Path(tempfile.mkdtemp(prefix="calsync-cyrus-"))
+    user = "cyrus" if os.geteuid() == 0 else getpass.getuser()
+    admin = ("calsync-admin", secrets.token_urlsafe(16))
+    http_port, imap_port = _free_port(), _free_port()
+    for sub in ("conf/socket", "spool", "run"):
+        (folder / sub).mkdir(parents=True)
+    values = {
+        "folder": folder,
+        "user": user,
+        "services": CYRUS_SERVICES,
+        "admin": admin[0],
+        "http_port": http_port,
+        "imap_port": imap_port,
+    }
+    (folder / "imapd.conf").write_text(CYRUS_IMAPD_CONF.format(**values))
+    (folder / "cyrus.conf").write_text(CYRUS_CONF.format(**values))
+    for name, password in (*USERS.items(), admin):
+        subprocess.run(
+            ["saslpasswd2", "-p", "-c", "-f", str(folder / "sasldb2"), "-u", "localhost", name],
+            input=password.encode(),
+            check=True,
+        )
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam(user)
+        for path in (folder, *folder.rglob("*")):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    folder.chmod(0o755)
+    process = subprocess.Popen(
+        [
+            master,
+            "-C",
+            str(folder / "imapd.conf"),
+            "-M",
+            str(folder / "cyrus.conf"),
+            "-p",
+            str(folder / "run" / "master.pid"),
+            "-L",
+            str(folder / "run" / "master.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{http_port}/"
+    try:
+        _wait(url, process)
+        imap = imaplib.IMAP4("127.0.0.1", imap_port)
+        try:
+            imap.login(*admin)
+            for name in USERS:
+                status, detail = imap.create(f"user/{name}")
+                assert status == "OK", detail
+        finally:
+            imap.logout()
+        for name, password in USERS.items():
+            # The first authenticated request makes the user's calendar home.
+            response = niquests.request(
+                "PROPFIND",
+                f"{url}dav/calendars/user/{name}/",
+                headers={"Depth": "0"},
+                auth=(name, password),
+                timeout=10,
+            )
+            assert response.status_code == 207, response.status_code
+        yield CalDAVServer(
+            "cyrus",
+            url,
+            f"{url}dav/calendars/user/alice/",
+            "alice",
+            USERS["alice"],
+            "data:,1-1",
+        )
+    finally:
+        # The master ends its children on SIGTERM; its session holds nothing else.
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# One of each per test session (each starts in a second or two; tests make their own calendars).
+
+
+@pytest.fixture(scope="session")
+def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]:
+    with running_radicale(tmp_path_factory.mktemp("radicale")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalDAVServer]:
+    with running_xandikos(tmp_path_factory.mktemp("xandikos")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def cyrus() -> Iterator[CalDAVServer]:
+    with running_cyrus() as server:
+        yield server
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
+DAV_METHODS = (
+    "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST", "PROPFIND", "PROPPATCH", "REPORT",
+    "MKCOL", "MKCALENDAR",
+)  # fmt: skip
+
+
+class CountingProxy:
+    """A reverse proxy in front of a real server that records every request reaching that
+    server (method, path, status), optionally after a delay per request to stand for the
+    network. ``url`` is the proxy's address for the server's root."""
+
+    def __init__(self, upstream: str, latency: float = 0.0) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.upstream_root = f"{parts.scheme}://{parts.netloc}"
+        self.latency = latency
+        self.requests: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if proxy.latency:
+                    time.sleep(proxy.latency)
+                upstream = http.client.HTTPConnection(
+                    proxy.upstream_host, proxy.upstream_port, timeout=60
+                )
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    headers["Host"] = f"{proxy.upstream_host}:{proxy.upstream_port}"
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    response = upstream.getresponse()
+                    content = response.read()
+                finally:
+                    upstream.close()
+                with proxy._lock:
+                    proxy.requests.append((self.command, self.path, response.status))
+                self.send_response(response.status, response.reason)
+                for name, value in response.getheaders():
+                    if name.lower() in HOP_BY_HOP:
+                        continue
+                    if name.lower() == "location":
+                        value = value.replace(proxy.upstream_root, proxy.root)
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        for method in DAV_METHODS:
+            setattr(Handler, f"do_{method}", Handler._forward)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.root = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = self.root + "/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def proxied(self, url: str) -> str:
+        """``url`` on the upstream server, reached through this proxy."""
+        return url.replace(self.upstream_root, self.root)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def __enter__(self) -> CountingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)

@@ -177,6 +177,8 @@ CALSYNC_ALLOW_HTTP = env.bool("CALSYNC_ALLOW_HTTP", default=False)
 # Every outgoing provider request has a timeout (seconds).
 CALSYNC_HTTP_TIMEOUT = env.int("CALSYNC_HTTP_TIMEOUT", default=30)
 CALSYNC_ICLOUD_URL = "https://caldav.icloud.com/"
+# A CalDAV event larger than this is skipped with a message, never read or parsed (bytes).
+CALSYNC_CALDAV_MAX_ITEM_BYTES = env.int("CALSYNC_CALDAV_MAX_ITEM_BYTES", default=4_000_000)
 
 # Google Calendar (PROTOCOLS.md §1). Switched on by setting the client id; the endpoints are
 # settings so the tests can point the real client libraries at the fake in tests/fakes/.

@@ -1,34 +1,55 @@
 """CalDAV and iCloud through the caldav library (PROTOCOLS.md §3).
 
+Authentication: Basic is sent with the first request (``auth_type="basic"``) where the scheme is
+https or the operator allows http (``CALSYNC_ALLOW_HTTP``). Without it every poll starts with an
+unauthenticated request and its 401 challenge; Cyrus answers an anonymous ``PROPFIND /`` with 207
+(no principal, so setup found no calendar), and its challenge offers Digest ``md5-sess`` first,
+which the library picks and cannot complete. Only a 401 to a request that carried our
+credentials means a wrong or revoked password.
+
 Reads: RFC 6578 sync-collection with ``disable_fallback=True`` (without it caldav silently lists
 everything under a fake token and deletions are lost, §3.3 gotcha 3); an expired token (Radicale
-403, Xandikos 412, both with ``DAV:valid-sync-token``) raises ``CursorExpired``. Changed hrefs are
-fetched with one calendar-multiget REPORT.
+and Cyrus 403, Xandikos 412, all with ``DAV:valid-sync-token``) raises ``CursorExpired``. A quiet
+poll is that one REPORT. Changed hrefs are fetched with calendar-multiget REPORTs; a reply that
+cannot be parsed (a server that returns control characters raw inside its XML, an event whose
+text is beyond the XML parser's limits) is read again item by item with plain GETs, so that only
+the bad item is lost. Every item that cannot be read (too large, malformed, dates out of range)
+comes back as ``unreadable(...)``, never as a deletion; the rest of the listing is read.
 
 Writes: PUT through the library's client with explicit preconditions, never the library's own
 ``save()`` defaults (which send ``If-Schedule-Tag-Match`` where a server has Schedule-Tags, and bump
 SEQUENCE on every save, §3.3 gotchas 1 and 2):
 * create: a PUT to ``<calendar>/<idempotency key>.ics`` with ``If-None-Match: *``; a 412 means an
   earlier try already created it, so we return that item (no duplicate);
-* update and delete: ``If-Match: <etag>``; 412 -> ``EtagMismatch``.
+* update: GET the resource, check its etag, edit the fetched text (``mapping.edit_ical``: only the
+  named fields change, the UID is the one we read), PUT with ``If-Match``; delete: ``If-Match``.
+  A 412 without a precondition is ``EtagMismatch``; a 403/409/412 naming a CalDAV precondition
+  (``no-uid-conflict``, ``valid-calendar-data``, ...) is the server refusing that one write:
+  ``InvalidData`` for that item.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
+import caldav
 import niquests
+from caldav.collection import Principal
 from caldav.davclient import DAVClient
 from caldav.elements import dav
 from caldav.lib import error as dav_error
+from django.conf import settings
+from lxml import etree  # type: ignore[import-untyped]
 
 from connectors.base import Account, CalendarRef, Capabilities, Changes, Connector, Written
-from connectors.caldav.mapping import from_ical, to_ical
+from connectors.caldav.mapping import edit_ical, from_ical, to_ical
 from connectors.errors import (
     AuthRevoked,
     ConnectorError,
@@ -43,9 +64,36 @@ from connectors.errors import (
 from connectors.events import ALL_FIELDS, EventData, RemoteItem, unreadable
 from connectors.net import guard_niquests
 
+log = logging.getLogger(__name__)
+
 VALID_SYNC_TOKEN = "{DAV:}valid-sync-token"  # noqa: S105 - a DAV precondition name
 ICAL_TYPE = "text/calendar; charset=utf-8"
+USER_AGENT = f"python-caldav/{caldav.__version__} (CalSync)"
 ICLOUD_HOSTS = {"caldav.icloud.com"}
+# Generous: real events are a few kB; a 20 MB one is an attachment or an attack.
+MAX_ITEM_BYTES = 4_000_000
+# Hrefs per calendar-multiget: a bad reply costs at most this many single GETs.
+MULTIGET_BATCH = 50
+CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+# What a server's refusal of one write means, by the precondition it names (RFC 4791 §5.3.2.1,
+# RFC 4918 §16, RFC 6638 §3.2.4.1).
+UID_TAKEN = "another event in this calendar already has its UID"
+REFUSALS = {
+    f"{CALDAV}no-uid-conflict": UID_TAKEN,
+    f"{CALDAV}unique-scheduling-object-resource": UID_TAKEN,
+    f"{CALDAV}valid-calendar-data": "it found the event data invalid",
+    f"{CALDAV}valid-calendar-object-resource": "it does not accept the event's structure",
+    f"{CALDAV}supported-calendar-data": "it does not accept this kind of calendar data",
+    f"{CALDAV}supported-calendar-component": "this calendar does not accept events",
+    f"{CALDAV}max-resource-size": "the event is larger than it accepts",
+    f"{CALDAV}min-date-time": "the event's dates are earlier than it accepts",
+    f"{CALDAV}max-date-time": "the event's dates are later than it accepts",
+    f"{CALDAV}max-instances": "the series has more occurrences than it accepts",
+    f"{CALDAV}max-attendees-per-instance": "the event has more attendees than it accepts",
+    "{DAV:}need-privileges": "this account may not change this calendar",
+}
+# Failures of parsing a multiget reply: the items are then read one by one.
+UNPARSABLE_REPLY = (etree.LxmlError, dav_error.ResponseError, ValueError)
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -56,25 +104,42 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
+def _is_bad_credentials(exc: dav_error.AuthorizationError) -> bool:
+    # The library raises AuthorizationError for 401 and 403 alike; only 401 is the password.
+    return getattr(exc, "status", None) in (401, None)
+
+
 @contextmanager
 def provider_errors(*, setup: bool = False) -> Iterator[None]:
-    """Translate caldav and HTTP failures into the connector vocabulary. At setup time an
-    authorisation failure is the user's wrong password, not a revoked grant."""
+    """Translate caldav and HTTP failures into the connector vocabulary. At setup time every
+    failure is a ``SetupError`` with a sentence for the form (never a 500), and an authorisation
+    failure is the user's wrong password, not a revoked grant."""
     try:
         yield
     except ConnectorError:
         raise
     except dav_error.RateLimitError as exc:
+        if setup:
+            raise SetupError("The server asks us to slow down. Try again in a minute.") from exc
         raise RateLimited("The CalDAV server asks us to slow down.", _retry_after(exc)) from exc
     except dav_error.AuthorizationError as exc:
         if VALID_SYNC_TOKEN in (getattr(exc, "preconditions", None) or ()):
             raise CursorExpired("The CalDAV sync token expired.") from exc
+        if not _is_bad_credentials(exc):
+            if setup:
+                raise SetupError(
+                    "The server refused this account access to that address. Check the server "
+                    "address, or ask the server's administrator."
+                ) from exc
+            raise Unavailable(
+                f"The CalDAV server refused access to the calendar ({exc.status})."
+            ) from exc
         if setup:
             raise SetupError(
                 "The server refused the user name or password. For iCloud, use an app-specific "
                 "password, not your Apple Account password."
             ) from exc
-        raise AuthRevoked("The CalDAV server no longer accepts the stored password.") from exc
+        raise AuthRevoked(REVOKED) from exc
     except dav_error.NotFoundError as exc:
         if setup:
             raise SetupError("No CalDAV calendar was found at that address.") from exc
@@ -82,27 +147,44 @@ def provider_errors(*, setup: bool = False) -> Iterator[None]:
     except dav_error.ReportError as exc:
         if VALID_SYNC_TOKEN in (getattr(exc, "preconditions", None) or ()):
             raise CursorExpired("The CalDAV sync token expired.") from exc
+        if setup:
+            raise SetupError(_NOT_CALDAV) from exc
         raise Unavailable(f"The CalDAV server failed a report: {exc.reason}") from exc
     except dav_error.DAVError as exc:
         if setup:
-            raise SetupError(
-                "That address did not answer as a CalDAV server. Check the server address."
-            ) from exc
+            raise SetupError(_NOT_CALDAV) from exc
         raise Unavailable(f"The CalDAV server answered with an error: {exc.reason}") from exc
     except (niquests.exceptions.RequestException, OSError) as exc:
         if setup:
             raise SetupError("The server could not be reached. Check the server address.") from exc
         raise Unavailable("The CalDAV server could not be reached.") from exc
+    except Exception as exc:
+        # The library's own errors (a URL it cannot join, XML it cannot parse, ...). At setup the
+        # form says so; in sync the run fails with back-off and this message.
+        log.warning("CalDAV library error: %r", exc, exc_info=True)
+        if setup:
+            raise SetupError(_NOT_CALDAV) from exc
+        raise Unavailable(f"The CalDAV server sent a reply we cannot use ({exc}).") from exc
+
+
+REVOKED = "The CalDAV server no longer accepts the stored password."
+_NOT_CALDAV = "That address did not answer as a CalDAV server. Check the server address."
 
 
 def _client(url: str, username: str, password: str, timeout: int) -> DAVClient:
-    # Discovery through DNS (RFC 6764) is off: caldav makes its requests outside the client's
-    # session, where the check below would not see them.
-    host = urlsplit(url).hostname or ""
+    # caldav's own DNS discovery (RFC 6764) is off: it makes its requests outside the client's
+    # session, where the address check below would not see them; discovery runs through the
+    # session instead (``CalDAVAccount``).
+    parts = urlsplit(url)
+    host = parts.hostname or ""
     options: dict[str, Any] = {}
     if host in ICLOUD_HOSTS or host.endswith("-caldav.icloud.com"):
         # iCloud's quirks, as caldav's compatibility profile knows them (PROTOCOLS.md §3.4).
         options["features"] = "icloud"
+    if parts.scheme == "https" or settings.CALSYNC_ALLOW_HTTP:
+        # Credentials on the first request: one request per quiet poll instead of a 401
+        # challenge and a retry, and Basic rather than the Digest a Cyrus challenge offers first.
+        options["auth_type"] = "basic"
     client = DAVClient(
         url=url,
         username=username,
@@ -117,17 +199,44 @@ def _client(url: str, username: str, password: str, timeout: int) -> DAVClient:
     return client
 
 
-def _check(response: Any, *, allowed: tuple[int, ...], what: str) -> None:
+def _preconditions(body: Any) -> list[str]:
+    # The elements of a DAV:error body, less the server's free text (Xandikos adds one).
+    return [p for p in dav_error.parse_preconditions(body) if p != "{DAV:}responsedescription"]
+
+
+def _refusal(item_id: str, what: str, status: int, preconditions: list[str]) -> InvalidData:
+    reasons = [REFUSALS.get(p, p.rsplit("}", 1)[-1]) for p in preconditions]
+    why = f": {'; '.join(reasons)}" if reasons else ""
+    names = ", ".join(p.rsplit("}", 1)[-1] for p in preconditions)
+    detail = f"{status}, {names}" if names else str(status)
+    return InvalidData(f"{what}: the CalDAV server refused this event{why} ({detail}).", item_id)
+
+
+def _check(response: Any, *, allowed: tuple[int, ...], what: str, item_id: str) -> None:
     status = int(response.status)
     if status in allowed:
         return
-    if status == 412:
+    preconditions = _preconditions(getattr(response, "raw", None))
+    if status == 412 and not preconditions:
         raise EtagMismatch(f"{what}: the event changed on the CalDAV server.")
     if status in (404, 410):
         raise NotFound(f"{what}: the event no longer exists.")
-    if status in (400, 403, 409, 415, 422):
-        raise InvalidData(f"{what}: the CalDAV server refused the event ({status}).")
+    if status == 401:
+        raise AuthRevoked(REVOKED)
+    if status in (400, 403, 409, 412, 413, 415, 422) or preconditions:
+        raise _refusal(item_id, what, status, preconditions)
     raise Unavailable(f"{what}: the CalDAV server answered {status}.")
+
+
+def _same_etag(a: str, b: str) -> bool:
+    def norm(value: str) -> str:
+        return value.strip().removeprefix("W/").strip('"')
+
+    return norm(a) == norm(b)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class CalDAVConnector(Connector):
@@ -142,19 +251,48 @@ class CalDAVConnector(Connector):
         default_zone: str = "UTC",
         account_email: str | None = None,
         timeout: int = 30,
+        max_item_bytes: int = MAX_ITEM_BYTES,
     ) -> None:
         self.calendar_url = calendar_url if calendar_url.endswith("/") else calendar_url + "/"
         self.default_zone = default_zone
         self.account_email = account_email
+        self.timeout = timeout
+        self.max_item_bytes = max_item_bytes
         self.client = _client(self.calendar_url, username, password, timeout)
         self.calendar = self.client.calendar(url=self.calendar_url)  # type: ignore[no-untyped-call]
+        # Hrefs this connector created or changed (for ``final_cursor``).
+        self._written: set[str] = set()
+
+    # -- cursor -----------------------------------------------------------------------------
+
+    def final_cursor(self, cursor: str) -> str:
+        """The sync token of this run's listing, with the hrefs written after it. RFC 6578 lets
+        a server leave out a member that did not exist at the token and is gone now (Xandikos
+        does; Radicale and Cyrus report it as removed), so a copy we made after the listing and
+        someone deleted before the next one would never be reported. Each of those hrefs exists
+        only after the token: if the next listing does not name it, it is gone."""
+        if not self._written:
+            return cursor
+        return json.dumps({"token": cursor, "written": sorted(self._written)})
+
+    @staticmethod
+    def _read_cursor(cursor: str | None) -> tuple[str | None, frozenset[str]]:
+        # A sync token is a URI (RFC 6578 §6.2), so it never starts with "{".
+        if not cursor or not cursor.startswith("{"):
+            return cursor, frozenset()
+        try:
+            state = json.loads(cursor)
+            return str(state["token"]), frozenset(str(h) for h in state["written"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CursorExpired("The stored CalDAV cursor is not one we wrote.") from exc
 
     # -- reads ------------------------------------------------------------------------------
 
     def changes(self, cursor: str | None) -> Changes:
+        token, written = self._read_cursor(cursor)
         with provider_errors():
             collection = self.calendar.get_objects_by_sync_token(
-                sync_token=cursor, load_objects=False, disable_fallback=True
+                sync_token=token, load_objects=False, disable_fallback=True
             )
             deleted = {str(url) for url in collection.deleted_urls}
             changed = [
@@ -168,6 +306,8 @@ class CalDAVConnector(Connector):
             # Radicale may report deletions of hrefs we never held (§3.1); the engine ignores a
             # deletion of an unknown id, so they are passed on as they are.
             items += [RemoteItem(self._href(url), "", None) for url in sorted(deleted)]
+            named = {i.external_id for i in items}
+            items += [RemoteItem(href, "", None) for href in sorted(written - named)]
             return Changes(items=tuple(items), cursor=str(collection.sync_token))
 
     def full_listing(self) -> Changes:
@@ -176,50 +316,146 @@ class CalDAVConnector(Connector):
 
     def get(self, external_id: str) -> RemoteItem:
         with provider_errors():
-            response = self.client.request(self._url(external_id), "GET")
-            _check(response, allowed=(200,), what="Reading an event")
-            etag = response.headers.get("ETag", "")
-            return self._item(external_id, etag, response.raw)
+            try:
+                etag, data = self._fetch(external_id)
+            except _TooLarge as exc:
+                return unreadable(external_id, "", exc)
+            return self._read(external_id, etag, data)
+
+    def _fetch(self, href: str) -> tuple[str, bytes]:
+        """One resource's etag and bytes by GET, read no further than the size limit (a server
+        cannot make us hold more). Raises ``_TooLarge`` beyond it."""
+        if self.client.auth is None:
+            # No credentials to send up front (plain http that the operator does not allow):
+            # the library's own request answers the server's challenge.
+            dav_response = self.client.request(self._url(href), "GET")
+            _check(dav_response, allowed=(200,), what="Reading an event", item_id=href)
+            raw = dav_response.raw.encode()
+            if len(raw) > self.max_item_bytes:
+                raise _TooLarge(self._too_large())
+            return str(dav_response.headers.get("ETag") or ""), raw
+        response = self.client.session.request(
+            "GET",
+            self._url(href),
+            # Uncompressed: a server that compresses calls the ETag weak (Cyrus: W/"..."), and
+            # If-Match needs the strong one (RFC 9110 §13.1.1).
+            headers={
+                "Accept": "text/calendar",
+                "Accept-Encoding": "identity",
+                "User-Agent": USER_AGENT,
+            },
+            auth=self.client.auth,
+            timeout=self.timeout,
+            stream=True,
+        )
+        try:
+            status = int(response.status_code or 0)
+            if status == 401:
+                raise AuthRevoked(REVOKED)
+            if status in (404, 410):
+                raise NotFound("The event no longer exists on the CalDAV server.")
+            if status != 200:
+                raise Unavailable(f"Reading an event: the CalDAV server answered {status}.")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > self.max_item_bytes:
+                    raise _TooLarge(self._too_large())
+                chunks.append(chunk)
+            return str(response.headers.get("ETag") or ""), b"".join(chunks)
+        finally:
+            response.close()
+
+    def _too_large(self) -> str:
+        limit = self.max_item_bytes
+        size = f"{limit // 1_000_000} MB" if limit >= 1_000_000 else f"{limit // 1000} kB"
+        return f"This event is larger than {size} (CALSYNC_CALDAV_MAX_ITEM_BYTES): it was not read."
 
     def _load(self, objects: list[Any]) -> Iterator[RemoteItem]:
-        if not objects:
-            return
+        for start in range(0, len(objects), MULTIGET_BATCH):
+            yield from self._load_batch(objects[start : start + MULTIGET_BATCH])
+
+    def _load_batch(self, objects: list[Any]) -> Iterator[RemoteItem]:
         etags = {str(o.url): str(o.props.get(dav.GetEtag.tag, "")) for o in objects}
-        loaded = self.calendar.multiget([o.url for o in objects], raise_notfound=False)
+        try:
+            loaded = self.calendar.multiget([o.url for o in objects], raise_notfound=False)
+        except UNPARSABLE_REPLY as exc:
+            # One bad item must not cost the others: read them one by one (only it is lost).
+            log.info("CalDAV multiget reply unusable (%s); reading items one by one", exc)
+            for url in etags:
+                yield self._load_one(self._href(url), etags[url])
+            return
+        # Keyed by the unquoted href: servers differ in what they percent-encode (%40 or @).
+        missing = {unquote(self._href(url)): (url, etag) for url, etag in etags.items()}
         for obj in loaded:
             url = str(obj.url)
+            href = self._href(url)
+            missing.pop(unquote(href), None)
             if obj.data is None:  # deleted between the listing and the multiget
-                yield RemoteItem(self._href(url), "", None)
+                yield RemoteItem(href, "", None)
                 continue
             etag = str(obj.props.get(dav.GetEtag.tag, "")) or etags.get(url, "")
-            try:
-                yield self._item(self._href(url), etag, obj.data)
-            except InvalidData as exc:
-                yield unreadable(self._href(url), etag, exc)
+            data = obj.data
+            if len(data.encode() if isinstance(data, str) else data) > self.max_item_bytes:
+                yield unreadable(href, etag, _TooLarge(self._too_large()))
+                continue
+            yield self._read(href, etag, data)
+        # Hrefs the reply did not answer for (a server's quirk): read them by GET.
+        for url, etag in missing.values():
+            yield self._load_one(self._href(url), etag)
 
-    def _item(self, external_id: str, etag: str, data: str | bytes) -> RemoteItem:
-        event = from_ical(
-            data,
-            item_id=external_id,
-            default_zone=self.default_zone,
-            account_email=self.account_email,
-        )
+    def _load_one(self, href: str, etag: str) -> RemoteItem:
+        try:
+            got_etag, data = self._fetch(href)
+        except NotFound:
+            return RemoteItem(href, "", None)
+        except _TooLarge as exc:
+            return unreadable(href, etag, exc)
+        return self._read(href, got_etag or etag, data)
+
+    def _read(self, external_id: str, etag: str, data: str | bytes) -> RemoteItem:
+        try:
+            event = from_ical(
+                data,
+                item_id=external_id,
+                default_zone=self.default_zone,
+                account_email=self.account_email,
+            )
+        except InvalidData as exc:
+            return unreadable(external_id, etag, exc)
         return RemoteItem(external_id, etag, event)
 
     # -- writes -----------------------------------------------------------------------------
 
+    def _send(self, method: str, href: str, body: str, headers: dict[str, str], what: str) -> Any:
+        try:
+            return self.client.request(self._url(href), method, body, headers)
+        except dav_error.AuthorizationError as exc:
+            if _is_bad_credentials(exc):
+                raise AuthRevoked(REVOKED) from exc
+            # A 403 is the server refusing this write (a precondition, a permission), not us.
+            conditions = _preconditions(exc.body)
+            raise _refusal(href, what, int(exc.status or 403), conditions) from exc
+
     def create(self, event: EventData, *, idempotency_key: str) -> Written:
         href = f"{quote(idempotency_key, safe='')}.ics"
-        body = to_ical(event, uid=idempotency_key)
+        what = "Creating an event"
         with provider_errors():
-            response = self.client.put(
-                self._url(href), body, {"Content-Type": ICAL_TYPE, "If-None-Match": "*"}
+            try:
+                body = to_ical(event, uid=idempotency_key)
+            except Exception as exc:  # a value we cannot write: this item only
+                raise InvalidData(f"{what}: {exc}", item_id=href) from exc
+            response = self._send(
+                "PUT", href, body, {"Content-Type": ICAL_TYPE, "If-None-Match": "*"}, what
             )
-            if int(response.status) == 412:
+            if int(response.status) == 412 and not _preconditions(response.raw):
                 # A retried create: the first try stored it. Return that item, not a second one.
                 existing = self.get(href)
+                self._written.add(href)
                 return Written(href, existing.etag)
-            _check(response, allowed=(200, 201, 204), what="Creating an event")
+            _check(response, allowed=(200, 201, 204), what=what, item_id=href)
+            self._written.add(href)
             return Written(href, self._etag_after_write(href, response))
 
     def update(
@@ -230,22 +466,37 @@ class CalDAVConnector(Connector):
         etag: str,
         fields: frozenset[str] = ALL_FIELDS,
     ) -> Written:
-        uid = event.uid or external_id.removesuffix(".ics")
-        body = to_ical(event, uid=uid)
+        what = "Updating an event"
         with provider_errors():
-            response = self.client.put(
-                self._url(external_id), body, {"Content-Type": ICAL_TYPE, "If-Match": etag}
+            try:
+                current_etag, data = self._fetch(external_id)
+            except _TooLarge as exc:
+                raise InvalidData(f"{what}: {exc}", item_id=external_id) from exc
+            if current_etag and not _same_etag(current_etag, etag):
+                raise EtagMismatch(f"{what}: the event changed on the CalDAV server.")
+            body = edit_ical(
+                data,
+                event,
+                fields=fields,
+                item_id=external_id,
+                default_zone=self.default_zone,
+                account_email=self.account_email,
             )
-            _check(response, allowed=(200, 201, 204), what="Updating an event")
+            response = self._send(
+                "PUT", external_id, body, {"Content-Type": ICAL_TYPE, "If-Match": etag}, what
+            )
+            _check(response, allowed=(200, 201, 204), what=what, item_id=external_id)
+            self._written.add(external_id)
             return Written(external_id, self._etag_after_write(external_id, response))
 
     def delete(self, external_id: str, *, etag: str | None) -> None:
         headers = {"If-Match": etag} if etag else {}
+        what = "Deleting an event"
         with provider_errors():
-            response = self.client.delete(self._url(external_id), headers)
-            if int(response.status) in (404, 410):
-                return  # already gone: deletes are idempotent
-            _check(response, allowed=(200, 204), what="Deleting an event")
+            response = self._send("DELETE", external_id, "", headers, what)
+            if int(response.status) not in (404, 410):  # already gone: deletes are idempotent
+                _check(response, allowed=(200, 204), what=what, item_id=external_id)
+            self._written.discard(external_id)
 
     def _etag_after_write(self, href: str, response: Any) -> str:
         # A strong ETag on PUT means the server stored our bytes as sent (RFC 4791 §5.3.4);
@@ -266,16 +517,87 @@ class CalDAVConnector(Connector):
         return text[len(self.calendar_url) :] if text.startswith(self.calendar_url) else text
 
 
+PRINCIPAL_QUERY = (
+    '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop>'
+    "<D:current-user-principal/></D:prop></D:propfind>"
+)
+MAX_REDIRECTS = 5
+
+
 class CalDAVAccount(Account):
-    """A CalDAV account at setup time: find or create the calendar to link."""
+    """A CalDAV account at setup time: find or create the calendar to link.
+
+    Discovery (RFC 6764 §6, RFC 5397): ``current-user-principal`` of the address typed; where it
+    names none, of ``/.well-known/caldav`` on that host (redirects followed by hand, keeping the
+    PROPFIND: a 302 would turn it into a GET); then the principal's ``calendar-home-set`` and the
+    calendars in it. A server without ``current-user-principal`` is taken at the address typed."""
 
     def __init__(self, *, server_url: str, username: str, password: str, timeout: int = 30):
         self.server_url = server_url
-        self.client = _client(server_url, username, password, timeout)
+        self.timeout = timeout
+        with provider_errors(setup=True):
+            self.client = _client(server_url, username, password, timeout)
 
     def _principal(self) -> Any:
         with provider_errors(setup=True):
-            return self.client.principal()  # type: ignore[no-untyped-call]
+            url = self._principal_url()
+            host = urlsplit(self.server_url).netloc
+            if urlsplit(url).netloc != host:
+                raise SetupError(
+                    f"The server names another address for this account ({url}). Enter that "
+                    "address as the server address."
+                )
+            return Principal(client=self.client, url=url)
+
+    def _principal_url(self) -> str:
+        parts = urlsplit(self.server_url)
+        well_known = f"{parts.scheme}://{parts.netloc}/.well-known/caldav"
+        for start in (self.server_url, well_known):
+            found = self._current_user_principal(start)
+            if found:
+                return found
+        return self.server_url
+
+    def _current_user_principal(self, url: str) -> str | None:
+        for _ in range(MAX_REDIRECTS):
+            response = self.client.session.request(
+                "PROPFIND",
+                url,
+                data=PRINCIPAL_QUERY.encode(),
+                headers={
+                    "Depth": "0",
+                    "Content-Type": "application/xml; charset=utf-8",
+                    "User-Agent": USER_AGENT,
+                },
+                auth=self.client.auth,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+            status = int(response.status_code or 0)
+            if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                url = urljoin(url, str(response.headers["Location"]))
+                continue
+            if status == 401:
+                raise SetupError(
+                    "The server refused the user name or password. For iCloud, use an "
+                    "app-specific password, not your Apple Account password."
+                )
+            if status != 207 or not response.content:
+                return None
+            try:
+                root = etree.fromstring(
+                    response.content,
+                    parser=etree.XMLParser(resolve_entities=False, no_network=True),
+                )
+            except etree.LxmlError as exc:
+                # A 207 Multi-Status must be XML (RFC 4918 §13): this is no WebDAV server.
+                raise SetupError(_NOT_CALDAV) from exc
+            if root.tag != "{DAV:}multistatus":
+                raise SetupError(_NOT_CALDAV)
+            href = root.find(".//{DAV:}current-user-principal/{DAV:}href")
+            text = str(href.text or "").strip() if href is not None else ""
+            return urljoin(url, text) if text else None
+        return None
 
     def calendars(self) -> list[CalendarRef]:
         principal = self._principal()

@@ -1,27 +1,46 @@
 """iCalendar text <-> ``EventData`` for CalDAV (RFC 5545, RFC 4791), with the icalendar library.
 
-Writing:
-* one VCALENDAR per resource, the VEVENT with UID, DTSTAMP, DTSTART/DTEND (iCloud refuses events
-  without DTEND, PROTOCOLS.md §3.4), a VTIMEZONE for every TZID used (``add_missing_timezones``);
-* repetition through ``recurrence.to_rrule`` (always ``WKST=MO``);
-* attendees with ``SCHEDULE-AGENT=CLIENT`` and no ORGANIZER, so no server sends invitations
-  (RFC 6638 §7.1; PRODUCT 10);
+Reading takes the master VEVENT (the one without RECURRENCE-ID), translates its rule with
+``recurrence.from_vevent`` and adds the overrides and EXDATEs as exceptions (PRODUCT 21). Text
+values (SUMMARY, DESCRIPTION, LOCATION) are unescaped here, left to right, as RFC 5545 §3.3.11
+says: icalendar's own unescaping replaces sequences one after another, so ``\\\\n`` (a backslash
+and an ``n``) would come back as a line break.
+
+Writing never starts from scratch for an item that exists (``edit_ical``): the resource as
+fetched is split into its content lines, and only the lines of the fields named are replaced;
+every other line, parameter and component stays as it came (other clients' properties, attendee
+parameters, alarms we did not write, RECURRENCE-ID overrides, the UID). A named field whose value
+is what the resource already says is left untouched too, so a value read and written back keeps
+its text exactly (escapes, folding, parameter order: no echo). New lines are ours:
+* DTSTART/DTEND (or DURATION, when the resource used it), with a VTIMEZONE for every zone we add
+  (iCloud refuses events without an end, PROTOCOLS.md §3.4); a VTIMEZONE that only our old times
+  used is removed;
+* the rule through ``recurrence.to_rrule`` (always ``WKST=MO``);
+* new attendees with ``SCHEDULE-AGENT=CLIENT`` and no ORGANIZER, so no server sends invitations
+  (RFC 6638 §7.1; PRODUCT 10); an attendee already there keeps its line and parameters;
+* our reminder as a DISPLAY alarm (an alarm with a relative trigger is what we read as the
+  reminder; alarms at a fixed time are never touched);
 * our meeting id in ``X-CALSYNC-MEETING-ID`` so a lost mapping can be recovered.
 
-Reading takes the master VEVENT (the one without RECURRENCE-ID), translates its rule with
-``recurrence.from_vevent`` and adds the overrides and EXDATEs as exceptions (PRODUCT 21).
+RFC 5545 §3.1 forbids control characters other than HTAB in values. We strip them from every line
+we send, ours and the ones we keep, and from the text we read (a Cyrus server stores them as a
+client sent them).
 """
 
 from __future__ import annotations
 
+import re
 import zoneinfo
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from icalendar import Alarm, Calendar, Component, Event, vCalAddress, vRecur
+from icalendar import Calendar, Component, Event, vCalAddress, vDuration
+from icalendar.parser import Contentline, Parameters
 
 from connectors.errors import InvalidData
-from connectors.events import Attendee, EventData, EventStatus
+from connectors.events import ALL_FIELDS, TIME_FIELDS, Attendee, EventData, EventStatus
 from recurrence import (
     FAR_FUTURE,
     RecurrenceParseError,
@@ -40,58 +59,175 @@ _PARTSTAT = {
     "DECLINED": "declined",
     "TENTATIVE": "tentative",
 }
+# RFC 5545 §3.1: CONTROL = %x00-08 / %x0A-1F / %x7F. In a value we keep LF (written as \n).
+_CONTROL_IN_VALUE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL_IN_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+_TEXT_ESCAPE = re.compile(r"\\([\\;,nN])")
+_NAME = re.compile(r"[A-Za-z0-9-]+")
+_TZID_PARAM = re.compile(r';TZID=("[^"]*"|[^;:]*)', re.IGNORECASE)
+FOLD_OCTETS = 75
 
 
-def to_ical(event: EventData, *, uid: str, now: datetime | None = None) -> str:
-    """The iCalendar text of ``event`` as one calendar object resource."""
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    vevent = Event()
-    vevent.add("uid", uid)
-    vevent.add("dtstamp", now or datetime.now(UTC))
-    zone = zoneinfo.ZoneInfo(event.time_zone)
-    if event.all_day:
-        first = event.start.astimezone(zone).date()
-        vevent.add("dtstart", first)
-        vevent.add("dtend", event.end.astimezone(zone).date())
-    else:
-        vevent.add("dtstart", event.start.astimezone(zone))
-        vevent.add("dtend", event.end.astimezone(zone))
-    vevent.add("summary", event.title)
-    if event.description:
-        vevent.add("description", event.description)
-    if event.location:
-        vevent.add("location", event.location)
-    vevent.add("status", event.status.value.upper())
-    if event.rule is not None:
-        start: datetime | date = (
-            event.start.astimezone(zone).date() if event.all_day else event.start.astimezone(zone)
-        )
-        for line in to_rrule(event.rule, start):
-            name, _, value = line.partition(":")
-            if name.upper() == "RRULE":
-                vevent.add("rrule", vRecur.from_ical(value))
-    for attendee in event.attendees:
-        address = vCalAddress(f"mailto:{attendee.email}")
-        if attendee.name:
-            address.params["CN"] = attendee.name
-        address.params["PARTSTAT"] = next(
-            (k for k, v in _PARTSTAT.items() if v == attendee.response), "NEEDS-ACTION"
-        )
-        address.params["SCHEDULE-AGENT"] = "CLIENT"
-        vevent.add("attendee", address, encode=False)
-    if event.reminder_minutes is not None:
-        alarm = Alarm()
-        alarm.add("action", "DISPLAY")
-        alarm.add("description", event.title)
-        alarm.add("trigger", timedelta(minutes=-event.reminder_minutes))
-        vevent.add_component(alarm)
-    if event.meeting_id is not None:
-        vevent.add(MEETING_ID_PROPERTY, str(event.meeting_id))
-    cal.add_component(vevent)
-    cal.add_missing_timezones()
-    return str(cal.to_ical().decode())
+def clean_text(value: str) -> str:
+    """``value`` as iCalendar can hold it: line breaks as LF, no other control characters."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL_IN_VALUE.sub("", value)
+
+
+def escape_text(value: str) -> str:
+    """A TEXT value (RFC 5545 §3.3.11), after ``clean_text``."""
+    return (
+        clean_text(value)
+        .replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\n", "\\n")
+    )
+
+
+def unescape_text(value: str) -> str:
+    """The text of a TEXT value, left to right (a backslash that escapes nothing is kept)."""
+    return _TEXT_ESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
+
+
+def fold(line: str) -> list[str]:
+    """One content line as physical lines of at most 75 octets (RFC 5545 §3.1), never splitting
+    a UTF-8 character."""
+    out: list[str] = []
+    current: list[str] = []
+    size, limit = 0, FOLD_OCTETS
+    for char in line:
+        width = len(char.encode())
+        if size + width > limit:
+            out.append("".join(current))
+            current, size, limit = [" "], 1, FOLD_OCTETS
+        current.append(char)
+        size += width
+    out.append("".join(current))
+    return out
+
+
+# -- a resource as content lines ---------------------------------------------------------------
+
+
+@dataclass
+class _Prop:
+    physical: list[str]  # as received (folded), or as we folded it
+
+    @property
+    def text(self) -> str:
+        return "".join(line[1:] if i else line for i, line in enumerate(self.physical))
+
+    @property
+    def name(self) -> str:
+        match = _NAME.match(self.text)
+        return match.group().upper() if match else ""
+
+    def parts(self) -> tuple[str, Parameters, str]:
+        name, params, value = Contentline(self.text).raw_parts()  # type: ignore[no-untyped-call]
+        return str(name).upper(), params, str(value)
+
+    @property
+    def value(self) -> str:
+        return self.parts()[2]
+
+    @classmethod
+    def of(cls, text: str) -> _Prop:
+        return cls(fold(text))
+
+
+@dataclass
+class _Comp:
+    name: str
+    begin: _Prop
+    end: _Prop
+    children: list[_Prop | _Comp] = field(default_factory=list)
+
+    def props(self, name: str) -> list[_Prop]:
+        return [c for c in self.children if isinstance(c, _Prop) and c.name == name]
+
+    def first(self, name: str) -> _Prop | None:
+        found = self.props(name)
+        return found[0] if found else None
+
+    def comps(self, name: str) -> list[_Comp]:
+        return [c for c in self.children if isinstance(c, _Comp) and c.name == name]
+
+    def replace_props(self, name: str, new: Iterable[_Prop], *, before: str = "") -> None:
+        """Put ``new`` where the first ``name`` line was (the others are removed), or, for a
+        property that was not there, before the first nested component (or the ``before``
+        property) so that the resource keeps properties ahead of components."""
+        new = list(new)
+        positions = [
+            i for i, c in enumerate(self.children) if isinstance(c, _Prop) and c.name == name
+        ]
+        if positions:
+            at = positions[0]
+            self.children = [c for i, c in enumerate(self.children) if i not in positions]
+        else:
+            at = next(
+                (
+                    i
+                    for i, c in enumerate(self.children)
+                    if isinstance(c, _Comp) or (before and c.name == before)
+                ),
+                len(self.children),
+            )
+        self.children[at:at] = new
+
+    def lines(self) -> Iterable[str]:
+        yield from self.begin.physical
+        for child in self.children:
+            yield from (child.lines() if isinstance(child, _Comp) else child.physical)
+        yield from self.end.physical
+
+
+def _parse(data: str | bytes) -> list[_Comp]:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    props: list[_Prop] = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line[:1] in (" ", "\t") and props:
+            props[-1].physical.append(line)
+        elif line.strip():
+            props.append(_Prop([line]))
+    roots: list[_Comp] = []
+    stack: list[_Comp] = []
+    for prop in props:
+        name = prop.name
+        if name == "BEGIN":
+            comp = _Comp(prop.value.upper(), prop, prop)
+            (stack[-1].children if stack else roots).append(comp)
+            stack.append(comp)
+        elif name == "END":
+            if not stack or stack[-1].name != prop.value.upper():
+                raise ValueError(f"END:{prop.value} does not close BEGIN:{stack[-1].name}")
+            stack.pop().end = prop
+        elif stack:
+            stack[-1].children.append(prop)
+        else:
+            raise ValueError(f"A {name} line outside any component.")
+    if stack:
+        raise ValueError(f"BEGIN:{stack[-1].name} is never closed.")
+    return roots
+
+
+def _calendar_of(roots: list[_Comp]) -> _Comp:
+    calendars = [c for c in roots if c.name == "VCALENDAR"]
+    if not calendars:
+        raise ValueError("No VCALENDAR in this resource.")
+    return calendars[0]
+
+
+def _master_of(calendar: _Comp) -> _Comp | None:
+    return next((e for e in calendar.comps("VEVENT") if not e.props("RECURRENCE-ID")), None)
+
+
+def _serialise(roots: list[_Comp]) -> str:
+    lines = [_CONTROL_IN_LINE.sub("", line) for root in roots for line in root.lines()]
+    return "\r\n".join(lines) + "\r\n"
+
+
+# -- reading ------------------------------------------------------------------------------------
 
 
 def from_ical(
@@ -103,20 +239,29 @@ def from_ical(
     account_email: str | None = None,
 ) -> EventData:
     """``EventData`` for one calendar object resource. Raises ``InvalidData`` (naming ``item_id``)
-    for anything malformed, so the caller can skip this one item and go on."""
+    for anything it cannot read (malformed text, dates out of range, a rule it cannot parse), so
+    the caller can skip this one item and go on."""
     try:
         cal = Calendar.from_ical(data)
-    except (ValueError, IndexError, KeyError) as exc:
-        raise InvalidData(f"Unreadable iCalendar data: {exc}", item_id=item_id) from exc
-    events = [c for c in cal.walk("VEVENT")]
-    masters = [e for e in events if e.get("RECURRENCE-ID") is None]
-    if not masters:
+        masters = [e for e in cal.walk("VEVENT") if e.get("RECURRENCE-ID") is None]
+        ours = _master_of(_calendar_of(_parse(data)))
+    except Exception as exc:  # any parse failure is this one item's
+        raise InvalidData(f"Unreadable iCalendar data: {_describe(exc)}", item_id=item_id) from exc
+    if not masters or ours is None:
         raise InvalidData("No event in this calendar object.", item_id=item_id)
-    master = masters[0]
     try:
-        return _event_from_vevent(master, cal, item_id, default_zone, far_future, account_email)
-    except (RecurrenceParseError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidData(f"Unreadable event: {exc}", item_id=item_id) from exc
+        return _event_from_vevent(
+            masters[0], ours, cal, item_id, default_zone, far_future, account_email
+        )
+    except Exception as exc:  # overflow, bad rule, bad value: this item only
+        raise InvalidData(f"Unreadable event: {_describe(exc)}", item_id=item_id) from exc
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, RecurrenceParseError | InvalidData):
+        return text
+    return f"{type(exc).__name__}: {text}"[:300]
 
 
 def _zone_name(value: datetime, fallback: str) -> str:
@@ -131,8 +276,14 @@ def _zone_name(value: datetime, fallback: str) -> str:
     return fallback
 
 
+def _text(vevent: _Comp, name: str) -> str:
+    prop = vevent.first(name)
+    return clean_text(unescape_text(prop.value)) if prop is not None else ""
+
+
 def _event_from_vevent(
     master: Component,
+    lines: _Comp,
     cal: Calendar,
     item_id: str,
     default_zone: str,
@@ -161,6 +312,8 @@ def _event_from_vevent(
     else:
         # RFC 5545 §3.6.1: a DATE start without end lasts one day; a DATE-TIME start, no time.
         end = start + timedelta(days=1) if all_day else start
+    # Both ends must exist as instants (year 1 east of UTC, 9999-12-31 west of it do not).
+    start.astimezone(UTC), end.astimezone(UTC)
 
     rule = None
     flags: frozenset[Any] = frozenset()
@@ -174,29 +327,25 @@ def _event_from_vevent(
         messages = tuple(str(m) for m in translation.messages)
         exceptions = tuple(e.original_start for e in overrides)
 
-    attendees = tuple(_attendee(a) for a in _as_list(master.get("ATTENDEE")))
-    reminder = _reminder_minutes(master)
     status_text = str(master.get("STATUS", "CONFIRMED")).lower()
-    status = (
-        EventStatus(status_text)
-        if status_text in EventStatus._value2member_map_
-        else (EventStatus.CONFIRMED)
-    )
     meeting = master.get(MEETING_ID_PROPERTY)
-    organizer = master.get("ORGANIZER")
     return EventData(
         uid=uid,
-        title=str(master.get("SUMMARY", "")),
+        title=_text(lines, "SUMMARY"),
         start=start,
         end=end,
         time_zone=zone_name,
         all_day=all_day,
-        description=str(master.get("DESCRIPTION", "")),
-        location=str(master.get("LOCATION", "")),
-        attendees=attendees,
-        reminder_minutes=reminder,
-        status=status,
-        is_organizer=_organised_by(organizer, account_email),
+        description=_text(lines, "DESCRIPTION"),
+        location=_text(lines, "LOCATION"),
+        attendees=tuple(_attendee(a) for a in _as_list(master.get("ATTENDEE"))),
+        reminder_minutes=_reminder_minutes(master),
+        status=(
+            EventStatus(status_text)
+            if status_text in EventStatus._value2member_map_
+            else EventStatus.CONFIRMED
+        ),
+        is_organizer=_organised_by(master.get("ORGANIZER"), account_email),
         rule=rule,
         flags=flags,
         messages=messages,
@@ -231,24 +380,322 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _attendee(value: Any) -> Attendee:
-    email = str(value)
+def _address(value: str) -> str:
+    email = value.strip()
     if email.lower().startswith("mailto:"):
         email = email[7:]
+    return email.strip().lower()
+
+
+def _attendee(value: Any) -> Attendee:
     params = getattr(value, "params", {})
     return Attendee(
-        email=email.strip().lower(),
-        name=str(params.get("CN", "")),
+        email=_address(str(value)),
+        name=clean_text(str(params.get("CN", ""))),
         response=_PARTSTAT.get(str(params.get("PARTSTAT", "NEEDS-ACTION")).upper(), "needs-action"),
     )
 
 
+def _relative_trigger(alarm: Component) -> timedelta | None:
+    if alarm.get("TRIGGER") is None:
+        return None
+    value = alarm.decoded("TRIGGER")
+    return value if isinstance(value, timedelta) else None
+
+
 def _reminder_minutes(master: Component) -> int | None:
     for alarm in master.walk("VALARM"):
-        trigger = alarm.get("TRIGGER")
-        if trigger is None:
-            continue
-        value = alarm.decoded("TRIGGER")
-        if isinstance(value, timedelta):
-            return max(0, int(-value.total_seconds() // 60))
+        trigger = _relative_trigger(alarm)
+        if trigger is not None:
+            return max(0, int(-trigger.total_seconds() // 60))
     return None
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def to_ical(event: EventData, *, uid: str, now: datetime | None = None) -> str:
+    """The iCalendar text of ``event`` as a new calendar object resource."""
+    skeleton = "\r\n".join(
+        [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            f"PRODID:{PRODID}",
+            "BEGIN:VEVENT",
+            f"UID:{escape_text(uid)}",
+            "END:VEVENT",
+            "END:VCALENDAR",
+        ]
+    )
+    roots = _parse(skeleton)
+    _Editor(roots, None, event, ALL_FIELDS, now or datetime.now(UTC)).apply()
+    return _serialise(roots)
+
+
+def edit_ical(
+    data: str | bytes,
+    event: EventData,
+    *,
+    fields: frozenset[str],
+    item_id: str,
+    default_zone: str = "UTC",
+    account_email: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """``data`` (a resource as fetched) with the ``fields`` of ``event`` written into its master
+    VEVENT and everything else kept. Raises ``InvalidData`` when the resource cannot be read (we
+    do not overwrite what we cannot understand) or ``event`` cannot be written."""
+    current = from_ical(
+        data, item_id=item_id, default_zone=default_zone, account_email=account_email
+    )
+    try:
+        roots = _parse(data)
+        _Editor(roots, current, event, fields, now or datetime.now(UTC)).apply()
+    except InvalidData:
+        raise
+    except Exception as exc:  # a value we cannot write fails this item only
+        raise InvalidData(
+            f"This event cannot be written: {_describe(exc)}", item_id=item_id
+        ) from exc
+    return _serialise(roots)
+
+
+def _line(name: str, value: Any, params: Parameters | None = None) -> _Prop:
+    """A property line from an icalendar value (dates, durations, addresses)."""
+    scratch = Event()
+    scratch.add(name, value, parameters=params or {}, encode=True)
+    return _Prop.of(str(scratch.content_line(name.upper(), scratch[name.upper()], sorted=False)))
+
+
+def _text_line(name: str, value: str) -> _Prop:
+    return _Prop.of(f"{name}:{escape_text(value)}")
+
+
+def _param_text(value: str) -> str:
+    """A parameter value (RFC 5545 §3.2): one line, no DQUOTE (it cannot be in one at all), and
+    no backslash, which parameter values do not escape but several parsers (vobject, libical)
+    take for an escape of the next character, breaking the line."""
+    return clean_text(value).replace("\n", " ").replace('"', "'").replace("\\", "").strip()
+
+
+@dataclass
+class _Editor:
+    roots: list[_Comp]
+    current: EventData | None  # None: a new resource, every field is written
+    event: EventData
+    fields: frozenset[str]
+    now: datetime
+    calendar: _Comp = field(init=False)
+    master: _Comp = field(init=False)
+    added_zones: set[str] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.calendar = _calendar_of(self.roots)
+        master = _master_of(self.calendar)
+        if master is None:
+            raise ValueError("No event in this calendar object.")
+        self.master = master
+        self.fields = self.fields | (TIME_FIELDS if self.fields & TIME_FIELDS else frozenset())
+
+    def _changed(self, name: str, read: Callable[[EventData], Any]) -> bool:
+        return name in self.fields and (
+            self.current is None or read(self.current) != read(self.event)
+        )
+
+    def apply(self) -> None:
+        event, master = self.event, self.master
+        zones_before = self._zones_used()
+        for name, prop in (
+            ("title", "SUMMARY"),
+            ("description", "DESCRIPTION"),
+            ("location", "LOCATION"),
+        ):
+            if self._changed(name, _text_of(name)):
+                value = clean_text(getattr(event, name))
+                new = [_text_line(prop, value)] if value or prop == "SUMMARY" else []
+                master.replace_props(prop, new)
+        times = self._changed("start", lambda e: (e.start, e.end, e.time_zone, e.all_day))
+        if times:
+            self._write_times()
+        # A rule's lines depend on its start: rewritten with the times (connectors/base.py).
+        if self._changed("rule", lambda e: e.rule) or (times and event.rule is not None):
+            self._write_rule()
+        if self._changed("attendees", lambda e: e.attendees):
+            self._write_attendees()
+        if self._changed("reminder", lambda e: e.reminder_minutes):
+            self._write_reminder()
+        if self._changed("status", lambda e: e.status):
+            master.replace_props("STATUS", [_Prop.of(f"STATUS:{event.status.value.upper()}")])
+        if event.meeting_id is not None and (
+            self.current is None or self.current.meeting_id != event.meeting_id
+        ):
+            master.replace_props(
+                MEETING_ID_PROPERTY, [_Prop.of(f"{MEETING_ID_PROPERTY}:{event.meeting_id}")]
+            )
+        # DTSTAMP is when the object was last changed when it carries no METHOD (RFC 5545
+        # §3.8.7.2); LAST-MODIFIED, where a client keeps one, likewise.
+        master.replace_props("DTSTAMP", [_line("DTSTAMP", self.now)])
+        if master.props("LAST-MODIFIED"):
+            master.replace_props("LAST-MODIFIED", [_line("LAST-MODIFIED", self.now)])
+        self._fix_timezones(zones_before)
+
+    # -- times and rule ---------------------------------------------------------------------
+
+    def _bounds(self) -> tuple[datetime | date, datetime | date]:
+        event = self.event
+        zone = zoneinfo.ZoneInfo(event.time_zone)
+        if event.all_day:
+            return event.start.astimezone(zone).date(), event.end.astimezone(zone).date()
+        return event.start.astimezone(zone), event.end.astimezone(zone)
+
+    def _write_times(self) -> None:
+        master = self.master
+        start, end = self._bounds()
+        if isinstance(start, datetime) and self.event.time_zone != "UTC":
+            self.added_zones.add(self.event.time_zone)
+        master.replace_props("DTSTART", [_line("DTSTART", start)])
+        if master.props("DURATION") and not master.props("DTEND"):
+            length = self.event.end - self.event.start
+            if self.event.all_day:
+                length = timedelta(days=(end - start).days)  # type: ignore[operator]
+            master.replace_props("DURATION", [_line("DURATION", vDuration(length))])
+        else:
+            master.replace_props("DURATION", [])
+            master.replace_props("DTEND", [_line("DTEND", end)])
+
+    def _write_rule(self) -> None:
+        event, master = self.event, self.master
+        if event.rule is None:
+            # No longer repeating: nothing may make it repeat, or exclude its one occurrence.
+            for name in ("RRULE", "RDATE", "EXRULE", "EXDATE"):
+                master.replace_props(name, [])
+            return
+        start, _ = self._bounds()
+        lines = [_Prop.of(line) for line in to_rrule(event.rule, start)]
+        master.replace_props("RRULE", lines)
+
+    # -- attendees and reminder -----------------------------------------------------------------
+
+    def _write_attendees(self) -> None:
+        """Our list of addresses, in our order. An attendee already on the event keeps its line
+        (ROLE, RSVP, CN, PARTSTAT, other parameters); only a name or an answer we do know is
+        written into it. New attendees are added without scheduling (PRODUCT 10)."""
+        existing: dict[str, _Prop] = {}
+        for prop in self.master.props("ATTENDEE"):
+            existing.setdefault(_address(prop.value), prop)
+        lines: list[_Prop] = []
+        for attendee in self.event.attendees:
+            email = attendee.email.strip().lower()
+            if email in existing:
+                lines.append(self._edited_attendee(existing.pop(email), attendee))
+                continue
+            params = Parameters()
+            if attendee.name and _param_text(attendee.name):
+                params["CN"] = _param_text(attendee.name)
+            params["PARTSTAT"] = _partstat(attendee.response)
+            params["SCHEDULE-AGENT"] = "CLIENT"
+            lines.append(_line("ATTENDEE", vCalAddress(f"mailto:{email}"), params))
+        self.master.replace_props("ATTENDEE", lines)
+
+    @staticmethod
+    def _edited_attendee(prop: _Prop, attendee: Attendee) -> _Prop:
+        name, params, value = prop.parts()
+        edited = Parameters(params)
+        if attendee.name and _param_text(attendee.name) != str(params.get("CN", "")):
+            edited["CN"] = _param_text(attendee.name)
+        read = _PARTSTAT.get(str(params.get("PARTSTAT", "NEEDS-ACTION")).upper(), "needs-action")
+        if attendee.response != "needs-action" and attendee.response != read:
+            edited["PARTSTAT"] = _partstat(attendee.response)
+        if dict(edited) == dict(params):
+            return prop
+        return _Prop.of(f"{name};{edited.to_ical(sorted=False).decode()}:{value}")
+
+    def _write_reminder(self) -> None:
+        minutes = self.event.reminder_minutes
+        relative = [a for a in self.master.comps("VALARM") if _alarm_is_relative(a)]
+        if minutes is None:
+            self.master.children = [c for c in self.master.children if c not in relative]
+            return
+        trigger = _line("TRIGGER", vDuration(timedelta(minutes=-minutes)))
+        if relative:
+            relative[0].replace_props("TRIGGER", [trigger])
+            return
+        alarm = _parse(
+            "\r\n".join(
+                [
+                    "BEGIN:VALARM",
+                    "ACTION:DISPLAY",
+                    f"DESCRIPTION:{escape_text(self.event.title or 'Reminder')}",
+                    trigger.text,
+                    "END:VALARM",
+                ]
+            )
+        )[0]
+        self.master.children.append(alarm)
+
+    # -- time zones -------------------------------------------------------------------------
+
+    def _zones_used(self) -> set[str]:
+        used: set[str] = set()
+        for root in self.roots:
+            for line in root.lines():
+                used.update(m.group(1).strip('"') for m in _TZID_PARAM.finditer(line))
+        return used
+
+    def _fix_timezones(self, before: set[str]) -> None:
+        """Every zone we wrote gets its VTIMEZONE (RFC 5545 §3.6.5); one that only our old times
+        named goes with them. Zones the resource names elsewhere are left as they are."""
+        used = self._zones_used()
+        defined = {
+            tz.first("TZID").value if tz.first("TZID") else "": tz  # type: ignore[union-attr]
+            for tz in self.calendar.comps("VTIMEZONE")
+        }
+        gone = [defined[z] for z in before - used if z in defined]
+        self.calendar.children = [c for c in self.calendar.children if not _among(c, gone)]
+        missing = sorted(self.added_zones - set(defined))
+        if not missing:
+            return
+        scratch = Calendar()
+        scratch.add("prodid", PRODID)
+        scratch.add("version", "2.0")
+        for zone in missing:
+            vevent = Event()
+            vevent.add("dtstart", self.event.start.astimezone(zoneinfo.ZoneInfo(zone)))
+            scratch.add_component(vevent)
+        # Transitions from 1970 (icalendar's default start) through a year past the last day the
+        # event or its series reaches, so that clients place every occurrence right.
+        last = self.event.end.date()
+        if self.event.rule is not None:
+            last = max(last, self.event.rule.until)
+        scratch.add_missing_timezones(
+            first_date=min(date(1970, 1, 1), self.event.start.date()),
+            last_date=max(date(2038, 1, 1), last + timedelta(days=366)),
+        )
+        added = _calendar_of(_parse(scratch.to_ical().decode())).comps("VTIMEZONE")
+        first_component = next(
+            (i for i, c in enumerate(self.calendar.children) if isinstance(c, _Comp)),
+            len(self.calendar.children),
+        )
+        self.calendar.children[first_component:first_component] = added
+
+
+def _text_of(name: str) -> Callable[[EventData], str]:
+    return lambda event: clean_text(str(getattr(event, name)))
+
+
+def _among(child: _Prop | _Comp, comps: list[_Comp]) -> bool:
+    return any(child is c for c in comps)
+
+
+def _partstat(response: str) -> str:
+    return next((k for k, v in _PARTSTAT.items() if v == response), "NEEDS-ACTION")
+
+
+def _alarm_is_relative(alarm: _Comp) -> bool:
+    trigger = alarm.first("TRIGGER")
+    if trigger is None:
+        return False
+    _, params, value = trigger.parts()
+    if str(params.get("VALUE", "DURATION")).upper() == "DATE-TIME":
+        return False
+    return value.strip().lstrip("+-").upper().startswith("P")

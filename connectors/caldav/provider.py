@@ -21,6 +21,7 @@ class CalDAVProvider(Provider):
             default_zone=default_zone,
             account_email=link.account if "@" in link.account else None,
             timeout=settings.CALSYNC_HTTP_TIMEOUT,
+            max_item_bytes=settings.CALSYNC_CALDAV_MAX_ITEM_BYTES,
         )
 
     def revoke(self, link: LinkLike) -> None:

@@ -1,7 +1,9 @@
-"""Two-way sync end to end against a real Radicale server (PRODUCT 7-18, QUALITY I1-I10)."""
+"""Two-way sync end to end against real Radicale, Xandikos and Cyrus servers and the Google fake
+(PRODUCT 7-18, QUALITY I1-I10). Tests about what a server does run on each CalDAV server."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,10 +17,19 @@ from django.utils import timezone
 from accounts.models import User
 from agenda.models import Confirmation, Meeting, MeetingAttendee
 from calsync.engine.run import run_link
-from calsync.models import CalendarLink, EventMapping, SyncMessage, SyncRun
+from calsync.models import (
+    CalendarLink,
+    EventMapping,
+    LinkState,
+    Provider,
+    SyncMessage,
+    SyncRun,
+    Target,
+)
+from calsync.services import link_create
 from connectors.google.connector import GoogleConnector
 from recurrence import Frequency, Rule, Weekday
-from tests.caldav_servers import CalDAVServer
+from tests.caldav_servers import CalDAVServer, CountingProxy
 from tests.engine.helpers import link_caldav, link_google
 from tests.factories import ClientFactory, ResourceFactory, make_meeting
 from tests.fakes.google import SCOPE_APP_CREATED
@@ -27,12 +38,21 @@ AMS = ZoneInfo("Europe/Amsterdam")
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("entitled")]
 
 
-@pytest.fixture(params=["radicale", "google"])
+CALDAV_SERVERS = ["radicale", "xandikos", "cyrus"]
+
+
+@pytest.fixture(params=CALDAV_SERVERS)
+def caldav_server(request: pytest.FixtureRequest) -> CalDAVServer:
+    server: CalDAVServer = request.getfixturevalue(request.param)
+    return server
+
+
+@pytest.fixture(params=[*CALDAV_SERVERS, "google"])
 def linked(request: pytest.FixtureRequest, staff: User):  # type: ignore[no-untyped-def]
     """``link_to``: links ``staff`` to a fresh calendar on each provider and returns the link and
     a connector that reads and writes that calendar as another client would."""
-    if request.param == "radicale":
-        server = request.getfixturevalue("radicale")
+    if request.param in CALDAV_SERVERS:
+        server = request.getfixturevalue(request.param)
         return lambda: link_caldav(staff, server)
     fake = request.getfixturevalue("google_fake")
     settings = request.getfixturevalue("settings")
@@ -75,7 +95,7 @@ def put_outside(reader, href: str, body: str) -> None:  # type: ignore[no-untype
 
 
 def test_first_sync_sends_future_meetings_and_takes_future_events(
-    staff: User, radicale: CalDAVServer
+    staff: User, caldav_server: CalDAVServer
 ) -> None:
     make_meeting(staff, title="Past", start=future(-10))
     make_meeting(staff, title="Upcoming", start=future(3))
@@ -85,7 +105,7 @@ def test_first_sync_sends_future_meetings_and_takes_future_events(
         weekdays=frozenset({Weekday(future(-14).weekday())}),
     )
     make_meeting(staff, title="Old series, still running", start=future(-14), rule=weekly)
-    link, reader = link_caldav(staff, radicale)
+    link, reader = link_caldav(staff, caldav_server)
     put_outside(
         reader,
         "dentist.ics",
@@ -93,7 +113,7 @@ def test_first_sync_sends_future_meetings_and_takes_future_events(
 VERSION:2.0
 PRODID:-//test//EN
 BEGIN:VEVENT
-UID:dentist
+UID:dentist-{uuid.uuid4().hex}
 DTSTAMP:20260101T000000Z
 DTSTART:{future(5).astimezone(ZoneInfo("UTC")):%Y%m%dT%H%M%SZ}
 DTEND:{future(5, 10).astimezone(ZoneInfo("UTC")):%Y%m%dT%H%M%SZ}
@@ -294,10 +314,10 @@ def test_conflicts_merge_field_by_field_and_are_recorded(staff: User, linked) ->
 
 def test_daily_series_is_not_imported_and_the_user_is_told_once(
     staff: User,
-    radicale: CalDAVServer,
+    caldav_server: CalDAVServer,
     django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
 ) -> None:
-    link, reader = link_caldav(staff, radicale)
+    link, reader = link_caldav(staff, caldav_server)
     run_link(link.pk)
     put_outside(
         reader,
@@ -306,7 +326,7 @@ def test_daily_series_is_not_imported_and_the_user_is_told_once(
 VERSION:2.0
 PRODID:-//test//EN
 BEGIN:VEVENT
-UID:standup
+UID:standup-{uuid.uuid4().hex}
 DTSTAMP:20260101T000000Z
 DTSTART;TZID=Europe/Amsterdam:{future(1):%Y%m%dT%H%M%S}
 DTEND;TZID=Europe/Amsterdam:{future(1, 10):%Y%m%dT%H%M%S}
@@ -510,3 +530,145 @@ def test_a_malformed_event_is_skipped_with_a_message_and_the_run_goes_on(
     meeting.refresh_from_db()
     assert meeting.title == "Kept" and meeting.deleted_at is None  # not taken for a deletion
     assert "could not be read" in SyncMessage.objects.get(code="unreadable").text
+
+
+# -- what real servers do (issue 12 §3) -------------------------------------------------------
+
+OUTSIDE_EVENT = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//another client//EN
+BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20260101T000000Z
+DTSTART:{start:%Y%m%dT%H%M%SZ}
+DTEND:{end:%Y%m%dT%H%M%SZ}
+SUMMARY:{title}
+{extra}END:VEVENT
+END:VCALENDAR
+"""
+
+
+def outside_event(uid: str, title: str, days: int, extra: str = "") -> str:
+    start = future(days).astimezone(ZoneInfo("UTC"))
+    return OUTSIDE_EVENT.format(
+        uid=uid, title=title, start=start, end=start + timedelta(hours=1), extra=extra
+    )
+
+
+def test_an_edit_here_to_an_outside_event_keeps_what_is_not_ours(
+    staff: User, caldav_server: CalDAVServer
+) -> None:
+    """Made by another client, its file name is not its UID and it holds properties we do not
+    sync. An edit here changes only the title there: the UID read, URL, CATEGORIES, CLASS and
+    the other application's property stay (Radicale answered 409 and Cyrus 403 no-uid-conflict
+    when we sent the file name as the UID)."""
+    link, reader = link_caldav(staff, caldav_server)
+    extra = (
+        "URL:https://elsewhere.example/events/1\nCATEGORIES:Work\nCLASS:PRIVATE\n"
+        "X-OTHER-APP-ID:other-42\nLOCATION:Room Blue\\; Building A\n"
+    )
+    uid = f"{uuid.uuid4().hex}@elsewhere"  # Cyrus: unique across the user's calendars
+    put_outside(reader, "made-elsewhere.ics", outside_event(uid, "Theirs", 3, extra))
+    assert run_link(link.pk).counts == {"created_here": 1}
+    meeting = Meeting.objects.get(title="Theirs")
+    assert meeting.location == "Room Blue; Building A"
+    from agenda.services import meeting_update
+    from tests.agenda.test_services import data_of
+
+    meeting_update(meeting=meeting, data=data_of(meeting, title="Renamed here"))
+    outcome = run_link(link.pk)
+    assert outcome.counts == {"updated_there": 1}, outcome.detail
+    text = (
+        niquests.get(
+            reader.calendar_url + "made-elsewhere.ics",
+            auth=(caldav_server.username, caldav_server.password),
+            timeout=10,
+        ).text
+        or ""
+    )
+    unfolded = text.replace("\r\n ", "").replace("\r\n", "\n")
+    assert "SUMMARY:Renamed here" in unfolded
+    for line in (
+        f"UID:{uid}",
+        "URL:https://elsewhere.example/events/1",
+        "CATEGORIES:Work",
+        "CLASS:PRIVATE",
+        "X-OTHER-APP-ID:other-42",
+        "LOCATION:Room Blue\\; Building A",
+    ):
+        assert line in unfolded.split("\n"), line
+    assert run_link(link.pk).counts == {}  # no echo
+
+
+def test_a_write_the_server_refuses_skips_that_meeting_and_the_link_keeps_syncing(
+    staff: User, caldav_server: CalDAVServer
+) -> None:
+    """Another client's event already uses the UID our copy of a meeting gets: Radicale 409,
+    Xandikos 412 and Cyrus 403 name the precondition. That meeting is skipped with a message;
+    the password is not taken for revoked (Cyrus's 403 marked the link *needs reconnect*)."""
+    refused = make_meeting(staff, title="Refused", start=future(2))
+    make_meeting(staff, title="Sent", start=future(3))
+    link, reader = link_caldav(staff, caldav_server)
+    from calsync.engine.plan import idempotency_key
+    from calsync.engine.run import _local_view
+
+    key = idempotency_key(link.pk, _local_view(refused, False, timezone.now()))
+    put_outside(reader, "squatter.ics", outside_event(key, "Squatter", 4))
+    outcome = run_link(link.pk)
+    assert outcome.status == "ok", outcome.detail
+    assert outcome.counts == {"created_there": 1, "created_here": 1, "skipped": 1}
+    link.refresh_from_db()
+    assert link.state == LinkState.ACTIVE
+    message = SyncMessage.objects.get(link=link, code="invalid")
+    assert "already has its UID" in message.text
+    assert sorted(remote_titles(reader).values()) == ["Sent", "Squatter"]
+
+
+def test_provider_events_that_cannot_be_read_never_stop_a_run(
+    staff: User, caldav_server: CalDAVServer
+) -> None:
+    """Dates beyond what Python can hold (OverflowError) aborted every run; now each is skipped
+    with a message naming it, and the good events around it sync."""
+    from tests.connectors.test_caldav_hostile import HOSTILE, put
+
+    make_meeting(staff, title="Ours", start=future(2))
+    link, reader = link_caldav(staff, caldav_server)
+    dates = ("date-9999", "tokyo-0001", "la-9999")
+    accepted = [
+        uid for uid in dates if put(caldav_server, reader.calendar_url, uid, HOSTILE[uid]) < 400
+    ]
+    assert len(accepted) >= 2  # Radicale refuses the DATE one itself
+    put_outside(reader, "good.ics", outside_event(uuid.uuid4().hex, "Dentist", 5))
+    outcome = run_link(link.pk)
+    assert outcome.status == "ok", outcome.detail
+    assert outcome.counts == {"created_there": 1, "created_here": 1}
+    assert Meeting.objects.filter(title="Dentist").exists()
+    texts = list(
+        SyncMessage.objects.filter(link=link, code="unreadable").values_list("text", flat=True)
+    )
+    assert len(texts) == len(accepted) and all("could not be read" in t for t in texts)
+    assert run_link(link.pk).status == "ok"
+
+
+def test_a_quiet_run_is_one_request_to_the_server(staff: User, caldav_server: CalDAVServer) -> None:
+    """QUALITY.md: a no-change poll is one provider request (it was a 401 challenge and its
+    retry on Radicale and Cyrus). Counted by a proxy in front of the real server."""
+    for i in range(3):
+        make_meeting(staff, title=f"M{i}", start=future(i + 1))
+    calendar_url = caldav_server.new_calendar_url()
+    with CountingProxy(caldav_server.url) as proxy:
+        link = link_create(
+            user=staff,
+            provider=Provider.CALDAV,
+            account=caldav_server.username,
+            server_url=proxy.url,
+            calendar_id=proxy.proxied(calendar_url),
+            calendar_name="test",
+            target=Target.EXISTING,
+            secrets={"password": caldav_server.password},
+        )
+        assert run_link(link.pk).counts == {"created_there": 3}
+        run_link(link.pk)  # reads its own writes back
+        proxy.reset()
+        assert run_link(link.pk).counts == {}
+        assert [(method, status) for method, _, status in proxy.requests] == [("REPORT", 207)]
