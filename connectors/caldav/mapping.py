@@ -51,6 +51,8 @@ from recurrence import (
 )
 
 MEETING_ID_PROPERTY = "X-CALSYNC-MEETING-ID"
+# The meeting's version the copy was written from (``EventData.meeting_version``).
+MEETING_VERSION_PROPERTY = "X-CALSYNC-MEETING-VERSION"
 PRODID = "-//CalSync//CalendarSync//EN"
 # PARTSTAT (RFC 5545 §3.2.12) <-> EventData's lower-case response names.
 _PARTSTAT = {
@@ -350,9 +352,14 @@ def _event_from_vevent(
         flags=flags,
         messages=messages,
         meeting_id=int(str(meeting)) if meeting is not None and str(meeting).isdigit() else None,
+        meeting_version=_number(master.get(MEETING_VERSION_PROPERTY)),
         exceptions=exceptions,
         updated=_last_modified(master),
     )
+
+
+def _number(value: Any) -> int | None:
+    return int(str(value)) if value is not None and str(value).isdigit() else None
 
 
 def _last_modified(master: Component) -> datetime | None:
@@ -531,6 +538,14 @@ class _Editor:
         ):
             master.replace_props(
                 MEETING_ID_PROPERTY, [_Prop.of(f"{MEETING_ID_PROPERTY}:{event.meeting_id}")]
+            )
+        if event.meeting_id is not None and (
+            self.current is None or self.current.meeting_version != event.meeting_version
+        ):
+            version = event.meeting_version
+            master.replace_props(
+                MEETING_VERSION_PROPERTY,
+                [] if version is None else [_Prop.of(f"{MEETING_VERSION_PROPERTY}:{version}")],
             )
         # DTSTAMP is when the object was last changed when it carries no METHOD (RFC 5545
         # §3.8.7.2); LAST-MODIFIED, where a client keeps one, likewise.
