@@ -612,7 +612,7 @@ def test_a_write_the_server_refuses_skips_that_meeting_and_the_link_keeps_syncin
     from calsync.engine.plan import idempotency_key
     from calsync.engine.run import _local_view
 
-    key = idempotency_key(link.pk, _local_view(refused, False, timezone.now()))
+    key = idempotency_key(link.pk, _local_view(refused, False, timezone.now(), {}))
     put_outside(reader, "squatter.ics", outside_event(key, "Squatter", 4))
     outcome = run_link(link.pk)
     assert outcome.status == "ok", outcome.detail
