@@ -55,6 +55,12 @@ def split_location(text: str, names: ResourceNames) -> tuple[str, list[str]]:
     return free, list(dict.fromkeys(named))
 
 
+def _lines(text: str) -> str:
+    """Text with its line breaks as LF: browsers send CRLF from a textarea, iCalendar cannot hold
+    a CR and gives LF back, Google keeps what it was given. The same text either way."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def canonical_location(text: str, names: ResourceNames) -> str:
     """The location as both sides compare it: free text first, then the resources sorted, as a
     meeting writes it out. ``Room Blue; Building A`` (Room Blue a resource) read from a provider
@@ -127,7 +133,7 @@ def snapshot_of_meeting(
     local_start = meeting.start.astimezone(ZoneInfo(meeting.time_zone))
     return {
         "title": meeting.title,
-        "description": meeting.description,
+        "description": _lines(meeting.description),
         "location": canonical_location(meeting_location(meeting, resources), names),
         **_times(meeting.start, meeting.end, meeting.time_zone, meeting.all_day),
         "rule": _rule_snapshot(meeting.rule, local_start),
@@ -157,7 +163,7 @@ def snapshot_of_event(
         end = event.start + (timedelta(days=1) if event.all_day else SHORTEST)
     return {
         "title": event.title.strip() or NO_TITLE,
-        "description": event.description,
+        "description": _lines(event.description),
         "location": canonical_location(event.location, resource_names or {}),
         **_times(event.start, end, event.time_zone, event.all_day),
         "rule": _rule_snapshot(event.rule, local_start),

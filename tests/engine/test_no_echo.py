@@ -188,3 +188,34 @@ def test_importing_an_outside_event_never_echoes(provider: Any) -> None:
         assert after.event.location == before.event.location
 
     check()
+
+
+@pytest.mark.django_db
+def test_a_description_typed_in_a_browser_is_not_rewritten_after_a_provider_gives_it_back(
+    provider: Any,
+) -> None:
+    """A textarea sends CRLF; iCalendar cannot hold a CR and gives LF back. The same text: no
+    update in either direction."""
+    from agenda.services import MeetingData, meeting_create
+
+    tenant = TenantFactory()
+    user = entitle(UserFactory(tenant=tenant, role=Role.STAFF))
+    start = (
+        (timezone.now() + timedelta(days=3))
+        .astimezone(AMS)
+        .replace(minute=0, second=0, microsecond=0)
+    )
+    meeting_create(
+        owner=user,
+        data=MeetingData(
+            title="Typed",
+            start=start,
+            end=start + timedelta(hours=1),
+            time_zone="Europe/Amsterdam",
+            description="First line\r\nsecond line\r\n",
+        ),
+    )
+    link, _ = provider(user)
+    assert run_link(link.pk).counts == {"created_there": 1}
+    quiet = run_link(link.pk)
+    assert quiet.status == "ok" and quiet.counts == {}, quiet.counts
