@@ -347,6 +347,75 @@ def dates_through(rr: Iterable[datetime], last: date) -> list[datetime]:
     return list(_through(rr, last))
 
 
+# -- which dates name an occurrence --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Occurrences:
+    """The provider's own occurrences of a series (its expansion through its last date), to tell
+    which EXDATE, RECURRENCE-ID or exception start names a real one (RFC 5545 §3.8.5.1: an
+    EXDATE that matches no instance removes nothing; a RECURRENCE-ID names an instance of the
+    set, §3.8.4.4).
+
+    A value names an occurrence when, in the series' zone, it is that occurrence:
+
+    * on a timed series, a DATE-TIME must be its instant (a floating one, its wall time); a DATE
+      names that day's occurrence (invalid RFC 5545, but clients write it, and a series has at
+      most one occurrence a day);
+    * on an all-day series, a DATE is its day; a DATE-TIME is read in the calendar's zone, or
+      as Graph's ``originalStart`` of an all-day slot (midnight in the event's own zone, which
+      the nearest UTC midnight gives for any zone within twelve hours of UTC).
+    """
+
+    series: Series
+    external: du.rrule
+    last: date  # the provider's last date, inclusive
+    all_day_zone: tzinfo
+
+    def find(self, values: Iterable[datetime | date]) -> list[datetime | date | None]:
+        """For each value, the occurrence it names (in the series' zone, or a date), or None."""
+        values = list(values)
+        days = [self._days(v) for v in values]
+        wanted = [d for ds in days for d in ds if self.series.day <= d <= self.last]
+        if not wanted:
+            return [None] * len(values)
+        # One expansion for all of them (at most one occurrence a day).
+        by_day = {d.date(): d for d in dates_through(self.external, max(wanted))}
+        out: list[datetime | date | None] = []
+        for value, candidates in zip(values, days, strict=True):
+            found: datetime | date | None = None
+            for day in candidates:
+                local = by_day.get(day)
+                if local is not None and self._names(value, local):
+                    found = self.series.value(local)
+                    break
+            out.append(found)
+        return out
+
+    def _days(self, value: datetime | date) -> list[date]:
+        """The local dates ``value`` may name; none when it is far outside the series (which
+        also keeps extreme years away from any zone conversion)."""
+        own = _day(value)
+        if not self.series.day - timedelta(days=2) <= own <= self.last + timedelta(days=2):
+            return []
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            return [own]
+        zone = self.series.zone
+        if zone is not None:
+            return [value.astimezone(zone).date()]
+        in_zone = value.astimezone(self.all_day_zone).date()
+        slot = (value.astimezone(UTC) + timedelta(hours=12)).date()
+        return [in_zone] if slot == in_zone else [in_zone, slot]
+
+    def _names(self, value: datetime | date, local: datetime) -> bool:
+        zone = self.series.zone
+        if zone is None or not isinstance(value, datetime):
+            return True  # the day was matched
+        if value.tzinfo is None:
+            return value == local
+        return localize(local, zone) == value
+
+
 # -- finishing a reading -------------------------------------------------------------------------
 
 
@@ -409,7 +478,8 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
         if external_dates != list(rule.to_dateutil(series.local)):
             return unsupported_translation(series, [reading.whole_series_reason])
 
-    tr = Translation(rule, series.start)
+    occurrences = Occurrences(series, external, until, all_day_zone)
+    tr = Translation(rule, series.start, occurrences=occurrences)
     if last is None:
         tr = tr.with_message(
             Message(
@@ -440,7 +510,7 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
             )
         )
     tr = _week_start(tr, reading, external, rule, until)
-    return _exdates(tr, reading, external, until, all_day_zone)
+    return with_exception_starts(tr, reading.exdates)
 
 
 def _daily(series: Series, shape: Daily, until: date | None) -> Translation:
@@ -556,56 +626,15 @@ def _day(value: datetime | date) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-def _exdates(
-    tr: Translation, reading: Reading, external: du.rrule, until: date, all_day_zone: tzinfo
-) -> Translation:
-    """EXCEPTION for each EXDATE that removes an occurrence the provider really has (RFC 5545:
-    an EXDATE that matches no instance removes nothing)."""
-    series = reading.series
-    # Values outside the series remove nothing; dropping them first also keeps extreme years
-    # away from any zone conversion. The rest is matched against one expansion.
-    wanted = [
-        v
-        for v in reading.exdates
-        if series.day - timedelta(days=2) <= _day(v) <= until + timedelta(days=2)
-    ]
-    if not wanted:
-        return tr
-    through = min(until, max(_day(v) for v in wanted) + timedelta(days=1))
-    by_day = {d.date(): d for d in dates_through(external, through)}  # at most one a day
-    found: list[datetime | date] = []
-    for value in wanted:
-        local = by_day.get(_exdate_day(series, value, all_day_zone))
-        if local is None:
-            continue
-        zone = series.zone
-        if isinstance(value, datetime) and zone is not None:
-            # A DATE-TIME on a timed series must name the instance exactly (§3.8.5.1); a
-            # floating one is a wall time in the series' zone.
-            same = value == local if value.tzinfo is None else localize(local, zone) == value
-            if not same:
-                continue
-        occurrence = series.value(local)
-        if occurrence not in found:
-            found.append(occurrence)
-    return with_exception_starts(tr, found) if found else tr
-
-
-def _exdate_day(series: Series, value: datetime | date, all_day_zone: tzinfo) -> date:
-    """The local date an EXDATE value names: in the series' zone, or for an all-day series in the
-    calendar's zone; a DATE (even on a timed series, which clients do write) is that date."""
-    if not isinstance(value, datetime):
-        return value
-    if value.tzinfo is None:
-        return value.date()
-    return value.astimezone(series.zone or all_day_zone).date()
-
-
 def with_exception_starts(tr: Translation, starts: Iterable[datetime | date]) -> Translation:
     """Add EXCEPTION for occurrences removed or moved externally (PRODUCT 21): the internal series
     keeps them, and the user is told which."""
     if tr.rule is None:
         return tr  # the series itself is not synced; its own message says so
+    if tr.occurrences is not None:
+        # Only a start that names a real occurrence of the provider's series removes or moves
+        # one (a stale override, or an EXDATE off the pattern, changes nothing there).
+        starts = [s for s in tr.occurrences.find(starts) if s is not None]
     merged = list(tr.exceptions)
     for start in starts:
         if isinstance(tr.start, datetime) and isinstance(start, datetime):
