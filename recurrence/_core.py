@@ -16,6 +16,7 @@ the provider's), which the test suite checks by expansion.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -221,6 +222,10 @@ class Reading:
     # for this reason (Outlook clamps days 29-31 where RFC 5545 and the internal model skip).
     whole_series_reason: Text | None = None
     exdates: tuple[datetime | date, ...] = field(default=())
+    # RDATE values (RFC 5545): held when they are occurrences already, or extend the end.
+    rdates: tuple[datetime | date, ...] = field(default=())
+    # RFC 7529 SKIP=BACKWARD or FORWARD: refused only where it moves a date.
+    skip: str | None = None
 
 
 def unsupported(template: str, **params: str | int | Text) -> Unsupported:
@@ -466,10 +471,24 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
         return unsupported_translation(series, not_on_pattern(series).reasons)
     limit = max(far_future, series.day)
     last, capped = last_date(reading, external, all_day_zone, limit)
+    if reading.rdates:
+        extended = (
+            _with_rdates(reading, external, last, capped, limit, all_day_zone)
+            if on_pattern
+            else None
+        )
+        if extended is None:
+            return unsupported_translation(series, [RDATE_REASON])
+        last, capped = extended
     until = last if last is not None else limit
 
     if isinstance(shape, Daily):
         return _daily(series, shape, until if on_pattern else None)
+
+    if reading.skip is not None:
+        moved = _skip_moves_a_date(reading, shape, external, all_day_zone, limit)
+        if moved is not None:
+            return unsupported_translation(series, [moved])
 
     rule = shape.rule(until)
 
@@ -511,6 +530,112 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
         )
     tr = _week_start(tr, reading, external, rule, until)
     return with_exception_starts(tr, reading.exdates)
+
+
+RDATE_REASON = Text.of(gettext_noop("has separately added dates (RDATE)"))
+
+
+def _with_rdates(
+    reading: Reading,
+    external: du.rrule,
+    last: date | None,
+    capped: bool,
+    limit: date,
+    all_day_zone: tzinfo,
+) -> tuple[date | None, bool] | None:
+    """The series' end with its RDATEs (RFC 5545 §3.8.5.2), or None when they add a date the rule
+    does not give: decided by dates, as the week start is.
+
+    An RDATE changes nothing when it is an occurrence already; RDATEs just after the end extend
+    it when, with the EXDATEs, they leave no gap: ``UNTIL=20200204T151459Z`` with ``RDATE`` on
+    the 16:15 occurrence of that day is the rule ending a day later. Each RDATE must be exactly
+    an occurrence of the rule: its instant on a timed series (a DATE there, or a PERIOD, is
+    another kind of instance), its date on an all-day one.
+    """
+    series = reading.series
+    if any(isinstance(v, datetime) != (not series.all_day) for v in reading.rdates):
+        return None
+    unbounded = Occurrences(series, external, limit, all_day_zone)
+    found = unbounded.find(reading.rdates)
+    if any(v is None for v in found):
+        return None
+    excluded = {v for v in unbounded.find(reading.exdates) if v is not None}
+    added = {v for v in found if v is not None and v not in excluded}
+    if last is None or capped:
+        return last, capped  # every occurrence up to the limit is in the series already
+    later = [v for v in added if _day(v) > last]
+    if not later:
+        return last, capped
+    new_last = max(_day(v) for v in later)
+    for local in dates_through(external, new_last):
+        value = series.value(local)
+        if local.date() > last and value not in added and value not in excluded:
+            return None  # a gap: the RDATEs are not the rule with a later end
+    return new_last, False
+
+
+def _skip_moves_a_date(
+    reading: Reading, shape: Candidate, external: du.rrule, all_day_zone: tzinfo, limit: date
+) -> Text | None:
+    """The reason to refuse a rule with RFC 7529 ``SKIP=BACKWARD`` or ``FORWARD``, or None when
+    the series never meets a day its months lack, so SKIP changes nothing (it only acts on
+    invalid dates: day 29-31 of a shorter month, February 29 of a common year).
+
+    Before the first such month the two rules have the same dates, so they differ exactly when
+    the date SKIP puts there (the month's last day, or the next month's first) is still within
+    the series' end, COUNT and UNTIL counted as RFC 7529 does, after the skip."""
+    series = reading.series
+    moved = _first_moved(shape, series, reading.skip, limit)
+    if moved is None:
+        return None
+    end = reading.end
+    within: bool
+    if end is None:
+        within = True
+    elif isinstance(end, Count):
+        before = itertools.takewhile(lambda d: d < moved, external)
+        within = sum(1 for _ in itertools.islice(before, end.n)) < end.n
+    else:
+        test = _end_test(end, series, all_day_zone, datetime.combine(limit, time.max))
+        within = test is not None and test[0](moved)
+    if not within:
+        return None
+    return Text.of(
+        gettext_noop(
+            "moves its date in months without day %(day)s (SKIP=%(skip)s), where the practice "
+            "calendar skips that month"
+        ),
+        day=series.day.day,
+        skip=str(reading.skip),
+    )
+
+
+def _first_moved(
+    shape: Candidate, series: Series, skip: str | None, limit: date
+) -> datetime | None:
+    """The local wall time SKIP first moves an invalid date to, or None before ``limit``."""
+    wall = series.local.time()
+    if shape.frequency is Frequency.MONTHLY and shape.month_day is not None:
+        day, step = shape.month_day, shape.interval
+    elif shape.frequency is Frequency.YEARLY and (series.day.month, series.day.day) == (2, 29):
+        day, step = 29, 12 * shape.interval
+    else:
+        return None  # weekdays and nth weekdays never name a day a month lacks
+    months = 0
+    while True:
+        year, month = divmod(series.day.month - 1 + months, 12)
+        year += series.day.year
+        if date(year, month + 1, 1) > limit:
+            return None
+        length = calendar.monthrange(year, month + 1)[1]
+        if length < day:
+            moved = (
+                date(year, month + 1, length)
+                if skip == "BACKWARD"
+                else date(year, month + 1, length) + timedelta(days=1)
+            )
+            return datetime.combine(moved, wall)
+        months += step
 
 
 def _daily(series: Series, shape: Daily, until: date | None) -> Translation:
