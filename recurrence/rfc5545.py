@@ -48,7 +48,7 @@ from recurrence._core import (
 )
 from recurrence.errors import RecurrenceParseError
 from recurrence.model import Frequency, Rule, RuleError, Weekday, localize
-from recurrence.translation import Text, Translation, gettext_noop
+from recurrence.translation import Flag, Message, Text, Translation, gettext_noop
 
 _PARTS = {
     "FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY",
@@ -222,13 +222,14 @@ class Lines:
     rdate_lines: int
     odd_rdates: bool  # an RDATE that is a PERIOD, or unreadable: never held
     exrules: int
+    empty_rrules: int  # ``RRULE:`` with nothing in it
 
 
 def split_lines(lines: str | Iterable[str], zone: tzinfo | None) -> Lines:
     rrules: list[str] = []
     exdates: list[datetime | date] = []
     rdates: list[datetime | date] = []
-    rdate_lines = exrules = 0
+    rdate_lines = exrules = empty = 0
     odd_rdates = False
     for line in _unfold(lines):
         if line.upper().startswith("FREQ="):  # a bare RRULE value, as some callers store it
@@ -240,7 +241,12 @@ def split_lines(lines: str | Iterable[str], zone: tzinfo | None) -> Lines:
             raise RecurrenceParseError(f"malformed recurrence line {line!r}") from error
         name = str(name).upper()
         if name == "RRULE":
-            rrules.append(str(value))
+            # Public holiday feeds ship ``RRULE:`` (and ``RRULE:;``): no rule part at all, whose
+            # clear meaning is no repetition.
+            if str(value).strip(" ;"):
+                rrules.append(str(value))
+            else:
+                empty += 1
         elif name == "EXRULE":
             exrules += 1
         elif name == "RDATE":
@@ -253,7 +259,9 @@ def split_lines(lines: str | Iterable[str], zone: tzinfo | None) -> Lines:
             exdates.extend(_parse_dates(str(value), params.get("TZID"), zone, line))
         else:
             raise RecurrenceParseError(f"unexpected line in a recurrence: {line!r}")
-    return Lines(tuple(rrules), tuple(exdates), tuple(rdates), rdate_lines, odd_rdates, exrules)
+    return Lines(
+        tuple(rrules), tuple(exdates), tuple(rdates), rdate_lines, odd_rdates, exrules, empty
+    )
 
 
 def _parse_dates(value: str, tzid: object, zone: tzinfo | None, line: str) -> list[datetime | date]:
@@ -300,6 +308,8 @@ def from_rrule(
             return unsupported_translation(
                 series, [Text.of(gettext_noop("consists of separately added dates (RDATE)"))]
             )
+        if parsed.empty_rrules:
+            return _no_repetition(series)
         raise RecurrenceParseError("no RRULE line in the recurrence")
     rules = [parse_recur(v) for v in parsed.rrules]  # checks every rule, even if several
     limit = max(far_future, series.day)
@@ -330,6 +340,21 @@ def from_rrule(
         skip=parts.skip if parts.skip in ("BACKWARD", "FORWARD") else None,
     )
     return finish(reading, far_future=far_future, all_day_zone=all_day_zone)
+
+
+def _no_repetition(series: Series) -> Translation:
+    message = Message(
+        Flag.EMPTY_RULE,
+        Text.of(
+            gettext_noop(
+                "This event has an empty repetition rule (an RRULE line with nothing in it), so "
+                "it was synchronised as a single event on %(date)s. Tip: if it should repeat, "
+                "set its repetition again in your calendar app."
+            ),
+            date=series.day.isoformat(),
+        ),
+    )
+    return Translation(None, series.start, frozenset({Flag.EMPTY_RULE}), (message,))
 
 
 def _one_rule(

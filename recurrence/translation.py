@@ -33,6 +33,7 @@ class Flag(enum.StrEnum):
     EXCEPTION = "exception"
     NO_END = "no_end"
     UNSUPPORTED = "unsupported"
+    EMPTY_RULE = "empty_rule"  # an empty RRULE line: read as no repetition, and said so
 
 
 @dataclass(frozen=True)

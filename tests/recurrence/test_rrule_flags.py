@@ -255,8 +255,6 @@ MALFORMED = [
     ["RRULE:FREQ=WEEKLY;UNTIL=2026"],
     ["RRULE:FREQ=WEEKLY;UNTIL=20261301"],
     ["RRULE"],
-    ["RRULE:"],
-    ["RRULE:;;;"],
     ["garbage"],
     [":"],
     ["DTSTART:20260105T090000"],
@@ -526,3 +524,28 @@ def test_gregorian_skip_on_february_29() -> None:
     assert refused.flags == {Flag.UNSUPPORTED}
     held = from_rrule(["RRULE:RSCALE=GREGORIAN;SKIP=FORWARD;FREQ=YEARLY;INTERVAL=4"], leap)
     assert held.flags == {Flag.NO_END}
+
+
+# -- an empty RRULE line (issue 13) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "lines", [["RRULE:"], ["RRULE:;;;"], ["RRULE:", "EXDATE:20260112T080000Z"]]
+)
+@pytest.mark.parametrize("start", [START, date(2026, 12, 25)], ids=["timed", "all-day"])
+def test_an_empty_rrule_is_no_repetition_with_a_note(
+    lines: list[str], start: datetime | date
+) -> None:
+    tr = from_rrule(lines, start)
+    assert tr.rule is None and tr.start == start
+    assert tr.flags == {Flag.EMPTY_RULE}
+    (message,) = tr.messages
+    day = start.date() if isinstance(start, datetime) else start
+    assert "empty repetition rule" in message and "single event" in message
+    assert day.isoformat() in message and "Tip:" in message
+
+
+def test_an_empty_rrule_beside_a_real_one_changes_nothing() -> None:
+    rule = "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4"
+    tr = from_rrule(["RRULE:", rule], START)
+    assert tr.flags == frozenset() and tr.rule == from_rrule([rule], START).rule
