@@ -497,6 +497,12 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
         if external_dates != list(rule.to_dateutil(series.local)):
             return unsupported_translation(series, [reading.whole_series_reason])
 
+    ended = last is not None
+    if ended:
+        # The end is the rule's own last occurrence: the provider's last date is one only when
+        # the dates are the same (a Sunday-week series may end on a day the Monday-week rule
+        # does not have), and reading the rule back must give the same rule (issue 13).
+        rule = replace(rule, until=rule.last_date(series.day) or until)
     occurrences = Occurrences(series, external, until, all_day_zone)
     tr = Translation(rule, series.start, occurrences=occurrences)
     if last is None:
@@ -528,7 +534,7 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
                 ),
             )
         )
-    tr = _week_start(tr, reading, external, rule, until)
+    tr = _week_start(tr, reading, external, rule, until, ended)
     return with_exception_starts(tr, reading.exdates)
 
 
@@ -677,12 +683,14 @@ def _daily(series: Series, shape: Daily, until: date | None) -> Translation:
 
 
 def _week_start(
-    tr: Translation, reading: Reading, external: du.rrule, rule: Rule, until: date
+    tr: Translation, reading: Reading, external: du.rrule, rule: Rule, until: date, ended: bool
 ) -> Translation:
     """SUNDAY_WEEK_START, raised only when the provider's week start changes this series' dates.
 
     Both expansions repeat with a period of ``interval`` weeks from the start, so if they agree on
     the first ``interval`` weeks (or on the whole series, if shorter) they agree everywhere.
+    ``until`` is the provider's last date; when the series ``ended`` there (not the far-future
+    end of an open series), each meeting of the split ends on its own last occurrence.
     """
     wkst = reading.week_start
     if (
@@ -712,6 +720,8 @@ def _week_start(
         first = next((d for d in _through(external, until) if Weekday(d.weekday()) in group), None)
         if first is not None:
             part = Rule(Frequency.WEEKLY, until, rule.interval, group)
+            if ended:
+                part = replace(part, until=part.last_date(first.date()) or until)
             meetings.append(Meeting(part, series.value(first)))
     descriptions = [_describe(m.rule, _day(m.start)) for m in meetings]
     split_text = descriptions[0]
