@@ -14,6 +14,7 @@ from recurrence.graph import from_graph, to_graph
 from recurrence.instances import (
     ExceptionInstance,
     caldav_exceptions,
+    calendar_zone,
     from_vevent,
     google_exception,
     graph_cancelled_occurrences,
@@ -51,6 +52,7 @@ __all__ = [
     "Translation",
     "Weekday",
     "caldav_exceptions",
+    "calendar_zone",
     "from_graph",
     "from_rrule",
     "from_vevent",

@@ -16,6 +16,7 @@ the provider's), which the test suite checks by expansion.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -221,6 +222,10 @@ class Reading:
     # for this reason (Outlook clamps days 29-31 where RFC 5545 and the internal model skip).
     whole_series_reason: Text | None = None
     exdates: tuple[datetime | date, ...] = field(default=())
+    # RDATE values (RFC 5545): held when they are occurrences already, or extend the end.
+    rdates: tuple[datetime | date, ...] = field(default=())
+    # RFC 7529 SKIP=BACKWARD or FORWARD: refused only where it moves a date.
+    skip: str | None = None
 
 
 def unsupported(template: str, **params: str | int | Text) -> Unsupported:
@@ -347,6 +352,75 @@ def dates_through(rr: Iterable[datetime], last: date) -> list[datetime]:
     return list(_through(rr, last))
 
 
+# -- which dates name an occurrence --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Occurrences:
+    """The provider's own occurrences of a series (its expansion through its last date), to tell
+    which EXDATE, RECURRENCE-ID or exception start names a real one (RFC 5545 §3.8.5.1: an
+    EXDATE that matches no instance removes nothing; a RECURRENCE-ID names an instance of the
+    set, §3.8.4.4).
+
+    A value names an occurrence when, in the series' zone, it is that occurrence:
+
+    * on a timed series, a DATE-TIME must be its instant (a floating one, its wall time); a DATE
+      names that day's occurrence (invalid RFC 5545, but clients write it, and a series has at
+      most one occurrence a day);
+    * on an all-day series, a DATE is its day; a DATE-TIME is read in the calendar's zone, or
+      as Graph's ``originalStart`` of an all-day slot (midnight in the event's own zone, which
+      the nearest UTC midnight gives for any zone within twelve hours of UTC).
+    """
+
+    series: Series
+    external: du.rrule
+    last: date  # the provider's last date, inclusive
+    all_day_zone: tzinfo
+
+    def find(self, values: Iterable[datetime | date]) -> list[datetime | date | None]:
+        """For each value, the occurrence it names (in the series' zone, or a date), or None."""
+        values = list(values)
+        days = [self._days(v) for v in values]
+        wanted = [d for ds in days for d in ds if self.series.day <= d <= self.last]
+        if not wanted:
+            return [None] * len(values)
+        # One expansion for all of them (at most one occurrence a day).
+        by_day = {d.date(): d for d in dates_through(self.external, max(wanted))}
+        out: list[datetime | date | None] = []
+        for value, candidates in zip(values, days, strict=True):
+            found: datetime | date | None = None
+            for day in candidates:
+                local = by_day.get(day)
+                if local is not None and self._names(value, local):
+                    found = self.series.value(local)
+                    break
+            out.append(found)
+        return out
+
+    def _days(self, value: datetime | date) -> list[date]:
+        """The local dates ``value`` may name; none when it is far outside the series (which
+        also keeps extreme years away from any zone conversion)."""
+        own = _day(value)
+        if not self.series.day - timedelta(days=2) <= own <= self.last + timedelta(days=2):
+            return []
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            return [own]
+        zone = self.series.zone
+        if zone is not None:
+            return [value.astimezone(zone).date()]
+        in_zone = value.astimezone(self.all_day_zone).date()
+        slot = (value.astimezone(UTC) + timedelta(hours=12)).date()
+        return [in_zone] if slot == in_zone else [in_zone, slot]
+
+    def _names(self, value: datetime | date, local: datetime) -> bool:
+        zone = self.series.zone
+        if zone is None or not isinstance(value, datetime):
+            return True  # the day was matched
+        if value.tzinfo is None:
+            return value == local
+        return localize(local, zone) == value
+
+
 # -- finishing a reading -------------------------------------------------------------------------
 
 
@@ -397,10 +471,24 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
         return unsupported_translation(series, not_on_pattern(series).reasons)
     limit = max(far_future, series.day)
     last, capped = last_date(reading, external, all_day_zone, limit)
+    if reading.rdates:
+        extended = (
+            _with_rdates(reading, external, last, capped, limit, all_day_zone)
+            if on_pattern
+            else None
+        )
+        if extended is None:
+            return unsupported_translation(series, [RDATE_REASON])
+        last, capped = extended
     until = last if last is not None else limit
 
     if isinstance(shape, Daily):
         return _daily(series, shape, until if on_pattern else None)
+
+    if reading.skip is not None:
+        moved = _skip_moves_a_date(reading, shape, external, all_day_zone, limit)
+        if moved is not None:
+            return unsupported_translation(series, [moved])
 
     rule = shape.rule(until)
 
@@ -409,7 +497,14 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
         if external_dates != list(rule.to_dateutil(series.local)):
             return unsupported_translation(series, [reading.whole_series_reason])
 
-    tr = Translation(rule, series.start)
+    ended = last is not None
+    if ended:
+        # The end is the rule's own last occurrence: the provider's last date is one only when
+        # the dates are the same (a Sunday-week series may end on a day the Monday-week rule
+        # does not have), and reading the rule back must give the same rule (issue 13).
+        rule = replace(rule, until=rule.last_date(series.day) or until)
+    occurrences = Occurrences(series, external, until, all_day_zone)
+    tr = Translation(rule, series.start, occurrences=occurrences)
     if last is None:
         tr = tr.with_message(
             Message(
@@ -439,8 +534,114 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
                 ),
             )
         )
-    tr = _week_start(tr, reading, external, rule, until)
-    return _exdates(tr, reading, external, until, all_day_zone)
+    tr = _week_start(tr, reading, external, rule, until, ended)
+    return with_exception_starts(tr, reading.exdates)
+
+
+RDATE_REASON = Text.of(gettext_noop("has separately added dates (RDATE)"))
+
+
+def _with_rdates(
+    reading: Reading,
+    external: du.rrule,
+    last: date | None,
+    capped: bool,
+    limit: date,
+    all_day_zone: tzinfo,
+) -> tuple[date | None, bool] | None:
+    """The series' end with its RDATEs (RFC 5545 §3.8.5.2), or None when they add a date the rule
+    does not give: decided by dates, as the week start is.
+
+    An RDATE changes nothing when it is an occurrence already; RDATEs just after the end extend
+    it when, with the EXDATEs, they leave no gap: ``UNTIL=20200204T151459Z`` with ``RDATE`` on
+    the 16:15 occurrence of that day is the rule ending a day later. Each RDATE must be exactly
+    an occurrence of the rule: its instant on a timed series (a DATE there, or a PERIOD, is
+    another kind of instance), its date on an all-day one.
+    """
+    series = reading.series
+    if any(isinstance(v, datetime) != (not series.all_day) for v in reading.rdates):
+        return None
+    unbounded = Occurrences(series, external, limit, all_day_zone)
+    found = unbounded.find(reading.rdates)
+    if any(v is None for v in found):
+        return None
+    excluded = {v for v in unbounded.find(reading.exdates) if v is not None}
+    added = {v for v in found if v is not None and v not in excluded}
+    if last is None or capped:
+        return last, capped  # every occurrence up to the limit is in the series already
+    later = [v for v in added if _day(v) > last]
+    if not later:
+        return last, capped
+    new_last = max(_day(v) for v in later)
+    for local in dates_through(external, new_last):
+        value = series.value(local)
+        if local.date() > last and value not in added and value not in excluded:
+            return None  # a gap: the RDATEs are not the rule with a later end
+    return new_last, False
+
+
+def _skip_moves_a_date(
+    reading: Reading, shape: Candidate, external: du.rrule, all_day_zone: tzinfo, limit: date
+) -> Text | None:
+    """The reason to refuse a rule with RFC 7529 ``SKIP=BACKWARD`` or ``FORWARD``, or None when
+    the series never meets a day its months lack, so SKIP changes nothing (it only acts on
+    invalid dates: day 29-31 of a shorter month, February 29 of a common year).
+
+    Before the first such month the two rules have the same dates, so they differ exactly when
+    the date SKIP puts there (the month's last day, or the next month's first) is still within
+    the series' end, COUNT and UNTIL counted as RFC 7529 does, after the skip."""
+    series = reading.series
+    moved = _first_moved(shape, series, reading.skip, limit)
+    if moved is None:
+        return None
+    end = reading.end
+    within: bool
+    if end is None:
+        within = True
+    elif isinstance(end, Count):
+        before = itertools.takewhile(lambda d: d < moved, external)
+        within = sum(1 for _ in itertools.islice(before, end.n)) < end.n
+    else:
+        test = _end_test(end, series, all_day_zone, datetime.combine(limit, time.max))
+        within = test is not None and test[0](moved)
+    if not within:
+        return None
+    return Text.of(
+        gettext_noop(
+            "moves its date in months without day %(day)s (SKIP=%(skip)s), where the practice "
+            "calendar skips that month"
+        ),
+        day=series.day.day,
+        skip=str(reading.skip),
+    )
+
+
+def _first_moved(
+    shape: Candidate, series: Series, skip: str | None, limit: date
+) -> datetime | None:
+    """The local wall time SKIP first moves an invalid date to, or None before ``limit``."""
+    wall = series.local.time()
+    if shape.frequency is Frequency.MONTHLY and shape.month_day is not None:
+        day, step = shape.month_day, shape.interval
+    elif shape.frequency is Frequency.YEARLY and (series.day.month, series.day.day) == (2, 29):
+        day, step = 29, 12 * shape.interval
+    else:
+        return None  # weekdays and nth weekdays never name a day a month lacks
+    months = 0
+    while True:
+        year, month = divmod(series.day.month - 1 + months, 12)
+        year += series.day.year
+        if date(year, month + 1, 1) > limit:
+            return None
+        length = calendar.monthrange(year, month + 1)[1]
+        if length < day:
+            moved = (
+                date(year, month + 1, length)
+                if skip == "BACKWARD"
+                else date(year, month + 1, length) + timedelta(days=1)
+            )
+            return datetime.combine(moved, wall)
+        months += step
 
 
 def _daily(series: Series, shape: Daily, until: date | None) -> Translation:
@@ -482,12 +683,14 @@ def _daily(series: Series, shape: Daily, until: date | None) -> Translation:
 
 
 def _week_start(
-    tr: Translation, reading: Reading, external: du.rrule, rule: Rule, until: date
+    tr: Translation, reading: Reading, external: du.rrule, rule: Rule, until: date, ended: bool
 ) -> Translation:
     """SUNDAY_WEEK_START, raised only when the provider's week start changes this series' dates.
 
     Both expansions repeat with a period of ``interval`` weeks from the start, so if they agree on
     the first ``interval`` weeks (or on the whole series, if shorter) they agree everywhere.
+    ``until`` is the provider's last date; when the series ``ended`` there (not the far-future
+    end of an open series), each meeting of the split ends on its own last occurrence.
     """
     wkst = reading.week_start
     if (
@@ -517,6 +720,8 @@ def _week_start(
         first = next((d for d in _through(external, until) if Weekday(d.weekday()) in group), None)
         if first is not None:
             part = Rule(Frequency.WEEKLY, until, rule.interval, group)
+            if ended:
+                part = replace(part, until=part.last_date(first.date()) or until)
             meetings.append(Meeting(part, series.value(first)))
     descriptions = [_describe(m.rule, _day(m.start)) for m in meetings]
     split_text = descriptions[0]
@@ -556,56 +761,15 @@ def _day(value: datetime | date) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-def _exdates(
-    tr: Translation, reading: Reading, external: du.rrule, until: date, all_day_zone: tzinfo
-) -> Translation:
-    """EXCEPTION for each EXDATE that removes an occurrence the provider really has (RFC 5545:
-    an EXDATE that matches no instance removes nothing)."""
-    series = reading.series
-    # Values outside the series remove nothing; dropping them first also keeps extreme years
-    # away from any zone conversion. The rest is matched against one expansion.
-    wanted = [
-        v
-        for v in reading.exdates
-        if series.day - timedelta(days=2) <= _day(v) <= until + timedelta(days=2)
-    ]
-    if not wanted:
-        return tr
-    through = min(until, max(_day(v) for v in wanted) + timedelta(days=1))
-    by_day = {d.date(): d for d in dates_through(external, through)}  # at most one a day
-    found: list[datetime | date] = []
-    for value in wanted:
-        local = by_day.get(_exdate_day(series, value, all_day_zone))
-        if local is None:
-            continue
-        zone = series.zone
-        if isinstance(value, datetime) and zone is not None:
-            # A DATE-TIME on a timed series must name the instance exactly (§3.8.5.1); a
-            # floating one is a wall time in the series' zone.
-            same = value == local if value.tzinfo is None else localize(local, zone) == value
-            if not same:
-                continue
-        occurrence = series.value(local)
-        if occurrence not in found:
-            found.append(occurrence)
-    return with_exception_starts(tr, found) if found else tr
-
-
-def _exdate_day(series: Series, value: datetime | date, all_day_zone: tzinfo) -> date:
-    """The local date an EXDATE value names: in the series' zone, or for an all-day series in the
-    calendar's zone; a DATE (even on a timed series, which clients do write) is that date."""
-    if not isinstance(value, datetime):
-        return value
-    if value.tzinfo is None:
-        return value.date()
-    return value.astimezone(series.zone or all_day_zone).date()
-
-
 def with_exception_starts(tr: Translation, starts: Iterable[datetime | date]) -> Translation:
     """Add EXCEPTION for occurrences removed or moved externally (PRODUCT 21): the internal series
     keeps them, and the user is told which."""
     if tr.rule is None:
         return tr  # the series itself is not synced; its own message says so
+    if tr.occurrences is not None:
+        # Only a start that names a real occurrence of the provider's series removes or moves
+        # one (a stale override, or an EXDATE off the pattern, changes nothing there).
+        starts = [s for s in tr.occurrences.find(starts) if s is not None]
     merged = list(tr.exceptions)
     for start in starts:
         if isinstance(tr.start, datetime) and isinstance(start, datetime):

@@ -153,7 +153,9 @@ def graph_missing_occurrences(
             seen.add(_all_day_slot(moment) if series.all_day else moment)
         elif isinstance(event.get("start"), Mapping):
             seen.add(_graph_event_start(event["start"], series.all_day))
-    last = tr.rule.until  # the provider's last date (COUNT, endDate), read from its own expansion
+    # The provider's last date (COUNT, endDate), read from its own expansion: with Outlook's
+    # Sunday weeks the internal rule may end a few days earlier, on its own last occurrence.
+    last = tr.occurrences.last if tr.occurrences is not None else tr.rule.until
     lower, upper = _naive_bound(window_start, series.zone), _naive_bound(window_end, series.zone)
     missing: list[datetime | date] = []
     for local in external.xafter(lower, inc=True):
@@ -195,21 +197,107 @@ def _naive_bound(value: datetime | date, zone: tzinfo | None) -> datetime:
 # -- CalDAV --------------------------------------------------------------------------------------
 
 
-def caldav_exceptions(calendar: str | bytes | Component) -> list[ExceptionInstance]:
-    """Exceptions in one CalDAV calendar object resource: override VEVENTs (``RECURRENCE-ID``;
-    ``STATUS:CANCELLED`` when deleted) and the master's EXDATEs (deleted)."""
+def caldav_exceptions(
+    calendar: str | bytes | Component,
+    *,
+    default_zone: tzinfo = UTC,
+    far_future: date = FAR_FUTURE,
+) -> list[ExceptionInstance]:
+    """Exceptions in one CalDAV calendar object resource that remove or move a real occurrence
+    of their series: override VEVENTs (``RECURRENCE-ID``; ``STATUS:CANCELLED`` when deleted)
+    and the master's EXDATEs (deleted).
+
+    Each is checked against the master's own occurrences (``from_vevent``), by instant in the
+    series' zone (a floating RECURRENCE-ID is a wall time there; DATE against DATE-TIME as for
+    EXDATE, see ``Occurrences``): a RECURRENCE-ID or EXDATE on no occurrence changes nothing
+    (RFC 5545 §3.8.4.4, §3.8.5.1). An override whose SEQUENCE is lower than the master's is
+    stale: the organiser revised the series after it (§3.8.7.4; the SEQUENCE changes with the
+    dates and times, CalConnect's recurrence recommendations §6.1), so it is no exception
+    either; a component without SEQUENCE tells nothing and is not compared. The series of an
+    unsynced master (DAILY, UNSUPPORTED) has no exceptions that matter; overrides without a
+    master in the resource cannot be checked and are returned as they are.
+
+    ``default_zone`` is the link owner's zone: with the resource's ``X-WR-TIMEZONE``
+    (``calendar_zone``) it reads an all-day series' UTC dates and floating times, as
+    ``from_vevent`` does."""
     cal = _calendar(calendar)
-    out: list[ExceptionInstance] = []
+    zone = calendar_zone(cal, default_zone)
+    masters: dict[str, Component] = {}
+    overrides: dict[str, list[Component]] = {}
     for event in cal.walk("VEVENT"):
         uid = str(event.get("UID", ""))
-        if event.get("RECURRENCE-ID") is not None:
-            original = _instant(event.decoded("RECURRENCE-ID"))
-            cancelled = str(event.get("STATUS", "")).upper() == "CANCELLED"
-            out.append(ExceptionInstance(uid, original, cancelled))
-        elif event.get("RRULE") is not None:
-            for value in _exdates(event):
-                out.append(ExceptionInstance(uid, _instant(value), True))
+        if event.get("RECURRENCE-ID") is None:
+            masters.setdefault(uid, event)
+        else:
+            overrides.setdefault(uid, []).append(event)
+    out: list[ExceptionInstance] = []
+
+    def add(found: ExceptionInstance) -> None:
+        if all(e.series_id != found.series_id or e.original_start != found.original_start
+               for e in out):  # fmt: skip
+            out.append(found)
+
+    for uid in dict.fromkeys([*masters, *overrides]):
+        master, changed = masters.get(uid), overrides.get(uid, [])
+        if master is None:
+            for event in changed:
+                cancelled = str(event.get("STATUS", "")).upper() == "CANCELLED"
+                add(ExceptionInstance(uid, _instant(_decoded(event, "RECURRENCE-ID")), cancelled))
+            continue
+        repeats = master.get("RRULE") is not None or master.get("RDATE") is not None
+        if not repeats or not (changed or master.get("EXDATE") is not None):
+            continue  # nothing to check: the series is not read a second time
+        tr = from_vevent(master, far_future=far_future, all_day_zone=zone)
+        if tr.rule is None or tr.occurrences is None:
+            continue
+        for removed in tr.exceptions:  # the EXDATEs on real occurrences
+            add(ExceptionInstance(uid, _instant(removed), True))
+        for event in changed:
+            raw = _decoded(event, "RECURRENCE-ID")
+            if _stale(event, master):
+                continue
+            if isinstance(raw, datetime) and raw.tzinfo is None and isinstance(tr.start, datetime):
+                raw = raw.replace(tzinfo=tr.start.tzinfo)  # floating: a wall time in its zone
+            (occurrence,) = tr.occurrences.find([raw])
+            if occurrence is not None:
+                cancelled = str(event.get("STATUS", "")).upper() == "CANCELLED"
+                add(ExceptionInstance(uid, _instant(occurrence), cancelled))
     return out
+
+
+def calendar_zone(calendar: Component, default: tzinfo) -> tzinfo:
+    """The calendar's zone: the VCALENDAR's ``X-WR-TIMEZONE`` (an IANA or Windows name, as Google,
+    Apple and Outlook export it) when it names a known zone, else ``default`` (the link owner's
+    zone). It is what the writer of an all-day series meant by a UTC UNTIL (Outlook writes
+    ``UNTIL=20200916T230000Z``, midnight of the last day in its zone)."""
+    value = calendar.get("X-WR-TIMEZONE") if calendar.name == "VCALENDAR" else None
+    named = resolve_zone(str(value)) if value is not None else None
+    return named or default
+
+
+def _stale(override: Component, master: Component) -> bool:
+    mine, theirs = _sequence(override), _sequence(master)
+    return mine is not None and theirs is not None and mine < theirs
+
+
+def _sequence(event: Component) -> int | None:
+    value = event.get("SEQUENCE")
+    if value is None:
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None  # unreadable: compared as absent
+
+
+def _decoded(event: Component, name: str) -> datetime | date:
+    try:
+        value = event.decoded(name)
+    except Exception as error:  # icalendar raises several types for a malformed value
+        raise RecurrenceParseError(f"malformed {name}") from error
+    if not isinstance(value, date):
+        raise RecurrenceParseError(f"{name} is not a date or date-time: {value!r}")
+    return value
 
 
 def from_vevent(
@@ -248,16 +336,6 @@ def _calendar(calendar: str | bytes | Component) -> Component:
         return Calendar.from_ical(calendar)
     except Exception as error:
         raise RecurrenceParseError("malformed iCalendar data") from error
-
-
-def _exdates(event: Component) -> list[datetime | date]:
-    raw = event.get("EXDATE")
-    if raw is None:
-        return []
-    out: list[datetime | date] = []
-    for item in raw if isinstance(raw, list) else [raw]:
-        out.extend(d.dt for d in item.dts)
-    return out
 
 
 def _instant(value: object) -> datetime | date:

@@ -21,6 +21,7 @@ from icalendar.prop import vDDDLists, vRecur
 from recurrence._core import (
     DU_WEEKDAYS,
     FAR_FUTURE,
+    RDATE_REASON,
     WEEKDAY_CODES,
     WEEKDAY_TEXT,
     Candidate,
@@ -35,7 +36,9 @@ from recurrence._core import (
     UntilInstant,
     UntilLocal,
     check_interval,
+    dates_through,
     finish,
+    last_date,
     make_series,
     not_on_pattern,
     resolve_zone,
@@ -44,13 +47,13 @@ from recurrence._core import (
     weekly_for_daily,
 )
 from recurrence.errors import RecurrenceParseError
-from recurrence.model import Frequency, Rule, Weekday, localize
-from recurrence.translation import Text, Translation, gettext_noop
+from recurrence.model import Frequency, Rule, RuleError, Weekday, localize
+from recurrence.translation import Flag, Message, Text, Translation, gettext_noop
 
 _PARTS = {
     "FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY",
     "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST",
-    "RSCALE", "SKIP",  # RFC 7529 (non-Gregorian calendars): valid, never supported here
+    "RSCALE", "SKIP",  # RFC 7529: only the Gregorian scale is held (SKIP where it moves nothing)
 }  # fmt: skip
 _SINGLE = ("FREQ", "UNTIL", "COUNT", "INTERVAL", "WKST", "RSCALE", "SKIP")
 _RANGES = {
@@ -87,11 +90,25 @@ class RecurParts:
     byday: tuple[tuple[int | None, Weekday], ...]
     lists: dict[str, tuple[int, ...]]
     calendar_scale: str | None
+    skip: str | None = None  # RFC 7529: OMIT (the default), BACKWARD or FORWARD
 
     def text(self, name: str) -> str:
         if name == "BYDAY":
             return ",".join(f"{n or ''}{WEEKDAY_CODES[d]}" for n, d in self.byday)
         return ",".join(str(v) for v in self.lists.get(name, ()))
+
+    def key(self) -> tuple[object, ...]:
+        """The rule's meaning, independent of the order of parts and of list values: two lines
+        with the same key are the same rule."""
+        skip = None if self.skip == "OMIT" else self.skip
+        scale = None if self.calendar_scale == "GREGORIAN" else self.calendar_scale
+        until = self.until
+        return (
+            self.freq, self.interval, self.count, until, type(until), self.wkst,
+            tuple(sorted(set(self.byday), key=lambda p: (p[0] or 0, p[1]))),
+            tuple(sorted((k, tuple(sorted(set(v)))) for k, v in self.lists.items())),
+            scale, skip,
+        )  # fmt: skip
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -166,7 +183,11 @@ def parse_recur(value: str) -> RecurParts:
                 raise RecurrenceParseError(f"{name} value {n} out of range in {value!r}")
         lists[name] = numbers
     scale = str(parts["RSCALE"][0]).upper() if "RSCALE" in parts else None
-    return RecurParts(freq, interval, count, until, wkst, tuple(byday), lists, scale)
+    skip = None
+    if "SKIP" in parts:  # icalendar checks the value (OMIT, BACKWARD, FORWARD)
+        raw_skip = parts["SKIP"][0]
+        skip = str(getattr(raw_skip, "value", raw_skip)).upper()
+    return RecurParts(freq, interval, count, until, wkst, tuple(byday), lists, scale, skip)
 
 
 def _int(value: object, name: str) -> int:
@@ -197,14 +218,19 @@ def _unfold(lines: str | Iterable[str]) -> list[str]:
 class Lines:
     rrules: tuple[str, ...]
     exdates: tuple[datetime | date, ...]
-    rdates: int
+    rdates: tuple[datetime | date, ...]
+    rdate_lines: int
+    odd_rdates: bool  # an RDATE that is a PERIOD, or unreadable: never held
     exrules: int
+    empty_rrules: int  # ``RRULE:`` with nothing in it
 
 
 def split_lines(lines: str | Iterable[str], zone: tzinfo | None) -> Lines:
     rrules: list[str] = []
     exdates: list[datetime | date] = []
-    rdates = exrules = 0
+    rdates: list[datetime | date] = []
+    rdate_lines = exrules = empty = 0
+    odd_rdates = False
     for line in _unfold(lines):
         if line.upper().startswith("FREQ="):  # a bare RRULE value, as some callers store it
             rrules.append(line)
@@ -215,16 +241,27 @@ def split_lines(lines: str | Iterable[str], zone: tzinfo | None) -> Lines:
             raise RecurrenceParseError(f"malformed recurrence line {line!r}") from error
         name = str(name).upper()
         if name == "RRULE":
-            rrules.append(str(value))
+            # Public holiday feeds ship ``RRULE:`` (and ``RRULE:;``): no rule part at all, whose
+            # clear meaning is no repetition.
+            if str(value).strip(" ;"):
+                rrules.append(str(value))
+            else:
+                empty += 1
         elif name == "EXRULE":
             exrules += 1
         elif name == "RDATE":
-            rdates += 1
+            rdate_lines += 1
+            try:
+                rdates.extend(_parse_dates(str(value), params.get("TZID"), zone, line))
+            except RecurrenceParseError:
+                odd_rdates = True  # refused as an RDATE, as before it was read
         elif name == "EXDATE":
             exdates.extend(_parse_dates(str(value), params.get("TZID"), zone, line))
         else:
             raise RecurrenceParseError(f"unexpected line in a recurrence: {line!r}")
-    return Lines(tuple(rrules), tuple(exdates), rdates, exrules)
+    return Lines(
+        tuple(rrules), tuple(exdates), tuple(rdates), rdate_lines, odd_rdates, exrules, empty
+    )
 
 
 def _parse_dates(value: str, tzid: object, zone: tzinfo | None, line: str) -> list[datetime | date]:
@@ -267,23 +304,29 @@ def from_rrule(
     series = make_series(start)
     parsed = split_lines(lines, series.zone)
     if not parsed.rrules:
-        if parsed.rdates:
+        if parsed.rdate_lines:
             return unsupported_translation(
                 series, [Text.of(gettext_noop("consists of separately added dates (RDATE)"))]
             )
+        if parsed.empty_rrules:
+            return _no_repetition(series)
         raise RecurrenceParseError("no RRULE line in the recurrence")
     rules = [parse_recur(v) for v in parsed.rrules]  # checks every rule, even if several
+    limit = max(far_future, series.day)
+    parts = _one_rule(rules, series, limit, all_day_zone)
     reasons: list[Text] = []
-    if len(rules) > 1:
+    if parts is None:
         reasons.append(Text.of(gettext_noop("combines several repetition rules (RRULE)")))
-    if parsed.rdates:
-        reasons.append(Text.of(gettext_noop("has separately added dates (RDATE)")))
+        parts = rules[0]
+    if parsed.odd_rdates:
+        reasons.append(RDATE_REASON)
     if parsed.exrules:
         reasons.append(Text.of(gettext_noop("has an exclusion rule (EXRULE)")))
-    parts = rules[0]
     shape = shape_of(parts, series)
     if isinstance(shape, Unsupported):
         reasons = [*shape.reasons, *reasons]
+    elif parsed.rdates and isinstance(shape, Daily) and shape.weekly is None:
+        reasons.append(RDATE_REASON)  # a daily rule without weekly form is not expanded
     if reasons:
         return unsupported_translation(series, reasons)
     reading = Reading(
@@ -293,8 +336,61 @@ def from_rrule(
         end=end_of(parts),
         week_start=parts.wkst,
         exdates=parsed.exdates,
+        rdates=parsed.rdates,
+        skip=parts.skip if parts.skip in ("BACKWARD", "FORWARD") else None,
     )
     return finish(reading, far_future=far_future, all_day_zone=all_day_zone)
+
+
+def _no_repetition(series: Series) -> Translation:
+    message = Message(
+        Flag.EMPTY_RULE,
+        Text.of(
+            gettext_noop(
+                "This event has an empty repetition rule (an RRULE line with nothing in it), so "
+                "it was synchronised as a single event on %(date)s. Tip: if it should repeat, "
+                "set its repetition again in your calendar app."
+            ),
+            date=series.day.isoformat(),
+        ),
+    )
+    return Translation(None, series.start, frozenset({Flag.EMPTY_RULE}), (message,))
+
+
+def _one_rule(
+    rules: Sequence[RecurParts], series: Series, limit: date, all_day_zone: tzinfo
+) -> RecurParts | None:
+    """The one rule that several RRULEs amount to, or None when they give more dates than any
+    one of them (RFC 5545: the set is the union of every rule's occurrences).
+
+    The same rule written twice is one rule. Otherwise it is decided by dates: a rule whose every
+    occurrence (up to ``limit``) another one has adds nothing. Only rules the model could hold
+    are expanded (dateutil walks to year 9999 looking for the first occurrence of a rule that
+    has none)."""
+    distinct: dict[tuple[object, ...], RecurParts] = {}
+    for parts in rules:
+        distinct.setdefault(parts.key(), parts)
+    if len(distinct) == 1:
+        return rules[0]
+    expansions: list[tuple[RecurParts, set[datetime]]] = []
+    for parts in distinct.values():
+        shape = shape_of(parts, series)
+        if not isinstance(shape, Candidate):
+            return None
+        try:
+            shape.rule(series.day).check_start(series.day)
+        except RuleError:
+            return None
+        external = external_rrule(parts, series.local)
+        if next(iter(external), None) != series.local:
+            return None
+        reading = Reading(series, shape, external, end_of(parts), parts.wkst)
+        last, _ = last_date(reading, external, all_day_zone, limit)
+        expansions.append((parts, set(dates_through(external, last or limit))))
+    for parts, dates in expansions:
+        if all(other <= dates for _, other in expansions):
+            return parts
+    return None
 
 
 def end_of(parts: RecurParts) -> End:
@@ -341,7 +437,9 @@ def shape_of(parts: RecurParts, series: Series) -> Shape:
         reasons.extend(unsupported(template, **params).reasons)
 
     lists = parts.lists
-    if parts.calendar_scale is not None:
+    # RFC 7529: RSCALE=GREGORIAN is the plain rule (with SKIP=OMIT, its default, exactly; other
+    # SKIP values are checked by dates in ``finish``).
+    if parts.calendar_scale not in (None, "GREGORIAN"):
         no(
             gettext_noop("uses another calendar system (RSCALE=%(value)s)"),
             value=parts.calendar_scale,

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import enum
 import gettext as _gettext
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import Protocol
 
 from recurrence.model import Rule
 
@@ -32,6 +33,7 @@ class Flag(enum.StrEnum):
     EXCEPTION = "exception"
     NO_END = "no_end"
     UNSUPPORTED = "unsupported"
+    EMPTY_RULE = "empty_rule"  # an empty RRULE line: read as no repetition, and said so
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,19 @@ class Suggestion:
     message: Message
 
 
+class OccurrenceFinder(Protocol):
+    """The provider's occurrences of a translated series (``recurrence._core.Occurrences``)."""
+
+    @property
+    def last(self) -> date:
+        """The local date of the provider's last occurrence (or the far-future end)."""
+        ...
+
+    def find(self, values: Iterable[datetime | date]) -> list[datetime | date | None]:
+        """For each value, the occurrence it names, or None."""
+        ...
+
+
 @dataclass(frozen=True)
 class Translation:
     """What ``from_rrule`` / ``from_graph`` read.
@@ -113,6 +128,8 @@ class Translation:
       with ``with_exceptions``); the internal series keeps them.
     * ``suggestions``: exact one-click alternatives (weekly for DAILY, a split for
       SUNDAY_WEEK_START).
+    * ``occurrences``: the provider's occurrences of a synced series, which ``with_exceptions``
+      checks exception starts against (not part of equality).
     """
 
     rule: Rule | None
@@ -121,6 +138,7 @@ class Translation:
     messages: tuple[Message, ...] = ()
     suggestions: tuple[Suggestion, ...] = ()
     exceptions: tuple[datetime | date, ...] = field(default=())
+    occurrences: OccurrenceFinder | None = field(default=None, compare=False, repr=False)
 
     @property
     def exact(self) -> bool:

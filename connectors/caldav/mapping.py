@@ -45,6 +45,7 @@ from recurrence import (
     FAR_FUTURE,
     RecurrenceParseError,
     caldav_exceptions,
+    calendar_zone,
     from_vevent,
     to_rrule,
     with_exceptions,
@@ -322,8 +323,10 @@ def _event_from_vevent(
     messages: tuple[str, ...] = ()
     exceptions: tuple[datetime | date, ...] = ()
     if master.get("RRULE") is not None or master.get("RDATE") is not None:
-        translation = from_vevent(master, far_future=far_future, all_day_zone=zone)
-        overrides = caldav_exceptions(cal)
+        # An all-day series' UTC UNTIL is read in the calendar's zone (X-WR-TIMEZONE, else ours).
+        calendar_tz = calendar_zone(cal, zone)
+        translation = from_vevent(master, far_future=far_future, all_day_zone=calendar_tz)
+        overrides = caldav_exceptions(cal, default_zone=zone, far_future=far_future)
         translation = with_exceptions(translation, overrides)
         rule, flags = translation.rule, frozenset(translation.flags)
         messages = tuple(str(m) for m in translation.messages)

@@ -516,7 +516,9 @@ def _from_google(
     lines = item.get("recurrence") or []
     if lines:
         series_start: datetime | date = start.date() if all_day else start
-        translation = from_rrule(list(lines), series_start, far_future=far_future)
+        translation = from_rrule(  # an all-day series' UTC UNTIL is read in the calendar's zone
+            list(lines), series_start, far_future=far_future, all_day_zone=start.tzinfo or UTC
+        )
         found = [e for e in (google_exception(x) for x in exceptions) if e is not None]
         translation = with_exceptions(translation, found)
         rule, flags = translation.rule, frozenset(translation.flags)

@@ -354,3 +354,26 @@ def test_to_rrule_refuses_an_invalid_rule() -> None:
 
     with pytest.raises(RuleError):
         to_rrule(Rule(Frequency.WEEKLY, date(2026, 3, 1), 1, frozenset({TU})), at(2026, 1, 5))
+
+
+@pytest.mark.parametrize(
+    "range_",
+    [
+        {"type": "numbered", "startDate": "2026-01-04", "numberOfOccurrences": 4},
+        {"type": "endDate", "startDate": "2026-01-04", "endDate": "2026-01-19"},
+    ],
+)
+def test_sunday_week_pattern_round_trips_to_the_same_rule(range_: dict[str, Any]) -> None:
+    """Outlook's default Sunday weeks: the Monday-week rule ends on its own last occurrence
+    (Jan 18; Outlook's last is Monday Jan 19), so writing it and reading it back is stable."""
+    recurrence = {
+        "pattern": {"type": "weekly", "interval": 2, "daysOfWeek": ["sunday", "monday"]},
+        "range": range_,
+    }
+    start = datetime(2026, 1, 4, 9, tzinfo=BERLIN)
+    tr = from_graph(recurrence, start)
+    assert Flag.SUNDAY_WEEK_START in tr.flags
+    assert tr.rule is not None and tr.rule.until == date(2026, 1, 18)
+    again = from_graph(to_graph(tr.rule, tr.start), tr.start)
+    assert again.rule == tr.rule and again.flags == frozenset()
+    assert dates_of(suggestion_occurrences(tr)) == outlook_dates(recurrence, start.date())

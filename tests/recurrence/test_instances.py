@@ -262,3 +262,186 @@ def test_graph_missing_occurrences_offsets_all_day_and_unsynced_series() -> None
 
     daily = {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "noEnd"}}
     assert graph_missing_occurrences(daily, start, [], **window) == []
+
+
+# -- only real occurrences are exceptions (issue 13) ---------------------------------------------
+
+# Rescheduled from Mondays to Tuesdays (SEQUENCE 2): the Monday override and EXDATE are left over.
+RESCHEDULED = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Example Corp.//CalDAV Client//EN
+BEGIN:VEVENT
+UID:weekly-1
+SEQUENCE:2
+DTSTART;TZID=Europe/Berlin:20240702T100000
+DTEND;TZID=Europe/Berlin:20240702T110000
+RRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=10
+EXDATE;TZID=Europe/Berlin:20240722T100000
+SUMMARY:Weekly
+END:VEVENT
+BEGIN:VEVENT
+UID:weekly-1
+SEQUENCE:2
+RECURRENCE-ID;TZID=Europe/Berlin:20240729T100000
+DTSTART;TZID=Europe/Berlin:20240729T140000
+DTEND;TZID=Europe/Berlin:20240729T150000
+SUMMARY:Weekly (moved)
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def _master(ics: str) -> Any:
+    return next(e for e in Calendar.from_ical(ics).walk("VEVENT") if e.get("RECURRENCE-ID") is None)
+
+
+def test_caldav_override_and_exdate_on_no_occurrence_are_not_exceptions() -> None:
+    # 2024-07-29 and 2024-07-22 are Mondays; the series repeats on Tuesdays.
+    assert caldav_exceptions(RESCHEDULED) == []
+    tr = with_exceptions(from_vevent(_master(RESCHEDULED)), caldav_exceptions(RESCHEDULED))
+    assert tr.flags == frozenset() and tr.exceptions == ()
+    assert not any("2024-07-29" in m for m in tr.messages)
+
+
+def _override(recurrence_id: str) -> str:
+    return RESCHEDULED.replace("RECURRENCE-ID;TZID=Europe/Berlin:20240729T100000", recurrence_id)
+
+
+@pytest.mark.parametrize(
+    ("recurrence_id", "expected"),
+    [
+        # A real occurrence, named in the series' zone, in UTC or in another zone: the instant.
+        ("RECURRENCE-ID;TZID=Europe/Berlin:20240730T100000", datetime(2024, 7, 30, 8, tzinfo=UTC)),
+        ("RECURRENCE-ID:20240730T080000Z", datetime(2024, 7, 30, 8, tzinfo=UTC)),
+        ("RECURRENCE-ID;TZID=America/New_York:20240730T040000",
+         datetime(2024, 7, 30, 8, tzinfo=UTC)),
+        # A floating value is a wall time in the series' zone.
+        ("RECURRENCE-ID:20240730T100000", datetime(2024, 7, 30, 8, tzinfo=UTC)),
+        # The right day at another time is no instance (RFC 5545 §3.8.4.4).
+        ("RECURRENCE-ID;TZID=Europe/Berlin:20240730T090000", None),
+        # After the last (10th) occurrence, 2024-09-03.
+        ("RECURRENCE-ID;TZID=Europe/Berlin:20240910T100000", None),
+    ],
+)  # fmt: skip
+def test_caldav_override_is_compared_by_instant_in_the_series_zone(
+    recurrence_id: str, expected: datetime | None
+) -> None:
+    ics = _override(recurrence_id)
+    found = caldav_exceptions(ics)
+    assert found == ([] if expected is None else [ExceptionInstance("weekly-1", expected, False)])
+    tr = with_exceptions(from_vevent(_master(ics)), found)
+    assert (Flag.EXCEPTION in tr.flags) is (expected is not None)
+
+
+@pytest.mark.parametrize(
+    ("master_sequence", "override_sequence", "exception"),
+    [
+        ("SEQUENCE:2", "SEQUENCE:1", False),  # made before the series was rescheduled: stale
+        ("SEQUENCE:2", "SEQUENCE:2", True),
+        ("SEQUENCE:2", "SEQUENCE:3", True),
+        ("SEQUENCE:2", "", True),  # no SEQUENCE on the override: nothing to compare
+        ("", "SEQUENCE:0", True),
+    ],
+)
+def test_caldav_override_older_than_its_master_is_stale(
+    master_sequence: str, override_sequence: str, exception: bool
+) -> None:
+    master, override = RESCHEDULED.split("END:VEVENT\nBEGIN:VEVENT\n")
+    master = master.replace("SEQUENCE:2\n", f"{master_sequence}\n" if master_sequence else "")
+    override = override.replace(
+        "SEQUENCE:2\n", f"{override_sequence}\n" if override_sequence else ""
+    ).replace("20240729T100000", "20240730T100000")
+    found = caldav_exceptions(master + "END:VEVENT\nBEGIN:VEVENT\n" + override)
+    assert bool(found) is exception
+
+
+def test_caldav_all_day_override_and_exdate() -> None:
+    ics = """BEGIN:VCALENDAR
+VERSION:2.0
+BEGIN:VEVENT
+UID:d
+DTSTART;VALUE=DATE:20240702
+RRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=5
+EXDATE;VALUE=DATE:20240716,20240717
+END:VEVENT
+BEGIN:VEVENT
+UID:d
+RECURRENCE-ID;VALUE=DATE:20240709
+DTSTART;VALUE=DATE:20240710
+END:VEVENT
+BEGIN:VEVENT
+UID:d
+RECURRENCE-ID;VALUE=DATE:20240708
+DTSTART;VALUE=DATE:20240708
+STATUS:CANCELLED
+END:VEVENT
+END:VCALENDAR
+"""
+    assert sorted(caldav_exceptions(ics), key=lambda e: str(e.original_start)) == [
+        ExceptionInstance("d", date(2024, 7, 9), cancelled=False),
+        ExceptionInstance("d", date(2024, 7, 16), cancelled=True),
+    ]
+
+
+def test_google_instance_whose_original_start_is_no_occurrence_is_no_exception() -> None:
+    start = datetime(2022, 1, 3, 14, 0, tzinfo=BUENOS_AIRES)  # Mondays 14:00, ten of them
+    tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10"], start)
+    stale = [
+        {"recurringEventId": "s", "status": "cancelled",  # a Tuesday
+         "originalStartTime": {"dateTime": "2022-01-11T14:00:00-03:00"}},
+        {"recurringEventId": "s", "status": "confirmed",  # after the end
+         "originalStartTime": {"dateTime": "2022-03-14T14:00:00-03:00"}},
+        {"recurringEventId": "s", "status": "cancelled",  # the right day, another time
+         "originalStartTime": {"dateTime": "2022-01-17T15:00:00-03:00"}},
+    ]  # fmt: skip
+    found = [e for e in map(google_exception, stale) if e is not None]
+    assert len(found) == 3
+    assert with_exceptions(tr, found) == tr and with_exceptions(tr, found).flags == frozenset()
+    real = google_exception(
+        {"recurringEventId": "s", "status": "cancelled",
+         "originalStartTime": {"dateTime": "2022-01-17T14:00:00-03:00"}}
+    )  # fmt: skip
+    assert real is not None
+    flagged = with_exceptions(tr, [*found, real])
+    assert flagged.flags == {Flag.EXCEPTION}
+    assert flagged.exceptions == (datetime(2022, 1, 17, 14, tzinfo=BUENOS_AIRES),)
+
+
+def test_graph_exception_off_the_pattern_is_no_exception() -> None:
+    recurrence = {
+        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+        "range": {"type": "numbered", "startDate": "2026-01-05", "numberOfOccurrences": 4,
+                  "recurrenceTimeZone": "W. Europe Standard Time"},
+    }  # fmt: skip
+    tr = from_graph(recurrence, datetime(2026, 1, 5, 8, tzinfo=UTC))
+    stale = graph_exception(
+        {"type": "exception", "seriesMasterId": "A", "originalStart": "2026-01-13T08:00:00Z"}
+    )
+    real = graph_exception(
+        {"type": "exception", "seriesMasterId": "A", "originalStart": "2026-01-12T08:00:00Z"}
+    )
+    assert stale is not None and real is not None
+    assert with_exceptions(tr, [stale]).flags == frozenset()
+    assert with_exceptions(tr, [stale, real]).exceptions == (
+        datetime(2026, 1, 12, 9, tzinfo=BERLIN),
+    )
+    # An all-day series: Graph's originalStart is midnight in the event's zone, in UTC.
+    all_day = from_graph(recurrence, date(2026, 1, 5), all_day_zone=BERLIN)
+    midnight = [datetime(2026, 1, 11, 23, tzinfo=UTC), datetime(2026, 1, 12, 23, tzinfo=UTC)]
+    assert with_exceptions(all_day, midnight).exceptions == (date(2026, 1, 12),)
+
+
+def test_graph_missing_occurrences_of_a_sunday_week_series_reach_its_last_date() -> None:
+    # Outlook's dates: Jan 4, 5, 18, 19; the Monday-week rule ends on its own Jan 18.
+    recurrence = {
+        "pattern": {"type": "weekly", "interval": 2, "daysOfWeek": ["sunday", "monday"]},
+        "range": {"type": "numbered", "startDate": "2026-01-04", "numberOfOccurrences": 4},
+    }
+    start = datetime(2026, 1, 4, 9, tzinfo=BERLIN)
+    listed = [{"start": {"dateTime": f"2026-01-{d:02}T08:00:00Z"}} for d in (4, 5, 18)]
+    missing = graph_missing_occurrences(
+        recurrence, start, listed, window_start=date(2026, 1, 1), window_end=date(2026, 3, 1)
+    )
+    assert missing == [datetime(2026, 1, 19, 9, tzinfo=BERLIN)]
+    tr = with_exceptions(from_graph(recurrence, start), missing)
+    assert tr.exceptions == (datetime(2026, 1, 19, 9, tzinfo=BERLIN),)

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from dateutil.rrule import rruleset, rrulestr
 
 from recurrence import (
     FAR_FUTURE,
@@ -17,7 +18,7 @@ from recurrence import (
     Weekday,
     from_rrule,
 )
-from tests.recurrence.helpers import translated
+from tests.recurrence.helpers import rfc_occurrences, translated
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 1, 5, 9, 0, tzinfo=BERLIN)  # a Monday, the 5th, the first Monday
@@ -254,8 +255,6 @@ MALFORMED = [
     ["RRULE:FREQ=WEEKLY;UNTIL=2026"],
     ["RRULE:FREQ=WEEKLY;UNTIL=20261301"],
     ["RRULE"],
-    ["RRULE:"],
-    ["RRULE:;;;"],
     ["garbage"],
     [":"],
     ["DTSTART:20260105T090000"],
@@ -350,3 +349,203 @@ def test_exact_means_the_same_dates() -> None:
     assert not from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO", "EXDATE:20260112T080000Z"], START).exact
     sunday = datetime(2026, 1, 4, 9, tzinfo=BERLIN)
     assert not from_rrule(["RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO"], sunday).exact
+
+
+# -- what the model can hold, decided by dates (issue 13) ----------------------------------------
+
+
+def _rfc_set(
+    rules: list[str],
+    start: datetime | date,
+    until: date,
+    rdates: tuple[datetime | date, ...] = (),
+    exdates: tuple[datetime | date, ...] = (),
+) -> list[datetime | date]:
+    """dateutil's own recurrence set (RFC 5545 §3.8.5: the RRULEs' and RDATEs' union without the
+    EXDATEs) of the rules as written, from the aware start (or floating midnight, all-day)."""
+    dtstart = start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time())
+    day = (
+        (lambda d: d)
+        if isinstance(start, datetime)
+        else (lambda d: datetime.combine(d, dtstart.time()))
+    )
+    rs = rruleset()
+    for line in rules:
+        rs.rrule(rrulestr(line, dtstart=dtstart))  # type: ignore[arg-type]
+    for value in rdates:
+        rs.rdate(day(value))
+    for value in exdates:
+        rs.exdate(day(value))
+    out = [o for o in rs if o.date() <= until]
+    return out if isinstance(start, datetime) else [o.date() for o in out]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6", "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6"],
+        ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6", "RRULE:COUNT=6;BYDAY=MO;FREQ=WEEKLY"],
+        # Different lines, and one has every date of the other: the union is that one.
+        ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6", "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO;COUNT=3"],
+        ["RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO;COUNT=3", "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6"],
+    ],
+    ids=str,
+)
+def test_the_same_rule_twice_is_one_rule(lines: list[str]) -> None:
+    tr = from_rrule(lines, START)
+    assert tr.flags == frozenset()
+    assert tr.rule == from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6"], START).rule
+    assert translated(tr) == _rfc_set(lines, START, date(2027, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("second", "held"),
+    [
+        ("RRULE:FREQ=MONTHLY;BYDAY=1MO;COUNT=12", False),  # first Mondays for a year
+        ("RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=4", False),  # two Wednesdays
+        ("RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=7", True),  # one Monday more: this rule is the union
+    ],
+)
+def test_several_rules_are_refused_when_no_one_of_them_is_the_union(
+    second: str, held: bool
+) -> None:
+    first = "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6"
+    tr = from_rrule([first, second], START)
+    union = _rfc_set([first, second], START, date(2027, 1, 1))
+    if held:
+        assert tr.flags == frozenset() and translated(tr) == union
+    else:
+        assert tr.flags == {Flag.UNSUPPORTED} and "several repetition rules" in tr.messages[0]
+        assert union not in (_rfc_set([r], START, date(2027, 1, 1)) for r in (first, second))
+
+
+ISSUE_UNTIL = ["RRULE:FREQ=WEEKLY;UNTIL=20200204T151459Z;BYDAY=TU",
+               "RDATE;TZID=Europe/Berlin:20200204T161500"]  # fmt: skip
+TUESDAY_1615 = datetime(2020, 1, 7, 16, 15, tzinfo=BERLIN)  # 15:15Z, a second after UNTIL
+
+
+def test_rdate_restoring_the_occurrence_an_until_misses_by_a_second() -> None:
+    tr = from_rrule(ISSUE_UNTIL, TUESDAY_1615)
+    assert tr.flags == frozenset(), [str(m) for m in tr.messages]
+    assert tr.rule is not None and tr.rule.until == date(2020, 2, 4)
+    rdate = datetime(2020, 2, 4, 16, 15, tzinfo=BERLIN)
+    truth = _rfc_set(ISSUE_UNTIL[:1], TUESDAY_1615, date(2021, 1, 1), rdates=(rdate,))
+    assert translated(tr) == truth and len(truth) == 5
+
+
+@pytest.mark.parametrize(
+    "rdate",
+    [
+        "RDATE;TZID=Europe/Berlin:20200121T161500",  # an occurrence already
+        "RDATE:20200121T151500Z,20200107T151500Z",  # the same instants in UTC, and the start
+    ],
+)
+def test_rdates_that_are_occurrences_change_nothing(rdate: str) -> None:
+    rule = "RRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=4"
+    plain = from_rrule([rule], TUESDAY_1615)
+    tr = from_rrule([rule, rdate], TUESDAY_1615)
+    assert tr.flags == frozenset() and tr.rule == plain.rule
+
+
+def test_rdates_extend_an_all_day_series_without_a_gap() -> None:
+    lines = ["RRULE:FREQ=WEEKLY;BYDAY=SU;COUNT=3", "RDATE;VALUE=DATE:20260125,20260201"]
+    tr = from_rrule(lines, date(2026, 1, 4))
+    assert tr.rule is not None and tr.rule.until == date(2026, 2, 1) and tr.flags == frozenset()
+    added = (date(2026, 1, 25), date(2026, 2, 1))
+    assert translated(tr) == _rfc_set(lines[:1], date(2026, 1, 4), date(2027, 1, 1), added)
+    # A gap that an EXDATE makes is an exception of the longer series, as it is on the provider.
+    lines = ["RRULE:FREQ=WEEKLY;BYDAY=SU;COUNT=3", "RDATE;VALUE=DATE:20260201",
+             "EXDATE;VALUE=DATE:20260125"]  # fmt: skip
+    tr = from_rrule(lines, date(2026, 1, 4))
+    assert tr.rule is not None and tr.rule.until == date(2026, 2, 1)
+    assert tr.flags == {Flag.EXCEPTION} and tr.exceptions == (date(2026, 1, 25),)
+
+
+@pytest.mark.parametrize(
+    "rdate",
+    [
+        "RDATE;TZID=Europe/Berlin:20200211T161500",  # leaves 02-04 out: a gap
+        "RDATE;TZID=Europe/Berlin:20200204T170000",  # that day, another time
+        "RDATE;TZID=Europe/Berlin:20200205T161500",  # a Wednesday
+        "RDATE;VALUE=DATE:20200204",  # a date on a timed series
+        "RDATE;VALUE=PERIOD:20200204T151500Z/20200204T161500Z",
+        "RDATE;TZID=Europe/Berlin:20191231T161500",  # before the start
+    ],
+)
+def test_rdates_that_change_the_dates_are_still_refused(rdate: str) -> None:
+    tr = from_rrule([ISSUE_UNTIL[0], rdate], TUESDAY_1615)
+    assert tr.flags == {Flag.UNSUPPORTED}
+    assert "separately added dates (RDATE)" in tr.messages[0]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "RRULE:RSCALE=GREGORIAN;FREQ=MONTHLY;BYMONTHDAY=31;COUNT=6",
+        "RRULE:FREQ=MONTHLY;BYMONTHDAY=31;COUNT=6;RSCALE=GREGORIAN;SKIP=OMIT",
+        "RRULE:FREQ=MONTHLY;BYMONTHDAY=31;COUNT=6;RSCALE=gregorian",
+        # SKIP only acts on days a month lacks: never for weekdays, nor before such a month.
+        "RRULE:RSCALE=GREGORIAN;SKIP=BACKWARD;FREQ=WEEKLY;BYDAY=SA;COUNT=6",
+        "RRULE:RSCALE=GREGORIAN;SKIP=FORWARD;FREQ=MONTHLY;BYMONTHDAY=31;COUNT=1",
+        "RRULE:RSCALE=GREGORIAN;SKIP=FORWARD;FREQ=MONTHLY;BYMONTHDAY=31;UNTIL=20260301T075959Z",
+    ],
+)
+def test_gregorian_rscale_is_the_plain_rule(line: str) -> None:
+    start = datetime(2026, 1, 31, 9, tzinfo=BERLIN)  # a Saturday
+    plain = line.replace("RSCALE=GREGORIAN;", "").replace(";RSCALE=GREGORIAN", "")
+    plain = plain.replace(";RSCALE=gregorian", "").replace(";SKIP=OMIT", "")
+    plain = plain.replace("SKIP=BACKWARD;", "").replace("SKIP=FORWARD;", "")
+    tr = from_rrule([line], start)
+    assert tr.flags == frozenset(), [str(m) for m in tr.messages]
+    assert tr.rule == from_rrule([plain], start).rule
+    assert translated(tr) == rfc_occurrences(plain, start)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # The 31st every month: BACKWARD puts February's on the 28th, FORWARD on March 1.
+        "RRULE:RSCALE=GREGORIAN;SKIP=BACKWARD;FREQ=MONTHLY;BYMONTHDAY=31;COUNT=3",
+        "RRULE:RSCALE=GREGORIAN;SKIP=FORWARD;FREQ=MONTHLY;BYMONTHDAY=31;COUNT=3",
+        "RRULE:RSCALE=GREGORIAN;SKIP=BACKWARD;FREQ=MONTHLY;UNTIL=20260301T075959Z",
+        "RRULE:RSCALE=GREGORIAN;SKIP=FORWARD;FREQ=MONTHLY;UNTIL=20260301T080000Z",
+        "RRULE:RSCALE=GREGORIAN;SKIP=BACKWARD;FREQ=MONTHLY",
+    ],
+)
+def test_gregorian_skip_that_moves_a_date_is_refused(line: str) -> None:
+    tr = from_rrule([line], datetime(2026, 1, 31, 9, tzinfo=BERLIN))
+    assert tr.flags == {Flag.UNSUPPORTED}
+    assert "SKIP=" in tr.messages[0] and "day 31" in tr.messages[0]
+
+
+def test_gregorian_skip_on_february_29() -> None:
+    leap = datetime(2028, 2, 29, 9, tzinfo=BERLIN)
+    refused = from_rrule(["RRULE:RSCALE=GREGORIAN;SKIP=FORWARD;FREQ=YEARLY;COUNT=2"], leap)
+    assert refused.flags == {Flag.UNSUPPORTED}
+    held = from_rrule(["RRULE:RSCALE=GREGORIAN;SKIP=FORWARD;FREQ=YEARLY;INTERVAL=4"], leap)
+    assert held.flags == {Flag.NO_END}
+
+
+# -- an empty RRULE line (issue 13) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "lines", [["RRULE:"], ["RRULE:;;;"], ["RRULE:", "EXDATE:20260112T080000Z"]]
+)
+@pytest.mark.parametrize("start", [START, date(2026, 12, 25)], ids=["timed", "all-day"])
+def test_an_empty_rrule_is_no_repetition_with_a_note(
+    lines: list[str], start: datetime | date
+) -> None:
+    tr = from_rrule(lines, start)
+    assert tr.rule is None and tr.start == start
+    assert tr.flags == {Flag.EMPTY_RULE}
+    (message,) = tr.messages
+    day = start.date() if isinstance(start, datetime) else start
+    assert "empty repetition rule" in message and "single event" in message
+    assert day.isoformat() in message and "Tip:" in message
+
+
+def test_an_empty_rrule_beside_a_real_one_changes_nothing() -> None:
+    rule = "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4"
+    tr = from_rrule(["RRULE:", rule], START)
+    assert tr.flags == frozenset() and tr.rule == from_rrule([rule], START).rule

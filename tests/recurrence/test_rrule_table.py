@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from recurrence import FAR_FUTURE, Flag, Frequency, SuggestionKind, Weekday, from_rrule
+from recurrence import (
+    FAR_FUTURE,
+    Flag,
+    Frequency,
+    SuggestionKind,
+    Weekday,
+    from_rrule,
+    to_rrule,
+)
 from tests.recurrence.helpers import (
     Value,
     rfc_occurrences,
@@ -161,8 +169,10 @@ CASES = [
     # -- RFC 5545 §3.8.5.3, the WKST example ---------------------------------------------------
     case("rfc wkst=MO", "RRULE:FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=MO",
          at(1997, 8, 5, 9, 0, NEW_YORK), until=date(1997, 8, 24)),
+    # The Monday-week rule ends on its own last occurrence (Aug 24), not on the provider's (Aug
+    # 31, a day it does not have): reading back what it writes gives the same rule (issue 13).
     case("rfc wkst=SU", "RRULE:FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=SU",
-         at(1997, 8, 5, 9, 0, NEW_YORK), F.SUNDAY_WEEK_START, until=date(1997, 8, 31)),
+         at(1997, 8, 5, 9, 0, NEW_YORK), F.SUNDAY_WEEK_START, until=date(1997, 8, 24)),
     # -- other zones and times ---------------------------------------------------------------------
     case("kolkata half hour zone", "RRULE:FREQ=WEEKLY;BYDAY=FR;COUNT=30",
          at(2026, 1, 2, 23, 30, KOLKATA)),
@@ -276,3 +286,52 @@ def test_saturday_week_start_is_flagged_and_split_exactly() -> None:
     assert suggestion_occurrences(tr, until=date(2030, 1, 1)) == rfc_occurrences(
         line, start, until=date(2030, 1, 1)
     )
+
+
+# -- the Monday-week rule ends on its own last occurrence (issue 13) -----------------------------
+
+SUNDAY_WEEKS = [
+    ("RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO;COUNT=4", at(2026, 1, 4)),
+    ("RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO;UNTIL=20260119T225959Z", at(2026, 1, 4)),
+    ("RRULE:FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=SU", at(1997, 8, 5, 9, 0, NEW_YORK)),
+    ("RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=3;BYDAY=SU,WE,FR;COUNT=20", date(2026, 1, 4)),
+]
+
+
+@pytest.mark.parametrize(("line", "start"), SUNDAY_WEEKS, ids=[c[0] for c in SUNDAY_WEEKS])
+def test_sunday_week_rule_round_trips_to_the_same_rule(line: str, start: Value) -> None:
+    tr = from_rrule([line], start)
+    assert Flag.SUNDAY_WEEK_START in tr.flags and tr.rule is not None
+    day = start.date() if isinstance(start, datetime) else start
+    # Its end is its own last occurrence, not the provider's last date...
+    assert tr.rule.until == tr.rule.last_date(day)
+    last = translated(tr)[-1]
+    assert tr.rule.until == (last.date() if isinstance(last, datetime) else last)
+    # ...so what it writes reads back as the same rule, every time.
+    again = from_rrule(to_rrule(tr.rule, tr.start), tr.start)
+    assert again.rule == tr.rule and again.flags == frozenset()
+    assert from_rrule(to_rrule(again.rule, tr.start), tr.start).rule == tr.rule
+    # Each meeting of the split ends on its own last occurrence too.
+    (split,) = tr.suggestions
+    for meeting in split.meetings:
+        first = meeting.start.date() if isinstance(meeting.start, datetime) else meeting.start
+        assert meeting.rule.until == meeting.rule.last_date(first)
+    assert suggestion_occurrences(tr) == rfc_occurrences(line, start)
+
+
+def test_sunday_week_rule_from_the_protocols_example_ends_on_its_own_day() -> None:
+    tr = from_rrule(["RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO;COUNT=4"], at(2026, 1, 4))
+    # Google's dates: Jan 4, 5, 18, 19. The Monday-week rule's: Jan 4, 12, 18 (then Jan 26).
+    assert tr.rule is not None and tr.rule.until == date(2026, 1, 18)
+    (split,) = tr.suggestions
+    assert [(m.start.date(), m.rule.until) for m in split.meetings] == [  # type: ignore[union-attr]
+        (date(2026, 1, 4), date(2026, 1, 18)),
+        (date(2026, 1, 5), date(2026, 1, 19)),
+    ]
+
+
+def test_open_sunday_week_series_stays_open() -> None:
+    tr = from_rrule(["RRULE:FREQ=WEEKLY;WKST=SU;INTERVAL=2;BYDAY=SU,MO"], at(2026, 1, 4))
+    assert tr.rule is not None and tr.rule.until == FAR_FUTURE
+    assert all(m.rule.until == FAR_FUTURE for m in tr.suggestions[0].meetings)
+    assert not any(line.count("UNTIL") for line in to_rrule(tr.rule, tr.start))
