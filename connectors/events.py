@@ -71,6 +71,7 @@ class EventData:
     is_organizer: bool = True
     rule: Rule | None = None
     flags: frozenset[Flag] = frozenset()
+    # What the user is told about the repetition: ``recurrence.Message``s, each with its flag.
     messages: tuple[str, ...] = ()
     # Our meeting id when the event is one of our copies (recovers a lost mapping).
     meeting_id: int | None = None

@@ -63,7 +63,7 @@ from connectors.errors import (
     RateLimited,
 )
 from connectors.events import RemoteItem
-from recurrence import Flag
+from recurrence import Flag, Message
 
 log = logging.getLogger(__name__)
 
@@ -276,8 +276,11 @@ def _remote_view(
             "it again, or remove it."
         )
         return p.Remote(item.external_id, item.etag, None, unreadable=text)
+    # Each message names its own flag (recurrence.Message); flags and messages need not come
+    # in the same order, so they are never paired by position.
     problems = tuple(
-        (flag.value, text) for flag, text in zip(sorted(event.flags), event.messages, strict=False)
+        (text.flag.value if isinstance(text, Message) else "recurrence", str(text))
+        for text in event.messages
     )
     return p.Remote(
         external_id=item.external_id,

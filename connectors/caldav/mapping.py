@@ -329,7 +329,7 @@ def _event_from_vevent(
         overrides = caldav_exceptions(cal, default_zone=zone, far_future=far_future)
         translation = with_exceptions(translation, overrides)
         rule, flags = translation.rule, frozenset(translation.flags)
-        messages = tuple(str(m) for m in translation.messages)
+        messages = tuple(translation.messages)  # each Message knows its flag
         exceptions = tuple(e.original_start for e in overrides)
 
     status_text = str(master.get("STATUS", "CONFIRMED")).lower()

@@ -522,7 +522,7 @@ def _from_google(
         found = [e for e in (google_exception(x) for x in exceptions) if e is not None]
         translation = with_exceptions(translation, found)
         rule, flags = translation.rule, frozenset(translation.flags)
-        messages = tuple(str(m) for m in translation.messages)
+        messages = tuple(translation.messages)  # each Message knows its flag
         exception_starts = tuple(e.original_start for e in found)
     reminder = read_reminder(item.get("reminders"), default_reminders)
     private = (item.get("extendedProperties") or {}).get("private") or {}

@@ -372,7 +372,7 @@ def _from_graph(
         translation = from_graph(recurrence, series_start, far_future=far_future, all_day_zone=tz)
         translation = with_exceptions(translation, exceptions)
         rule, flags = translation.rule, frozenset(translation.flags)
-        messages = tuple(str(m) for m in translation.messages)
+        messages = tuple(translation.messages)  # each Message knows its flag
     meeting_id = props.get(MEETING_ID_PROPERTY, "")
     if item.get("isCancelled"):
         status = EventStatus.CANCELLED

@@ -244,3 +244,28 @@ def test_a_meeting_repeating_every_day_of_the_week_until_9999_syncs_in_bounded_t
             link=link, subject=str(meeting.pk), text__contains="“Forever”"
         ).exists()
     )
+
+
+def test_each_recurrence_message_is_stored_under_its_own_flag(staff: User, radicale: Any) -> None:
+    """A series without end and with a deleted occurrence gets two messages; each is stored
+    under its own problem code (they were paired with the flags by position, which swapped them
+    when the flags' sorted order differed from the order the messages were raised in)."""
+    from tests.engine.test_sync_caldav import put_outside
+
+    link, reader = link_caldav(staff, radicale)
+    start = future(7).astimezone(ZoneInfo("UTC"))
+    removed = start + timedelta(weeks=1)
+    put_outside(
+        reader,
+        "open-series.ics",
+        "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\nBEGIN:VEVENT\nUID:open-series\n"
+        "DTSTAMP:20261201T080000Z\n"
+        f"DTSTART:{start:%Y%m%dT%H%M%SZ}\nDTEND:{start + timedelta(hours=1):%Y%m%dT%H%M%SZ}\n"
+        f"RRULE:FREQ=WEEKLY\nEXDATE:{removed:%Y%m%dT%H%M%SZ}\nSUMMARY:Open series\n"
+        "END:VEVENT\nEND:VCALENDAR\n",
+    )
+    assert run_link(link.pk).status == "ok"
+    codes = dict(SyncMessage.objects.filter(link=link).values_list("code", "text"))
+    assert set(codes) == {"no_end", "exception"}, codes
+    assert "no end date" in codes["no_end"]
+    assert removed.date().isoformat() in codes["exception"]
