@@ -330,7 +330,7 @@ def _event_from_vevent(
         translation = with_exceptions(translation, overrides)
         rule, flags = translation.rule, frozenset(translation.flags)
         messages = tuple(translation.messages)  # each Message knows its flag
-        exceptions = tuple(e.original_start for e in overrides)
+        exceptions = translation.exceptions  # EXDATEs and overrides that hit an occurrence
 
     status_text = str(master.get("STATUS", "CONFIRMED")).lower()
     meeting = master.get(MEETING_ID_PROPERTY)

@@ -523,7 +523,7 @@ def _from_google(
         translation = with_exceptions(translation, found)
         rule, flags = translation.rule, frozenset(translation.flags)
         messages = tuple(translation.messages)  # each Message knows its flag
-        exception_starts = tuple(e.original_start for e in found)
+        exception_starts = translation.exceptions  # the real ones only (issue 13)
     reminder = read_reminder(item.get("reminders"), default_reminders)
     private = (item.get("extendedProperties") or {}).get("private") or {}
     meeting_id = private.get(MEETING_ID_KEY)

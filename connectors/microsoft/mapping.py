@@ -373,6 +373,7 @@ def _from_graph(
         translation = with_exceptions(translation, exceptions)
         rule, flags = translation.rule, frozenset(translation.flags)
         messages = tuple(translation.messages)  # each Message knows its flag
+        exceptions = translation.exceptions  # the real ones only (issue 13)
     meeting_id = props.get(MEETING_ID_PROPERTY, "")
     if item.get("isCancelled"):
         status = EventStatus.CANCELLED
