@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class CalsyncConfig(AppConfig):
     name = "calsync"
     verbose_name = "Calendar sync"
+
+    def ready(self) -> None:
+        # The practice calendar announces committed changes (agenda.hooks); sync pushes them to
+        # the owner's linked calendars (feature 25 of docs/features.md). The agenda imports
+        # nothing of calsync: this subscription is the only connection.
+        from agenda import hooks
+        from calsync.scheduler import push_for_owner
+
+        hooks.on_meetings_changed(push_for_owner)
