@@ -149,7 +149,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def has_calendar(self) -> bool:
-        """Administrators have no calendar (PRODUCT: "Who uses it")."""
+        """Administrators have no calendar (docs/features.md, "Who uses it")."""
         return self.is_practice_staff
 
     def get_full_name(self) -> str:
