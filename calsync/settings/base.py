@@ -135,6 +135,17 @@ ACCOUNTS_DEVICE_COOKIE_DAYS = env.int("ACCOUNTS_DEVICE_COOKIE_DAYS", default=365
 ACCOUNTS_RESET_MAX_PER_ACCOUNT = env.int("ACCOUNTS_RESET_MAX_PER_ACCOUNT", default=3)
 ACCOUNTS_RESET_MAX_PER_CLIENT = env.int("ACCOUNTS_RESET_MAX_PER_CLIENT", default=10)
 ACCOUNTS_RESET_WINDOW_SECONDS = env.int("ACCOUNTS_RESET_WINDOW_SECONDS", default=60 * 60)
+# Public sign-up of new practices (feature 40): off for invite-only installations, where operators
+# create practices in the Django admin and administrators invite their people.
+ACCOUNTS_SIGNUP_OPEN = env.bool("ACCOUNTS_SIGNUP_OPEN", default=True)
+# How long the e-mailed verification link works.
+ACCOUNTS_SIGNUP_LINK_HOURS = env.int("ACCOUNTS_SIGNUP_LINK_HOURS", default=48)
+# Sign-up requests allowed in the window per e-mail address and per client address.
+ACCOUNTS_SIGNUP_MAX_PER_EMAIL = env.int("ACCOUNTS_SIGNUP_MAX_PER_EMAIL", default=3)
+ACCOUNTS_SIGNUP_MAX_PER_CLIENT = env.int("ACCOUNTS_SIGNUP_MAX_PER_CLIENT", default=10)
+ACCOUNTS_SIGNUP_WINDOW_SECONDS = env.int("ACCOUNTS_SIGNUP_WINDOW_SECONDS", default=60 * 60)
+# How long an invitation's link works (a resend starts it again).
+ACCOUNTS_INVITATION_DAYS = env.int("ACCOUNTS_INVITATION_DAYS", default=7)
 # The reverse proxies in front of the web process (addresses or networks, comma-separated): only
 # from them is X-Forwarded-For believed, for the client address the throttles count. The
 # Dockerfile hands the same list to gunicorn as --forwarded-allow-ips. Empty: REMOTE_ADDR only.
