@@ -13,3 +13,13 @@ class CalsyncConfig(AppConfig):
         from calsync.scheduler import push_for_owner
 
         hooks.on_meetings_changed(push_for_owner)
+
+        # The demo's Microsoft stand-in (calsync/standins.py); only the development settings
+        # define the switch, and production refuses to start with it.
+        from django.conf import settings
+
+        standin = getattr(settings, "CALSYNC_MICROSOFT_LOGIN_STANDIN", "")
+        if standin:
+            from calsync.standins import mount_microsoft_login
+
+            mount_microsoft_login(standin)

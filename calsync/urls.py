@@ -5,6 +5,7 @@ from accounts import people_views
 from accounts import views as account_views
 from accounts.forms import AdminLoginForm
 from agenda import settings_views
+from billing import views as billing_views
 from calsync import views
 
 # The Django admin's login is throttled like the app's (per account and per client address).
@@ -42,6 +43,7 @@ urlpatterns = [
     path("settings/resources/", settings_views.resource_add, name="settings_resource_add"),
     path("settings/clients/", settings_views.client_add, name="settings_client_add"),
     path("settings/integrations/", include("billing.urls")),
+    path("billing/stripe/webhook/", billing_views.stripe_webhook, name="stripe_webhook"),
     path("health/", views.health, name="health"),
     path("admin/", admin.site.urls),
 ]

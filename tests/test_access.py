@@ -82,6 +82,13 @@ VIEWS = [
     View("billing:activate", "admin", method="post"),
     View("billing:cancel", "admin", takes_subscription=True),
     View("billing:cancel", "admin", takes_subscription=True, method="post"),
+    View("billing:credits", "admin"),
+    View("billing:credits_buy", "admin", method="post"),
+    # Another practice's checkout: tests/billing/test_card_purchase.py.
+    View("billing:credits_return", "admin"),
+    View("billing:credits_cancelled", "admin"),
+    # Authenticated by its Stripe-Signature, not a login (tests/billing/test_card_purchase.py).
+    View("stripe_webhook", "public", method="post"),
 ]
 # Views with arguments other than a meeting id, tested on their own (password reset links).
 SPECIAL = {
