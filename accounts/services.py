@@ -167,6 +167,10 @@ def signup_request(*, data: SignupData, link: Callable[[str], str]) -> PendingSi
         data.password, User(email=email, full_name=data.full_name)
     )
     now = timezone.now()
+    # Sign-ups whose link has expired can never be verified: forget them (and their hashes).
+    PendingSignup.objects.filter(
+        updated_at__lt=now - timedelta(hours=settings.ACCOUNTS_SIGNUP_LINK_HOURS)
+    ).delete()
     with transaction.atomic():
         pending = PendingSignup.objects.select_for_update().filter(email=email).first()
         if pending is None:

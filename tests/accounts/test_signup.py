@@ -188,3 +188,14 @@ def test_slugs_stay_unique_for_the_same_practice_name() -> None:
         HttpClient().get(link_in(mail.outbox[i]))
     slugs = sorted(Tenant.objects.values_list("slug", flat=True))
     assert len(set(slugs)) == 2 and slugs[0] == "dune-dental"
+
+
+def test_expired_pending_sign_ups_are_forgotten() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sign_up(email="old@x.example")
+    PendingSignup.objects.update(updated_at=timezone.now() - timedelta(hours=49))
+    sign_up(email="new@x.example")
+    assert list(PendingSignup.objects.values_list("email", flat=True)) == ["new@x.example"]
