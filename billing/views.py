@@ -5,6 +5,7 @@ cancelling calendar synchronisation. Administrators only; tenant data only throu
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from django.conf import settings
@@ -36,6 +37,7 @@ from billing.selectors import (
 from billing.services import subscription_cancel, subscription_purchase, tenant_activate
 
 logger = logging.getLogger(__name__)
+SESSION_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 
 
 def _day(moment: datetime) -> str:
@@ -235,7 +237,9 @@ def credits_buy(request: HttpRequest) -> HttpResponse:
 def _purchase_of(request: HttpRequest) -> CreditPurchase:
     """The purchase the return URL names, within this practice (else 404)."""
     session_id = request.GET.get("session_id", "")
-    if not session_id or len(session_id) > 255:
+    # Stripe's ids are letters, digits and underscores; anything else (a NUL byte, which
+    # PostgreSQL refuses in a query) names no purchase.
+    if not SESSION_ID.fullmatch(session_id):
         raise Http404("No such purchase.")
     found: CreditPurchase = get_object_for_tenant(
         CreditPurchase.objects.all(), request, session_id=session_id

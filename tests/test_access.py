@@ -277,3 +277,21 @@ def test_people_page_lists_only_this_practice(
 ) -> None:
     page = login(admin_user).get(reverse("settings_people")).content.decode()
     assert staff.email in page and outsider.email not in page
+
+
+@pytest.mark.parametrize(
+    ("url", "method"),
+    [
+        ("/settings/people/99999999999999999999/deactivate/", "get"),
+        ("/settings/people/99999999999999999999/role/", "post"),
+        ("/settings/people/invitations/99999999999999999999/resend/", "post"),
+        ("/settings/integrations/credits/return/?session_id=%00", "get"),
+        ("/account/invitation/not-a-token/", "get"),
+        ("/account/signup/verify/not-a-token/", "get"),
+    ],
+)
+def test_bad_ids_and_tokens_in_new_urls_are_not_500s(
+    url: str, method: str, admin_user: User
+) -> None:
+    response = getattr(login(admin_user), method)(url)
+    assert response.status_code in (400, 404)
