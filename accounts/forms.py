@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from accounts import throttle
-from accounts.models import Tenant, User, available_time_zones
+from accounts.models import Role, Tenant, User, available_time_zones
 from accounts.validators import validate_name
 
 
@@ -99,3 +99,92 @@ class PracticeForm(forms.ModelForm[Tenant]):
         model = Tenant
         fields = ["name", "time_zone"]
         widgets = {"time_zone": forms.TextInput(attrs={"list": "zones", "autocomplete": "off"})}
+
+
+class _TimeZoneField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}))
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> str:
+        text: str = super().clean(value).strip()
+        if text not in available_time_zones():
+            raise ValidationError("Unknown time zone %(zone)s.", params={"zone": text})
+        return text
+
+
+class _NewPasswordMixin(forms.Form):
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not only digits, not a common password.",
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_password2(self) -> str:
+        first = self.cleaned_data.get("password1")
+        second: str = self.cleaned_data["password2"]
+        if first and first != second:
+            raise ValidationError("The two passwords differ.", code="password_mismatch")
+        return second
+
+
+class SignupForm(_NewPasswordMixin):
+    """A new practice and its first administrator (the sign-up page)."""
+
+    practice_name = forms.CharField(
+        max_length=200, label="Practice name", validators=[validate_name]
+    )
+    time_zone = _TimeZoneField(
+        label="Time zone", initial="Europe/Amsterdam", help_text="Where the practice is."
+    )
+    full_name = forms.CharField(max_length=200, label="Your name", validators=[validate_name])
+    email = forms.EmailField(
+        label="Your e-mail address",
+        help_text="You log in with it; we send a link to confirm it.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    field_order = ["practice_name", "time_zone", "full_name", "email", "password1", "password2"]
+
+    def __init__(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_email(self) -> str:
+        email: str = self.cleaned_data["email"].strip().lower()
+        if not throttle.signup_allowed(self.request, email):
+            raise ValidationError(
+                "Too many sign-up requests. Check your mailbox (and its spam folder) for the "
+                "e-mail already sent, or try again in an hour.",
+                code="throttled",
+            )
+        return email
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail address")
+    role = forms.ChoiceField(
+        choices=Role.choices,
+        initial=Role.STAFF,
+        label="Role",
+        help_text="Staff have a calendar and can link it; administrators run Settings.",
+    )
+
+    def clean_email(self) -> str:
+        email: str = self.cleaned_data["email"].strip().lower()
+        return email
+
+
+class AcceptInvitationForm(_NewPasswordMixin):
+    full_name = forms.CharField(max_length=200, label="Your name", validators=[validate_name])
+    field_order = ["full_name", "password1", "password2"]
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices, label="Role")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.resources
 import zoneinfo
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -149,7 +150,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def has_calendar(self) -> bool:
-        """Administrators have no calendar (PRODUCT: "Who uses it")."""
+        """Administrators have no calendar (docs/features.md, "Who uses it")."""
         return self.is_practice_staff
 
     def get_full_name(self) -> str:
@@ -200,3 +201,76 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("Audit entries are never deleted.")
+
+
+class PendingSignup(models.Model):
+    """A practice asked for on the sign-up page and not verified yet (docs/features.md, 40).
+
+    Nothing else exists until the e-mailed link is opened: no tenant, no user. So a double submit
+    updates this one row (the address is unique here) instead of making a second practice, an
+    unverified address blocks nobody, and verifying consumes the row under a lock: the practice is
+    created once, whichever of two clicks comes first. The password is kept as Django's hash only.
+    """
+
+    email = models.EmailField(unique=True)
+    practice_name = models.CharField(max_length=200, validators=[validate_name])
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    full_name = models.CharField(max_length=200, validators=[validate_name])
+    password = models.CharField(max_length=128)
+    # The secret part of the e-mailed link (signed with the timestamp, accounts.signup).
+    token = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.practice_name} ({self.email}, not verified)"
+
+
+class InvitationState(models.TextChoices):
+    OPEN = "open", "Waiting for an answer"
+    ACCEPTED = "accepted", "Accepted"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Invitation(models.Model):
+    """An administrator's invitation of a person to their practice, by e-mail.
+
+    The e-mailed link carries the invitation's id and ``token``, signed with the time it was
+    sent; it works once (accepting moves the state on under a row lock) and for
+    ``ACCOUNTS_INVITATION_DAYS``. Resending gives a new token, so an older link stops working.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices)
+    state = models.CharField(
+        max_length=10, choices=InvitationState.choices, default=InvitationState.OPEN
+    )
+    token = models.CharField(max_length=64)
+    invited_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            # One open invitation per address and practice: inviting again is a resend.
+            models.UniqueConstraint(
+                "tenant",
+                Lower("email"),
+                condition=models.Q(state="open"),
+                name="invitation_one_open_per_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} to {self.tenant}"
+
+    def expires_at(self, days: int) -> datetime:
+        return self.sent_at + timedelta(days=days)

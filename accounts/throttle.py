@@ -1,5 +1,5 @@
-"""Throttles for logins and password-reset e-mails (QUALITY.md, Security), counted in the shared
-cache (Redis in production) so the limits hold across processes.
+"""Throttles for logins, password-reset e-mails and sign-ups (QUALITY.md, Security), counted in
+the shared cache (Redis in production) so the limits hold across processes.
 
 Logins have two separate counters, with their own limits:
 
@@ -215,3 +215,18 @@ def reset_allowed(request: HttpRequest | None, email: str) -> bool:
     per_account = _increment(f"reset:email:{_digest(email)}", window)
     per_client = _increment(f"reset:ip:{client_address(request)}", window)
     return per_account <= account_limit and per_client <= client_limit
+
+
+# --- sign-up requests ---------------------------------------------------------------------------
+
+
+def signup_allowed(request: HttpRequest | None, email: str) -> bool:
+    """Count a sign-up request for ``email`` from ``request``'s client; False when either counter
+    is over its limit (each request sends a verification e-mail, so this also stops the form
+    being used to mail-bomb an address)."""
+    window = settings.ACCOUNTS_SIGNUP_WINDOW_SECONDS
+    per_email = _increment(f"signup:email:{_digest(email)}", window)
+    per_client = _increment(f"signup:ip:{client_address(request)}", window)
+    email_limit: int = settings.ACCOUNTS_SIGNUP_MAX_PER_EMAIL
+    client_limit: int = settings.ACCOUNTS_SIGNUP_MAX_PER_CLIENT
+    return per_email <= email_limit and per_client <= client_limit

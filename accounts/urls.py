@@ -26,5 +26,9 @@ urlpatterns = [
         ),
         name="password_reset_complete",
     ),
+    path("signup/", views.signup, name="signup"),
+    path("signup/sent/", views.signup_sent, name="signup_sent"),
+    path("signup/verify/<str:token>/", views.signup_verify, name="signup_verify"),
+    path("invitation/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("", views.my_account, name="my_account"),
 ]

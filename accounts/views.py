@@ -4,25 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.db import OperationalError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse, reverse_lazy
+from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import throttle
+from accounts import services, throttle
 from accounts.access import admin_required, current_user, member_required, tenant_of
+from accounts.busy import BUSY_MESSAGE
 from accounts.forms import (
+    AcceptInvitationForm,
     EmailAuthenticationForm,
     PracticeForm,
     ProfileForm,
+    SignupForm,
     ThrottledPasswordResetForm,
 )
-from accounts.models import Role
-from accounts.services import user_update_profile
+from accounts.models import Invitation, Role, User
+from accounts.selectors import checklist_for
+from accounts.services import (
+    InvitationLinkError,
+    SignupData,
+    SignupLinkError,
+    user_update_profile,
+)
 from agenda.forms import COMMON_ZONES
 
 
@@ -30,6 +42,9 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "signup_open": settings.ACCOUNTS_SIGNUP_OPEN}
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -110,10 +125,170 @@ def settings_home(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "tenant": tenant,
-            "staff": [u for u in members if u.role == Role.STAFF],
-            "admins": [u for u in members if u.role == Role.ADMIN],
+            "staff": [u for u in members if u.role == Role.STAFF and u.is_active],
+            "admins": [u for u in members if u.role == Role.ADMIN and u.is_active],
             "resources": tenant.resources.all(),
             "clients": tenant.clients.all(),
             "common_zones": COMMON_ZONES,
         },
     )
+
+
+# --- sign-up (docs/features.md, 40) ---------------------------------------------------------------
+
+
+def _signed_in(request: HttpRequest, user: User) -> None:
+    """Log ``user`` in after they proved their mailbox (verification, an accepted invitation),
+    and trust this browser for the login throttle (accounts.throttle)."""
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    throttle.trust_this_device(request, user.email)
+
+
+def _signup_open() -> None:
+    if not settings.ACCOUNTS_SIGNUP_OPEN:
+        # Invite-only installation: the page does not exist.
+        raise Http404("Sign-up is closed on this installation.")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    _signup_open()
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None, request=request)
+    if request.method == "POST" and form.is_valid():
+        data = SignupData(
+            practice_name=form.cleaned_data["practice_name"],
+            time_zone=form.cleaned_data["time_zone"],
+            full_name=form.cleaned_data["full_name"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+        )
+        try:
+            services.signup_request(
+                data=data,
+                link=lambda token: request.build_absolute_uri(
+                    reverse("accounts:signup_verify", args=[token])
+                ),
+            )
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                form.add_error(None, exc)
+            else:
+                form.add_error("password1", exc)  # Django's password validators
+        except OperationalError:
+            form.add_error(None, BUSY_MESSAGE)
+        else:
+            request.session["signup_email"] = data.email
+            return redirect("accounts:signup_sent")
+    return render(request, "accounts/signup.html", {"form": form, "common_zones": COMMON_ZONES})
+
+
+@require_GET
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    _signup_open()
+    return render(
+        request,
+        "accounts/signup_sent.html",
+        {
+            "email": request.session.get("signup_email", ""),
+            "hours": settings.ACCOUNTS_SIGNUP_LINK_HOURS,
+        },
+    )
+
+
+SIGNUP_LINK_PROBLEMS = {
+    "invalid": "This confirmation link is not valid. Use the link of the newest e-mail, or sign "
+    "up again.",
+    "expired": "This confirmation link is too old. Sign up again to get a new one.",
+    "used": "This e-mail address is confirmed already and its practice exists: log in.",
+    "taken": "An account with this e-mail address was made in the meantime: log in, or reset "
+    "your password.",
+}
+
+
+@require_GET
+def signup_verify(request: HttpRequest, token: str) -> HttpResponse:
+    _signup_open()
+    try:
+        user = services.signup_verify(link_token=token)
+    except SignupLinkError as exc:
+        return render(
+            request,
+            "accounts/link_problem.html",
+            {
+                "title": "Confirm your e-mail address",
+                "problem": SIGNUP_LINK_PROBLEMS[exc.kind],
+                "signup": exc.kind in ("invalid", "expired"),
+            },
+            status=400 if exc.kind in ("invalid", "expired") else 200,
+        )
+    _signed_in(request, user)
+    messages.success(
+        request, f"Welcome to CalSync: {user.tenant} is ready, and you are its administrator."
+    )
+    return redirect("welcome")
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+INVITATION_PROBLEMS = {
+    "invalid": "This invitation link is not valid. Use the link of the newest invitation e-mail, "
+    "or ask the practice's administrator to send it again.",
+    "expired": "This invitation is too old. Ask the practice's administrator to send it again.",
+    "used": "This invitation was accepted already: log in.",
+    "cancelled": "This invitation was cancelled. Ask the practice's administrator if you should "
+    "have one.",
+    "taken": "An account with this e-mail address exists already: log in, or reset your password.",
+}
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    def problem(kind: str) -> HttpResponse:
+        return render(
+            request,
+            "accounts/link_problem.html",
+            {"title": "Your invitation", "problem": INVITATION_PROBLEMS[kind], "signup": False},
+            status=400 if kind in ("invalid", "expired") else 200,
+        )
+
+    try:
+        invitation: Invitation = services.invitation_for_link(token)
+    except InvitationLinkError as exc:
+        return problem(exc.kind)
+    form = AcceptInvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.invitation_accept(
+                link_token=token,
+                full_name=form.cleaned_data["full_name"],
+                password=form.cleaned_data["password1"],
+            )
+        except InvitationLinkError as exc:
+            return problem(exc.kind)
+        except ValidationError as exc:
+            form.add_error("password1", exc)
+        except OperationalError:
+            form.add_error(None, BUSY_MESSAGE)
+        else:
+            if request.user.is_authenticated:
+                # Someone else was logged in on this browser: the invitee takes over.
+                request.session.flush()
+            _signed_in(request, user)
+            messages.success(request, f"Welcome to {invitation.tenant.name} on CalSync.")
+            return redirect("welcome")
+    return render(
+        request, "accounts/invitation_accept.html", {"form": form, "invitation": invitation}
+    )
+
+
+# --- the first screen -----------------------------------------------------------------------------
+
+
+@member_required
+@require_GET
+def welcome(request: HttpRequest) -> HttpResponse:
+    """A short checklist after signing up or accepting an invitation."""
+    user = current_user(request)
+    return render(request, "accounts/welcome.html", {"items": checklist_for(user)})

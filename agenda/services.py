@@ -12,7 +12,6 @@ Views, the demo seeder and (later) the sync engine call these functions; nothing
 
 from __future__ import annotations
 
-import contextvars
 import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Tenant, User, available_time_zones
-from agenda import limits
+from agenda import hooks, limits
 from agenda.changeseq import next_change_seq
 from agenda.models import (
     Client,
@@ -74,16 +73,10 @@ def all_day_bounds(first_day: date, last_day: date, time_zone: str) -> tuple[dat
 
 
 def _push_after_commit(owner_id: int) -> None:
-    """Sync pushes the owner's change to their linked calendars within seconds (PRODUCT 24): once
-    the transaction commits, so a worker never reads a change that could still roll back. The
-    scheduler debounces, so a burst of writes makes one run."""
-    # Imported here: calsync imports agenda at module level, so this must not.
-    from calsync.scheduler import push_for_owner
-
-    # Run in the context of the write, whenever the commit comes: a sync run's own writes are
-    # not pushed back to its link (scheduler.push_for_owner), and log lines keep the run's ids.
-    context = contextvars.copy_context()
-    transaction.on_commit(lambda: context.run(push_for_owner, owner_id))
+    """Tell subscribers (sync pushes the change to the owner's linked calendars within seconds,
+    feature 25 of docs/features.md) once the transaction commits, so a worker never reads a
+    change that could still roll back. ``agenda.hooks`` says why it runs in the writer's context."""
+    hooks.meetings_changed(owner_id)
 
 
 def _validate(owner: User, data: MeetingData) -> None:

@@ -242,3 +242,53 @@ class Subscription(models.Model):
         if self.state == SubscriptionState.CANCELLED:
             return self.ends_at is not None and now < self.ends_at
         return False
+
+
+class PurchaseState(models.TextChoices):
+    OPEN = "open", "Waiting for payment"
+    PAID = "paid", "Paid"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+class CreditPurchase(models.Model):
+    """A credit pack bought by card through a Stripe Checkout Session (feature 41).
+
+    Made when the administrator starts the purchase (``open``); the credits are granted only by
+    the verified ``checkout.session.completed`` webhook, once: the ledger key is
+    ``grant:stripe-checkout:<session id>`` (unique), and the webhook locks the tenant and this
+    row before it grants. A paid purchase is the receipt the Credits page lists.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="credit_purchases")
+    credits = models.PositiveIntegerField()
+    amount = models.PositiveIntegerField(help_text="In the currency's smallest unit (cents).")
+    currency = models.CharField(max_length=3)
+    session_id = models.CharField(max_length=255, unique=True)
+    state = models.CharField(
+        max_length=10, choices=PurchaseState.choices, default=PurchaseState.OPEN
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # What Stripe reported with the payment: the event that granted, the PaymentIntent (the
+    # reference on the card statement's receipt) and the payer's e-mail.
+    event_id = models.CharField(max_length=255, blank=True)
+    payment_intent = models.CharField(max_length=255, blank=True)
+    payer_email = models.EmailField(blank=True)
+    ledger_entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="purchase"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "state"], name="purchase_tenant_state")]
+
+    def __str__(self) -> str:
+        return f"{self.credits} credits for {self.tenant} ({self.get_state_display()})"

@@ -39,6 +39,7 @@ from accounts.services import audit_record
 from billing.entitlement import sync_entitlement
 from billing.models import (
     LIVE_STATES,
+    CreditPurchase,
     LedgerEntry,
     Scope,
     Subscription,
@@ -163,6 +164,8 @@ def ledger_purge_tenant(*, tenant: Tenant) -> int:
     ``billing.ledger_purge_tenant``; nothing else ever deletes ledger rows."""
     table = LedgerEntry._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
+        # Card purchases point at their ledger entries: they go with the tenant too.
+        CreditPurchase.objects.filter(tenant=tenant).delete()
         if connection.vendor == "postgresql":
             cursor.execute(
                 "SELECT set_config('billing.ledger_purge_tenant', %s, true)", [str(tenant.pk)]
@@ -241,7 +244,8 @@ def _start(*, tenant: Tenant, user: User | None, actor: User, now: datetime) -> 
             # Raising rolls back the subscription created above.
             raise ValidationError(
                 f"Not enough credits: the first month costs {exc.amount} credits and the "
-                f"practice has {exc.balance}. Ask your CalSync operator for credits."
+                f"practice has {exc.balance}. Buy credits on Settings › Integrations › Credits, or "
+                "ask your CalSync operator."
             ) from exc
     return sub
 

@@ -4,22 +4,27 @@ cancelling calendar synchronisation. Administrators only; tenant data only throu
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import admin_required, current_user, get_object_for_tenant, tenant_of
 from accounts.busy import BUSY_MESSAGE
+from billing import checkout
 from billing.forms import PurchaseForm
-from billing.models import Subscription, SubscriptionState
+from billing.models import CreditPurchase, PurchaseState, Subscription, SubscriptionState
 from billing.selectors import (
     balance_of,
     ledger_of,
@@ -30,6 +35,9 @@ from billing.selectors import (
     subscriptions_of,
 )
 from billing.services import subscription_cancel, subscription_purchase, tenant_activate
+
+logger = logging.getLogger(__name__)
+SESSION_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 
 
 def _day(moment: datetime) -> str:
@@ -164,3 +172,133 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 )
         return redirect("billing:integrations")
     return render(request, "billing/cancel.html", {"sub": sub})
+
+
+# --- Credits: buying packs by card (feature 41) ---------------------------------------------------
+
+
+@admin_required
+@require_GET
+def credits(request: HttpRequest) -> HttpResponse:
+    """The Credits page: balance, packs to buy by card, receipts, and the ledger."""
+    tenant = tenant_of(request)
+    purchases = list(CreditPurchase.objects.filter(tenant=tenant).order_by("-created_at", "-id"))
+    return render(
+        request,
+        "billing/credits.html",
+        {
+            "balance": balance_of(tenant),
+            "card_enabled": checkout.card_enabled(),
+            "packs": checkout.packs() if checkout.card_enabled() else [],
+            "receipts": [
+                (p, checkout.format_money(p.amount, p.currency))
+                for p in purchases
+                if p.state == PurchaseState.PAID
+            ],
+            "waiting": [p for p in purchases if p.state == PurchaseState.OPEN],
+            "ledger": ledger_of(tenant, limit=settings.BILLING_LEDGER_PAGE_SIZE),
+            "price": plan_for(tenant).price_credits,
+        },
+    )
+
+
+def _return_url(request: HttpRequest, name: str) -> str:
+    # Stripe replaces {CHECKOUT_SESSION_ID} in the URL it sends the buyer back to.
+    return request.build_absolute_uri(reverse(name)) + "?session_id={CHECKOUT_SESSION_ID}"
+
+
+@admin_required
+@require_POST
+def credits_buy(request: HttpRequest) -> HttpResponse:
+    """*Buy* one pack: to Stripe's payment page (303, so the browser GETs it)."""
+    tenant = tenant_of(request)
+    try:
+        credits_wanted = int(request.POST.get("pack", ""))
+    except ValueError:
+        credits_wanted = 0
+    try:
+        _purchase, url = checkout.checkout_start(
+            tenant=tenant,
+            actor=current_user(request),
+            credits=credits_wanted,
+            success_url=_return_url(request, "billing:credits_return"),
+            cancel_url=_return_url(request, "billing:credits_cancelled"),
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("billing:credits")
+    except OperationalError:
+        messages.error(request, BUSY_MESSAGE)
+        return redirect("billing:credits")
+    return HttpResponseRedirect(url, status=303)
+
+
+def _purchase_of(request: HttpRequest) -> CreditPurchase:
+    """The purchase the return URL names, within this practice (else 404)."""
+    session_id = request.GET.get("session_id", "")
+    # Stripe's ids are letters, digits and underscores; anything else (a NUL byte, which
+    # PostgreSQL refuses in a query) names no purchase.
+    if not SESSION_ID.fullmatch(session_id):
+        raise Http404("No such purchase.")
+    found: CreditPurchase = get_object_for_tenant(
+        CreditPurchase.objects.all(), request, session_id=session_id
+    )
+    return found
+
+
+@admin_required
+@require_GET
+def credits_return(request: HttpRequest) -> HttpResponse:
+    """Back from Stripe after paying. The credits come from the verified webhook, which may
+    arrive a moment after the buyer does."""
+    purchase = _purchase_of(request)
+    if purchase.state == PurchaseState.PAID:
+        messages.success(
+            request,
+            f"Thank you: {purchase.credits} credits were added. The receipt is listed below.",
+        )
+    else:
+        messages.info(
+            request,
+            f"Thank you: the payment for {purchase.credits} credits is being confirmed by "
+            "Stripe. The credits appear here within a minute; reload the page to see them.",
+        )
+    return redirect("billing:credits")
+
+
+@admin_required
+@require_GET
+def credits_cancelled(request: HttpRequest) -> HttpResponse:
+    """Back from Stripe's page without paying (its back link)."""
+    purchase = _purchase_of(request)
+    try:
+        purchase = checkout.checkout_cancel(purchase=purchase, actor=current_user(request))
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        if purchase.state == PurchaseState.CANCELLED:
+            messages.info(request, "The payment was cancelled; nothing was charged.")
+        elif purchase.state == PurchaseState.PAID:
+            messages.success(request, f"This payment went through: {purchase.credits} credits.")
+    return redirect("billing:credits")
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Stripe's events (``checkout.session.*``). Public, without CSRF (Stripe cannot send a
+    token): the ``Stripe-Signature`` is what authenticates the request."""
+    try:
+        outcome = checkout.webhook_receive(
+            payload=request.body, signature=request.headers.get("Stripe-Signature")
+        )
+    except checkout.WebhookRefused as exc:
+        logger.warning("billing: refused a Stripe webhook (%s)", exc)
+        return HttpResponse(f"Refused: {exc}.", status=400, content_type="text/plain")
+    except OperationalError:
+        # The database is busy: a 5xx makes Stripe deliver the event again later.
+        return HttpResponse("Busy, retry.", status=503, content_type="text/plain")
+    logger.info("billing: Stripe webhook: %s", outcome)
+    return HttpResponse(outcome, content_type="text/plain")

@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import people_views
 from accounts import views as account_views
 from accounts.forms import AdminLoginForm
 from agenda import settings_views
+from billing import views as billing_views
 from calsync import views
 
 # The Django admin's login is throttled like the app's (per account and per client address).
@@ -15,9 +17,33 @@ urlpatterns = [
     path("account/calendarsync/", include("calsync.sync_urls")),
     path("calendar/", include("agenda.urls")),
     path("settings/", account_views.settings_home, name="settings"),
+    path("welcome/", account_views.welcome, name="welcome"),
+    path("settings/people/", people_views.people_page, name="settings_people"),
+    path(
+        "settings/people/invitations/<int:pk>/resend/",
+        people_views.invitation_resend,
+        name="settings_invitation_resend",
+    ),
+    path(
+        "settings/people/invitations/<int:pk>/cancel/",
+        people_views.invitation_cancel,
+        name="settings_invitation_cancel",
+    ),
+    path("settings/people/<int:pk>/role/", people_views.person_role, name="settings_person_role"),
+    path(
+        "settings/people/<int:pk>/deactivate/",
+        people_views.person_deactivate,
+        name="settings_person_deactivate",
+    ),
+    path(
+        "settings/people/<int:pk>/reactivate/",
+        people_views.person_reactivate,
+        name="settings_person_reactivate",
+    ),
     path("settings/resources/", settings_views.resource_add, name="settings_resource_add"),
     path("settings/clients/", settings_views.client_add, name="settings_client_add"),
     path("settings/integrations/", include("billing.urls")),
+    path("billing/stripe/webhook/", billing_views.stripe_webhook, name="stripe_webhook"),
     path("health/", views.health, name="health"),
     path("admin/", admin.site.urls),
 ]

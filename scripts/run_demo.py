@@ -1,8 +1,11 @@
 """Runs CalSync on its embedded default: SQLite, Celery on kombu's filesystem broker, a local
-Radicale CalDAV server with one account per demo staff member, and the seeded demo practice.
+Radicale CalDAV server with one account per demo staff member, local stand-ins for Google,
+Microsoft and Stripe (the fakes of tests/fakes/, scripts/demo_standins.py), and the seeded demo
+practice.
 
 Started by ``scripts/run`` (which prepares the virtual environment first). Ctrl-C (or SIGTERM)
-stops every process it started. Ports: CALSYNC_PORT (8000) and CALSYNC_CALDAV_PORT (5232).
+stops every process it started, and the stand-ins. Ports: CALSYNC_PORT (8000) and
+CALSYNC_CALDAV_PORT (5232); the stand-ins take free ports and are printed.
 """
 
 from __future__ import annotations
@@ -168,10 +171,24 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    standins = None
     try:
         import django
 
         django.setup()
+        import demo_standins
+        from django.utils import timezone
+
+        from agenda.demo import DEMO_USERS
+
+        log("starting the local stand-ins for Google, Microsoft and Stripe")
+        standins = demo_standins.start(
+            web_port=WEB_PORT,
+            staff_emails=[u.email for u in DEMO_USERS if u.role == "staff"],
+            today=timezone.localdate(),
+        )
+        # Web, worker and beat talk to the stand-ins (production refuses these settings).
+        ENV.update(standins.environment())
         users = demo_staff_logins()
         log(f"starting Radicale (CalDAV) on 127.0.0.1:{CALDAV_PORT}")
         supervisor.start("radicale", prepare_radicale(users))
@@ -212,8 +229,10 @@ def main() -> int:
             log("the web application did not start")
             return 1
 
-        from agenda.demo import DEMO_PASSWORD, DEMO_USERS
+        from agenda.demo import DEMO_PASSWORD
+        from calsync.standins import standin_accounts
 
+        staff = [u for u in DEMO_USERS if u.role == "staff"]
         lines = [
             "",
             f"CalSync is running: http://127.0.0.1:{WEB_PORT}/",
@@ -221,6 +240,14 @@ def main() -> int:
             *(f"  {u.email:28} {u.role:6} {u.name}" for u in DEMO_USERS),
             f"Local CalDAV server: http://127.0.0.1:{CALDAV_PORT}/ "
             f"(users {', '.join(users)}; password {CALDAV_PASSWORD})",
+            "Local stand-ins (no real Google, Microsoft or Stripe is reached):",
+            f"  Google     {standins.google.url}  accounts "
+            + ", ".join(standin_accounts(u.email)["google"] for u in staff),
+            f"  Microsoft  {standins.microsoft.url}  accounts "
+            + ", ".join(standin_accounts(u.email)["microsoft"] for u in staff),
+            f"  Stripe     {standins.stripe.url}  test card 4242 4242 4242 4242",
+            f"Sign-up of a new practice: http://127.0.0.1:{WEB_PORT}/account/signup/ "
+            "(the e-mails are printed here)",
             f"Operators: python manage.py createsuperuser, then http://127.0.0.1:{WEB_PORT}/admin/",
             "Press Ctrl-C to stop everything.",
             "",
@@ -236,6 +263,8 @@ def main() -> int:
     finally:
         log("stopping")
         supervisor.stop()
+        if standins is not None:
+            standins.stop()
         log("stopped")
 
 

@@ -32,6 +32,8 @@ class View:
     takes_meeting: bool = False
     takes_subscription: bool = False
     takes_link: bool = False
+    takes_invitation: bool = False
+    takes_person: bool = False
     method: str = "get"
 
 
@@ -44,6 +46,17 @@ VIEWS = [
     View("accounts:password_reset_done", "public"),
     View("accounts:password_reset_complete", "public"),
     View("accounts:my_account", "member"),
+    View("accounts:signup", "public"),
+    View("accounts:signup_sent", "public"),
+    View("welcome", "member"),
+    View("settings_people", "admin"),
+    View("settings_people", "admin", method="post"),
+    View("settings_invitation_resend", "admin", takes_invitation=True, method="post"),
+    View("settings_invitation_cancel", "admin", takes_invitation=True, method="post"),
+    View("settings_person_role", "admin", takes_person=True, method="post"),
+    View("settings_person_deactivate", "admin", takes_person=True),
+    View("settings_person_deactivate", "admin", takes_person=True, method="post"),
+    View("settings_person_reactivate", "admin", takes_person=True, method="post"),
     View("calsync:calendarsync", "staff"),
     View("calsync:setup_caldav", "staff"),
     View("calsync:setup_caldav_choose", "staff"),
@@ -69,9 +82,21 @@ VIEWS = [
     View("billing:activate", "admin", method="post"),
     View("billing:cancel", "admin", takes_subscription=True),
     View("billing:cancel", "admin", takes_subscription=True, method="post"),
+    View("billing:credits", "admin"),
+    View("billing:credits_buy", "admin", method="post"),
+    # Another practice's checkout: tests/billing/test_card_purchase.py.
+    View("billing:credits_return", "admin"),
+    View("billing:credits_cancelled", "admin"),
+    # Authenticated by its Stripe-Signature, not a login (tests/billing/test_card_purchase.py).
+    View("stripe_webhook", "public", method="post"),
 ]
 # Views with arguments other than a meeting id, tested on their own (password reset links).
-SPECIAL = {"accounts:password_reset_confirm"}
+SPECIAL = {
+    "accounts:password_reset_confirm",
+    # Signed links (tests/accounts/test_signup.py, tests/accounts/test_people.py).
+    "accounts:signup_verify",
+    "accounts:invitation_accept",
+}
 
 
 def _names(patterns: list[URLPattern | URLResolver], prefix: str = "") -> set[str]:
@@ -99,6 +124,9 @@ def _request(  # type: ignore[no-untyped-def]
         args = [meeting.pk if meeting else 999999]
     elif view.takes_link:
         args = [link.pk if link else 999999]
+    elif view.takes_invitation or view.takes_person:
+        # As for subscriptions: the role check comes first; the tenant checks are below.
+        args = [999999]
     elif view.takes_subscription:
         # The role check comes before the lookup, so any id shows a wrong role its 403; the
         # tenant check is test_another_tenants_subscription_is_not_found below.
@@ -207,3 +235,63 @@ def test_home_leads_each_role_to_its_place(staff: User, admin_user: User) -> Non
     assert _home_target(lambda: staff) == reverse("agenda:week")
     assert _home_target(lambda: admin_user) == reverse("settings")
     assert HttpClient().get("/")["Location"] == reverse("accounts:login")
+
+
+# --- Settings > People: another practice's people and invitations are not found -----------------
+
+PEOPLE_VIEWS = [v for v in VIEWS if v.takes_person or v.takes_invitation]
+
+
+@pytest.mark.parametrize("view", PEOPLE_VIEWS, ids=lambda v: f"{v.name}-{v.method}")
+def test_another_tenants_people_and_invitations_are_not_found(
+    view: View, admin_user: User, outsider: User
+) -> None:
+    from accounts.models import Invitation
+    from accounts.services import invitation_create
+
+    assert outsider.tenant is not None
+    their_admin = UserFactory(tenant=outsider.tenant, role="admin")
+    theirs = invitation_create(
+        tenant=outsider.tenant,
+        actor=their_admin,
+        email="their-invitee@example.test",
+        role="staff",
+        link=lambda token: f"http://testserver/{token}",
+    )
+    token_before = theirs.token
+    target = theirs.pk if view.takes_invitation else outsider.pk
+    data = {"role": "admin"} if view.name == "settings_person_role" else {}
+    client = login(admin_user)
+    response = getattr(client, view.method)(reverse(view.name, args=[target]), data)
+    assert response.status_code == 404
+    assert b"their-invitee" not in response.content and b"Otto" not in response.content
+    theirs.refresh_from_db()
+    outsider.refresh_from_db()
+    assert theirs.state == "open" and theirs.token == token_before
+    assert Invitation.objects.filter(tenant=admin_user.tenant).count() == 0
+    assert outsider.is_active and outsider.role == "staff"
+
+
+def test_people_page_lists_only_this_practice(
+    admin_user: User, staff: User, outsider: User
+) -> None:
+    page = login(admin_user).get(reverse("settings_people")).content.decode()
+    assert staff.email in page and outsider.email not in page
+
+
+@pytest.mark.parametrize(
+    ("url", "method"),
+    [
+        ("/settings/people/99999999999999999999/deactivate/", "get"),
+        ("/settings/people/99999999999999999999/role/", "post"),
+        ("/settings/people/invitations/99999999999999999999/resend/", "post"),
+        ("/settings/integrations/credits/return/?session_id=%00", "get"),
+        ("/account/invitation/not-a-token/", "get"),
+        ("/account/signup/verify/not-a-token/", "get"),
+    ],
+)
+def test_bad_ids_and_tokens_in_new_urls_are_not_500s(
+    url: str, method: str, admin_user: User
+) -> None:
+    response = getattr(login(admin_user), method)(url)
+    assert response.status_code in (400, 404)

@@ -1,5 +1,6 @@
-"""The demo: the seeder, and the README's first command started for real (Radicale, worker and
-beat on the filesystem broker, the web app on SQLite), then stopped with Ctrl-C."""
+"""The demo: the seeder, and the README's first command started for real (Radicale, the Google,
+Microsoft and Stripe stand-ins, worker and beat on the filesystem broker, the web app on
+SQLite), then stopped with Ctrl-C. tests/browser/test_demo_in_browser.py links the stand-ins."""
 
 from __future__ import annotations
 
@@ -105,6 +106,12 @@ def test_run_command_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> No
         ).encode()
         week = opener.open(f"http://127.0.0.1:{web}/account/login/", form).read().decode()
         assert "Week of" in week and "Team meeting" in week
+
+        # Google and Microsoft are there, through the local stand-ins, and the page says so.
+        sync = opener.open(f"http://127.0.0.1:{web}/account/calendarsync/").read().decode()
+        assert "Setup Google Calendar" in sync and "Setup Microsoft 365 / Outlook" in sync
+        assert "not configured" not in sync and "local stand-ins" in sync
+        assert "Local stand-ins (no real Google, Microsoft or Stripe is reached)" in output
 
         # The CalDAV server has a calendar for each demo account.
         with caldav.DAVClient(

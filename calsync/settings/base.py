@@ -135,6 +135,17 @@ ACCOUNTS_DEVICE_COOKIE_DAYS = env.int("ACCOUNTS_DEVICE_COOKIE_DAYS", default=365
 ACCOUNTS_RESET_MAX_PER_ACCOUNT = env.int("ACCOUNTS_RESET_MAX_PER_ACCOUNT", default=3)
 ACCOUNTS_RESET_MAX_PER_CLIENT = env.int("ACCOUNTS_RESET_MAX_PER_CLIENT", default=10)
 ACCOUNTS_RESET_WINDOW_SECONDS = env.int("ACCOUNTS_RESET_WINDOW_SECONDS", default=60 * 60)
+# Public sign-up of new practices (feature 40): off for invite-only installations, where operators
+# create practices in the Django admin and administrators invite their people.
+ACCOUNTS_SIGNUP_OPEN = env.bool("ACCOUNTS_SIGNUP_OPEN", default=True)
+# How long the e-mailed verification link works.
+ACCOUNTS_SIGNUP_LINK_HOURS = env.int("ACCOUNTS_SIGNUP_LINK_HOURS", default=48)
+# Sign-up requests allowed in the window per e-mail address and per client address.
+ACCOUNTS_SIGNUP_MAX_PER_EMAIL = env.int("ACCOUNTS_SIGNUP_MAX_PER_EMAIL", default=3)
+ACCOUNTS_SIGNUP_MAX_PER_CLIENT = env.int("ACCOUNTS_SIGNUP_MAX_PER_CLIENT", default=10)
+ACCOUNTS_SIGNUP_WINDOW_SECONDS = env.int("ACCOUNTS_SIGNUP_WINDOW_SECONDS", default=60 * 60)
+# How long an invitation's link works (a resend starts it again).
+ACCOUNTS_INVITATION_DAYS = env.int("ACCOUNTS_INVITATION_DAYS", default=7)
 # The reverse proxies in front of the web process (addresses or networks, comma-separated): only
 # from them is X-Forwarded-For believed, for the client address the throttles count. The
 # Dockerfile hands the same list to gunicorn as --forwarded-allow-ips. Empty: REMOTE_ADDR only.
@@ -235,6 +246,26 @@ BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=30)
 BILLING_DEFAULT_MODE = env.str("BILLING_DEFAULT_MODE", default="per_practitioner")
 # How many ledger entries the Settings > Integrations page lists.
 BILLING_LEDGER_PAGE_SIZE = 50
+
+# --- buying credits by card (feature 41): Stripe Checkout. Switched on by the secret key; the
+# webhook's signing secret is then required too (the credits come only from a verified webhook).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Stripe's API address; the tests and the demo point it at the stand-in in tests/fakes/stripe.py.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# A webhook signed longer ago than this is refused (a replayed old delivery); Stripe's default.
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: buying credits by card is "
+        "switched on but its webhook cannot be verified."
+    )
+# The credit packs on sale: comma-separated "<credits>=<price in the currency's smallest unit>",
+# e.g. 100 credits for 25.00 EUR is 100=2500.
+BILLING_CREDIT_PACKS = env.str("BILLING_CREDIT_PACKS", default="100=2500,250=5500,500=10000")
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="eur").lower()
 
 # The mass-delete guard (PRODUCT 18): a run that would delete more than this share of a link's
 # synchronised meetings (and at least the minimum count) stops and asks the user.

@@ -71,3 +71,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# The demo's local stand-ins for Google, Microsoft and Stripe (scripts/run_demo.py sets these;
+# calsync/standins.py). Production refuses to start with either.
+CALSYNC_MICROSOFT_LOGIN_STANDIN = env.str("CALSYNC_MICROSOFT_LOGIN_STANDIN", default="")
+CALSYNC_DEMO_STANDINS = env.bool("CALSYNC_DEMO_STANDINS", default=False)
+_template_options = TEMPLATES[0]["OPTIONS"]
+assert isinstance(_template_options, dict)
+_template_options["context_processors"].append("calsync.standins.context")

@@ -82,3 +82,48 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+
+# --- never the demo's stand-ins (calsync/standins.py; issue 15 part 4) --------------------------
+# scripts/run_demo.py points CalSync at local fakes of Google, Microsoft and Stripe. Production
+# must talk to the real services: every provider and payment address is a public https URL,
+# and the development-only switches are not set.
+def _refuse_standins() -> None:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    for switch in ("CALSYNC_MICROSOFT_LOGIN_STANDIN", "CALSYNC_DEMO_STANDINS"):
+        if env.str(switch, default=""):
+            raise ImproperlyConfigured(
+                f"{switch} is set: it points CalSync at the demo's local stand-ins, never "
+                "allowed in production."
+            )
+    addresses = {
+        name: globals()[name]
+        for name in (
+            "CALSYNC_GOOGLE_AUTH_URI",
+            "CALSYNC_GOOGLE_TOKEN_URI",
+            "CALSYNC_GOOGLE_REVOKE_URI",
+            "CALSYNC_GOOGLE_API_ENDPOINT",
+            "CALSYNC_MICROSOFT_AUTHORITY",
+            "CALSYNC_MICROSOFT_GRAPH_ENDPOINT",
+            "STRIPE_API_BASE",
+        )
+    }
+    for name, url in addresses.items():
+        parts = urlsplit(str(url))
+        host = (parts.hostname or "").lower()
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            local = host in ("", "localhost") or host.endswith((".localhost", ".local"))
+        else:
+            local = not address.is_global
+        if parts.scheme != "https" or local:
+            raise ImproperlyConfigured(
+                f"{name} is {url!r}: production talks to the real service over https, not to "
+                "a local stand-in (see README.md, 'Configuration')."
+            )
+
+
+_refuse_standins()

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.fixtures import google_fake, microsoft_fake, oauth_env
+from tests.fakes.fixtures import google_fake, microsoft_fake, oauth_env, stripe_fake
 
-__all__ = ["google_fake", "microsoft_fake", "oauth_env"]
+__all__ = ["google_fake", "microsoft_fake", "oauth_env", "stripe_fake"]
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ import pytest
 
 from tests.fakes.google import GoogleFake
 from tests.fakes.microsoft import LOGIN_HOST, MicrosoftFake
+from tests.fakes.stripe import StripeFake
 
 
 @pytest.fixture
@@ -57,3 +58,19 @@ def microsoft_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[MicrosoftFake]:
         fake.stop()
     if fake.crashes:
         pytest.fail("the Microsoft fake crashed:\n" + "\n".join(fake.crashes), pytrace=False)
+
+
+@pytest.fixture
+def stripe_fake() -> Iterator[StripeFake]:
+    """A started :class:`StripeFake` with a webhook endpoint registered (at CalSync's webhook
+    path on the Django test client's host: tests post the events themselves with
+    ``fake.signed(event)``, or point ``fake.endpoint.url`` at a live server)."""
+    fake = StripeFake()
+    fake.start()
+    fake.add_webhook_endpoint("http://testserver/billing/stripe/webhook/")
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    if fake.crashes:
+        pytest.fail("the Stripe fake crashed:\n" + "\n".join(fake.crashes), pytrace=False)
