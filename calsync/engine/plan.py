@@ -294,27 +294,18 @@ def plan(
             known, meeting = earlier
             adopted.add(known.meeting_id)
             relinked += 1
-            result.actions.append(
-                Adopt(
-                    "linked again: the pair of the earlier link",
-                    known.meeting_id,
-                    there.external_id,
-                    there.etag,
-                    known.snapshot,
-                )
-            )
-            # From here on, an ordinary pair whose base is what both sides held when the earlier
-            # link last synced: edits made on either side meanwhile are merged, a meeting deleted
-            # here meanwhile is deleted there (unless it was edited there).
-            pinned = Mapping(
-                known.meeting_id,
-                there.external_id,
-                there.etag,
+            # Its base is what both sides held when the earlier link last synced: edits made on
+            # either side meanwhile are merged, a meeting deleted here meanwhile is deleted there
+            # (unless it was edited there).
+            _adopt_pair(
+                result,
+                link_id,
+                "linked again: the pair of the earlier link",
+                meeting,
+                there,
                 known.snapshot,
                 organizer=known.organizer,
-                client_appointment=meeting.client_appointment,
             )
-            _mapped(result, link_id, pinned, meeting, there)
             continue
         if pair is None:
             _unmapped_remote(result, link_id, there, unmapped_meetings or {}, adopted)
@@ -374,23 +365,14 @@ def _unmapped_remote(
             # The copy was written from the meeting as it still is (a crash lost the mapping
             # after the provider's write): what differs was changed outside since, so the pair
             # is planned from the meeting's content as base, as if the mapping had been saved.
-            result.actions.append(
-                Adopt(
-                    "our copy of this version, mapping recovered",
-                    item.meeting_id,
-                    item.external_id,
-                    item.etag,
-                    meeting.snapshot,
-                )
-            )
-            pair = Mapping(
-                item.meeting_id,
-                item.external_id,
-                item.etag,
+            _adopt_pair(
+                result,
+                link_id,
+                "our copy of this version, mapping recovered",
+                meeting,
+                item,
                 meeting.snapshot,
-                client_appointment=meeting.client_appointment,
             )
-            _mapped(result, link_id, pair, meeting, item)
             return
         for code, text in item.problems:
             result.notes.append(Note(item.external_id, code, text, _fingerprint(item.snapshot)))
@@ -421,6 +403,30 @@ def _unmapped_remote(
     if not item.importable or not item.eligible:
         return
     result.actions.append(CreateHere("new there", item))
+
+
+def _adopt_pair(
+    result: Plan,
+    link_id: int,
+    reason: str,
+    meeting: Local,
+    there: Remote,
+    base: Snapshot,
+    *,
+    organizer: bool = True,
+) -> None:
+    """Record a mapping for an unmapped pair whose base is known, then plan it like any mapped
+    pair (a merge against ``base``)."""
+    result.actions.append(Adopt(reason, meeting.meeting_id, there.external_id, there.etag, base))
+    pair = Mapping(
+        meeting.meeting_id,
+        there.external_id,
+        there.etag,
+        base,
+        organizer=organizer,
+        client_appointment=meeting.client_appointment,
+    )
+    _mapped(result, link_id, pair, meeting, there)
 
 
 def _content(snapshot: Snapshot) -> Snapshot:

@@ -8,6 +8,9 @@ from accounts.models import User
 from calsync.models import CalendarLink, Provider, Target
 from calsync.services import link_create
 from connectors.caldav.connector import CalDAVConnector
+from connectors.google.connector import GoogleConnector
+from connectors.microsoft.connector import MicrosoftConnector
+from connectors.microsoft.oauth import TokenSource
 from tests.caldav_servers import CalDAVServer
 from tests.fakes.google import SCOPE_APP_CREATED, GoogleFake
 from tests.fakes.microsoft import MicrosoftFake
@@ -108,3 +111,39 @@ def inject(monkeypatch: Any, wrap: Any) -> None:
 
     original = engine.registry.get
     monkeypatch.setattr(engine.registry, "get", lambda slug: Wrapped(original(slug), wrap))
+
+
+def google_reader(fake: GoogleFake, link: CalendarLink) -> GoogleConnector:
+    """Another client of the link's Google calendar (the web UI, a phone): a connector with
+    tokens of its own, so the engine's grant is not shared."""
+    return GoogleConnector(
+        credentials=fake.issue_tokens(link.account, [SCOPE_APP_CREATED]).credentials(),
+        calendar_id=link.calendar_id,
+        api_endpoint=fake.api_endpoint,
+        default_zone=link.user.time_zone,
+        timeout=10,
+    )
+
+
+def graph_reader(fake: MicrosoftFake, link: CalendarLink) -> MicrosoftConnector:
+    """Another client of the link's Outlook calendar, signed in on its own (msal against the
+    fake; the CALSYNC_MICROSOFT_* settings must point at ``fake``)."""
+    return MicrosoftConnector(
+        tokens=TokenSource(fake.sign_in(link.account)),
+        calendar_id=link.calendar_id,
+        graph_endpoint=fake.graph_endpoint,
+        mailbox=link.account,
+        default_zone=link.user.time_zone,
+        timeout=10,
+    )
+
+
+def google_secrets(fake: GoogleFake, account: str) -> dict[str, object]:
+    """Fresh credentials for ``account``, as a new consent stores them on a link."""
+    creds = fake.issue_tokens(account, [SCOPE_APP_CREATED, "openid"]).credentials()
+    return {
+        "token": creds.token,
+        "refresh_token": creds.refresh_token,
+        "expiry": None,
+        "scopes": [SCOPE_APP_CREATED],
+    }

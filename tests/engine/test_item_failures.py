@@ -23,11 +23,9 @@ from calsync.models import CalendarLink, EventMapping, SyncMessage, SyncRun
 from calsync.tasks import sync_link
 from connectors.errors import InvalidData
 from connectors.events import EventData, RemoteItem
-from connectors.google.connector import GoogleConnector
 from recurrence import Frequency, Rule, Weekday
-from tests.engine.helpers import inject, link_caldav, link_google
+from tests.engine.helpers import google_reader, inject, link_caldav, link_google
 from tests.factories import make_meeting
-from tests.fakes.google import SCOPE_APP_CREATED
 
 AMS = ZoneInfo("Europe/Amsterdam")
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("entitled")]
@@ -46,15 +44,8 @@ def linked(request: pytest.FixtureRequest, staff: User):  # type: ignore[no-unty
     settings = request.getfixturevalue("settings")
     for name, value in fake.django_settings().items():
         setattr(settings, name, value)
-    link, calendar_id = link_google(staff, fake)
-    reader = GoogleConnector(
-        credentials=fake.issue_tokens(link.account, [SCOPE_APP_CREATED]).credentials(),
-        calendar_id=calendar_id,
-        api_endpoint=fake.api_endpoint,
-        default_zone=staff.time_zone,
-        timeout=10,
-    )
-    return link, reader
+    link, _ = link_google(staff, fake)
+    return link, google_reader(fake, link)
 
 
 def titles_there(reader: Any) -> list[str]:

@@ -21,12 +21,14 @@ from agenda.models import Meeting
 from calsync.engine.run import run_link
 from connectors.errors import InvalidData
 from connectors.events import Attendee, EventData
-from connectors.google.connector import GoogleConnector
-from connectors.microsoft.connector import MicrosoftConnector
-from connectors.microsoft.oauth import TokenSource
-from tests.engine.helpers import link_caldav, link_google, link_microsoft
+from tests.engine.helpers import (
+    google_reader,
+    graph_reader,
+    link_caldav,
+    link_google,
+    link_microsoft,
+)
 from tests.factories import ResourceFactory, TenantFactory, UserFactory, entitle
-from tests.fakes.google import SCOPE_APP_CREATED
 
 AMS = ZoneInfo("Europe/Amsterdam")
 PARTS = st.sampled_from(["Room Blue", "room blue", "Building A", "Floor 2", "Annex", "Bus stop 3"])
@@ -85,16 +87,8 @@ def provider(request: pytest.FixtureRequest) -> Any:
             setattr(request.getfixturevalue("settings"), name, value)
 
         def to_outlook(user: User) -> Any:
-            link, calendar_id = link_microsoft(user, fake)
-            reader = MicrosoftConnector(
-                tokens=TokenSource(fake.sign_in(link.account)),
-                calendar_id=calendar_id,
-                graph_endpoint=fake.graph_endpoint,
-                mailbox=link.account,
-                default_zone=user.time_zone,
-                timeout=10,
-            )
-            return link, reader
+            link, _ = link_microsoft(user, fake)
+            return link, graph_reader(fake, link)
 
         return to_outlook
     fake = request.getfixturevalue("google_fake")
@@ -103,15 +97,8 @@ def provider(request: pytest.FixtureRequest) -> Any:
         setattr(settings_, name, value)
 
     def to_google(user: User) -> Any:
-        link, calendar_id = link_google(user, fake)
-        reader = GoogleConnector(
-            credentials=fake.issue_tokens(link.account, [SCOPE_APP_CREATED]).credentials(),
-            calendar_id=calendar_id,
-            api_endpoint=fake.api_endpoint,
-            default_zone=user.time_zone,
-            timeout=10,
-        )
-        return link, reader
+        link, _ = link_google(user, fake)
+        return link, google_reader(fake, link)
 
     return to_google
 

@@ -22,13 +22,17 @@ from calsync.models import CalendarLink, EventMapping, LinkState
 from calsync.services import link_revoke
 from connectors.base import Connector
 from connectors.events import EventData
-from connectors.google.connector import GoogleConnector
-from connectors.microsoft.connector import MicrosoftConnector
-from connectors.microsoft.oauth import TokenSource
 from tests.agenda.test_services import data_of
-from tests.engine.helpers import link_again, link_caldav, link_google, link_microsoft
+from tests.engine.helpers import (
+    google_reader,
+    google_secrets,
+    graph_reader,
+    link_again,
+    link_caldav,
+    link_google,
+    link_microsoft,
+)
 from tests.factories import make_meeting
-from tests.fakes.google import SCOPE_APP_CREATED
 
 AMS = ZoneInfo("Europe/Amsterdam")
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("entitled")]
@@ -61,25 +65,8 @@ def provider(request: pytest.FixtureRequest, staff: User) -> Iterator[Provider]:
         settings = request.getfixturevalue("settings")
         for name, value in fake.django_settings().items():
             setattr(settings, name, value)
-        link, calendar_id = link_google(staff, fake)
-
-        def google_secrets() -> dict[str, Any]:
-            creds = fake.issue_tokens(link.account, [SCOPE_APP_CREATED, "openid"]).credentials()
-            return {
-                "token": creds.token,
-                "refresh_token": creds.refresh_token,
-                "expiry": None,
-                "scopes": [SCOPE_APP_CREATED],
-            }
-
-        outside = GoogleConnector(
-            credentials=fake.issue_tokens(link.account, [SCOPE_APP_CREATED]).credentials(),
-            calendar_id=calendar_id,
-            api_endpoint=fake.api_endpoint,
-            default_zone=staff.time_zone,
-            timeout=10,
-        )
-        yield Provider(link, outside, google_secrets)
+        link, _ = link_google(staff, fake)
+        yield Provider(link, google_reader(fake, link), lambda: google_secrets(fake, link.account))
         return
     fake = request.getfixturevalue("microsoft_fake")
     with override_settings(
@@ -88,16 +75,8 @@ def provider(request: pytest.FixtureRequest, staff: User) -> Iterator[Provider]:
         CALSYNC_MICROSOFT_AUTHORITY=fake.authority,
         CALSYNC_MICROSOFT_GRAPH_ENDPOINT=fake.graph_endpoint,
     ):
-        link, calendar_id = link_microsoft(staff, fake)
-        outside = MicrosoftConnector(
-            tokens=TokenSource(fake.sign_in(link.account)),
-            calendar_id=calendar_id,
-            graph_endpoint=fake.graph_endpoint,
-            mailbox=link.account,
-            default_zone=staff.time_zone,
-            timeout=10,
-        )
-        yield Provider(link, outside, lambda: fake.sign_in(link.account))
+        link, _ = link_microsoft(staff, fake)
+        yield Provider(link, graph_reader(fake, link), lambda: fake.sign_in(link.account))
 
 
 def _outside_event(title: str, start: datetime) -> EventData:

@@ -162,6 +162,10 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(title=TITLES, day=st.integers(1, 20), hour=st.integers(8, 17))
     def create_there(self, title: str, day: int, hour: int) -> None:
+        self._create_outside(title, day, hour, "outside")
+
+    def _create_outside(self, title: str, day: int, hour: int, kind: str) -> None:
+        """An event made outside, an hour long (``kind`` "poison": one no run can read)."""
         start = _start(day, hour)
         event = EventData(
             uid="",
@@ -170,7 +174,9 @@ class SyncMachine(RuleBasedStateMachine):
             end=start + timedelta(hours=1),
             time_zone="Europe/Amsterdam",
         )
-        self.outside.create(event, idempotency_key=f"outside{self.link.pk}n{self.counter}")
+        if kind == "poison":  # poisoned before the create: no run may ever read it
+            self.poisoned_there.add(_number(event.title))
+        self.outside.create(event, idempotency_key=f"{kind}{self.link.pk}n{self.counter}")
 
     @rule(
         data=st.data(),
@@ -277,16 +283,7 @@ class SyncMachine(RuleBasedStateMachine):
     @rule(title=TITLES, day=st.integers(1, 20), hour=st.integers(8, 17))
     def create_poisoned_there(self, title: str, day: int, hour: int) -> None:
         """An event made outside that cannot be read."""
-        start = _start(day, hour)
-        event = EventData(
-            uid="",
-            title=self._new_title(title),
-            start=start,
-            end=start + timedelta(hours=1),
-            time_zone="Europe/Amsterdam",
-        )
-        self.poisoned_there.add(_number(event.title))
-        self.outside.create(event, idempotency_key=f"poison{self.link.pk}n{self.counter}")
+        self._create_outside(title, day, hour, "poison")
 
     @rule()
     def revoke_and_link_again(self) -> None:
@@ -509,7 +506,7 @@ def test_state_machine_on_radicale(radicale) -> None:  # type: ignore[no-untyped
 @pytest.mark.django_db
 def test_state_machine_on_the_google_fake(google_fake, settings) -> None:  # type: ignore[no-untyped-def]
     from connectors.google.connector import GoogleConnector
-    from tests.engine.helpers import link_again, link_google
+    from tests.engine.helpers import google_secrets, link_again, link_google
     from tests.fakes.google import SCOPE_APP_CREATED
 
     for name, value in google_fake.django_settings().items():
@@ -532,16 +529,7 @@ def test_state_machine_on_the_google_fake(google_fake, settings) -> None:  # typ
         return token
 
     def relink(old):  # type: ignore[no-untyped-def]
-        creds = google_fake.issue_tokens(old.account, [SCOPE_APP_CREATED, "openid"]).credentials()
-        return link_again(
-            old,
-            {
-                "token": creds.token,
-                "refresh_token": creds.refresh_token,
-                "expiry": None,
-                "scopes": [SCOPE_APP_CREATED],
-            },
-        )
+        return link_again(old, google_secrets(google_fake, old.account))
 
     run_state_machine_as_test(_machine(link_factory, bogus, relink, google_fake), settings=STATEFUL)
     print(f"state machine on the Google fake: {TOTALS}")
