@@ -294,10 +294,14 @@ def channel_renew(channel_id: int, *, now: datetime | None = None) -> PushChanne
     link = CalendarLink.objects.select_related("user").filter(pk=channel.link_id).first()
     if link is None or not link.syncs:
         return None
-    if not registry.get(link.provider).capabilities.push_renew:
-        return channel_replace(channel_id, reason="renewed")
     try:
         connector = _connector(link)
+    except (ConnectorError, CredentialError, ValueError) as exc:
+        PushChannel.objects.filter(pk=channel.pk).update(last_error=str(exc)[:2000])
+        return channel
+    if not connector.capabilities.push_renew:
+        return channel_replace(channel_id, reason="renewed")
+    try:
         watch = connector.renew(_watch(channel), expires_at=now + _lifetime(link.provider))
     except NotFound:
         log.info("push channel %s of link %s is gone at the provider", channel.key[:8], link.pk)
