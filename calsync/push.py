@@ -459,14 +459,9 @@ def maintain(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]
         if _mark_once("renew", pk, mark_for):
             tasks.push_renew.apply_async((pk,), queue="background")
             count("renew")
-    # A suspect channel that a notification has vindicated is cleared; one that stayed silent
-    # is replaced (it died without telling).
+    # A suspect channel that stayed silent is replaced: it died without telling (a notification
+    # clears the suspicion, see _touch).
     window = now - timedelta(minutes=settings.CALSYNC_PUSH_SUSPECT_MINUTES)
-    PushChannel.objects.filter(
-        state=ChannelState.ACTIVE,
-        suspect_since__isnull=False,
-        last_notification_at__gte=F("suspect_since"),
-    ).update(suspect_since=None)
     silent = PushChannel.objects.filter(
         state=ChannelState.ACTIVE, suspect_since__lte=window, link__state=LinkState.ACTIVE
     )
@@ -561,7 +556,14 @@ def _touch(channel_pk: int, now: datetime, count: int = 1) -> None:
 def _stray(link_id: int, channel_id: str, resource_id: str) -> None:
     from calsync import tasks
 
-    if channel_id and resource_id and cache.add(STRAY_MARK.format(channel_id), 1, timeout=3600):
+    # At most one stop per channel an hour and per link a minute: a stream of made-up channel
+    # ids cannot turn into a stream of provider calls.
+    if (
+        channel_id
+        and resource_id
+        and cache.add(STRAY_MARK.format(f"link:{link_id}"), 1, timeout=60)
+        and cache.add(STRAY_MARK.format(channel_id), 1, timeout=3600)
+    ):
         enqueue_on_commit(
             tasks.push_stop_stray, (link_id, channel_id, resource_id), queue="background"
         )

@@ -162,13 +162,14 @@ def test_forged_and_unknown_notifications_change_nothing(
     monkeypatch.setitem(app.conf, "task_always_eager", False)
     runs_before = SyncRun.objects.count()
     google_url, graph_url = push.address("google"), push.address("microsoft")
+    # A real change whose real notification never comes: only forgeries arrive.
+    google_fake.courier.stop()
+    microsoft_fake.courier.stop()
     google_fake.user_insert(
         calendar_id,
         {"summary": "Real", "start": {"dateTime": start_of().isoformat()},
          "end": {"dateTime": (start_of() + timedelta(hours=1)).isoformat()}},
     )  # fmt: skip
-    google_fake.courier.stop()
-    microsoft_fake.courier.stop()
     google_fake.courier.outbox.clear()
     forged = [
         google_fake.stray_notification(google_url, channel_id=gchannel.key,
