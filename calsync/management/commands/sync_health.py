@@ -42,8 +42,6 @@ class Command(BaseCommand):
             links = links.filter(failure_count__gt=0) | links.exclude(state=LinkState.ACTIVE)
         if sync_paused():
             self.stdout.write("ALL SYNC IS PAUSED (manage.py sync_resume)")
-        if not push.enabled():
-            self.stdout.write("Push is off (CALSYNC_PUBLIC_URL is not set): every link polls.")
         self.stdout.write(
             f"{'link':>6}  {'tenant':<20} {'provider':<9} {'state':<16} "
             f"{'last success':<19}  {'fail':>4}  {'next run':<19}  {'push':<9} "
@@ -57,8 +55,10 @@ class Command(BaseCommand):
                 state = f"running {progress['done']}/{progress['total']}"
             elif link.is_running(now):
                 state = "running"
+            # The current channel's state; "none" where one is missing, "off" when push is
+            # off (no CALSYNC_PUBLIC_URL), "-" for providers without push.
             channel = getattr(link, "push_state", None) or (
-                "none" if push.enabled() and push.supports(link.provider) else "-"
+                ("none" if push.enabled() else "off") if push.supports(link.provider) else "-"
             )
             self.stdout.write(
                 f"{link.pk:>6}  {link.tenant.name[:20]:<20} {link.provider:<9} {state:<16} "
