@@ -51,8 +51,10 @@ def test_an_edit_at_google_shows_on_the_week_view_without_a_reload(
     start_worker(CALSYNC_PUBLIC_URL=str(live_server.url))
 
     zone = ZoneInfo(staff.time_zone)
-    start = (timezone.now() + timedelta(days=1)).astimezone(zone).replace(
-        hour=10, minute=0, second=0, microsecond=0
+    start = (
+        (timezone.now() + timedelta(days=1))
+        .astimezone(zone)
+        .replace(hour=10, minute=0, second=0, microsecond=0)
     )
     log_in(page, live_server.url, staff.email)
     page.goto(f"{live_server.url}/calendar/?week={start.date().isoformat()}")
