@@ -5,7 +5,9 @@
 * a no-change run: SQL queries, provider requests, and its CPU time against the bare
   client-library request it makes (ratio, measured in the same process moments apart);
 * the first sync of N future meetings (default 1,000): wall time and provider requests;
-* the no-change run again with 10 and with N mapped events (queries and requests must not grow).
+* the no-change run again with 10 and with N mapped events (queries and requests must not grow);
+* the no-change run of a link with a live push channel (calsync/push.py): push must cost a quiet
+  poll no query and no request.
 
 Runs in a throwaway database created and dropped here.
 """
@@ -139,6 +141,20 @@ def main() -> None:
         )
         print(
             f"No-change run, {size} mapped events: {big_q} SQL queries, {big_r} provider request(s)"
+        )
+        # The same link with a healthy push channel (the fake does not call the address).
+        from calsync import push
+        from calsync.models import ChannelState
+
+        settings.CALSYNC_PUBLIC_URL = "https://calsync.bench"
+        channel = push.channel_open(link_id=big_link.pk)
+        assert channel is not None and channel.state == ChannelState.ACTIVE, channel
+        fake.courier.outbox.clear()
+        push_q, push_r = quiet_run(fake, big_link.pk)
+        settings.CALSYNC_PUBLIC_URL = ""
+        print(
+            f"No-change run, {size} mapped events, with a live push channel: {push_q} SQL "
+            f"queries, {push_r} provider request(s)"
         )
 
         # CPU of a quiet run against the bare client-library request it makes.

@@ -1,5 +1,6 @@
-"""Operators' view of sync in the Django admin: link health, sync now, pause and resume all, and
-the runs that changed something (with the ``run_id`` their log lines carry).
+"""Operators' view of sync in the Django admin: link health (with its push channel's state and
+expiry), sync now, pause and resume all, the runs that changed something (with the ``run_id``
+their log lines carry), and push channels with renew and recreate actions.
 
 Read-only apart from the actions: links are made and revoked by their users (the services keep
 credentials and state consistent), so nothing here edits a link's fields directly.
@@ -10,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
-from calsync import scheduler
-from calsync.models import CalendarLink, SyncRun
+from calsync import push, scheduler, tasks
+from calsync.models import LIVE_CHANNEL_STATES, CalendarLink, PushChannel, SyncRun
 
 
 class ReadOnly:
@@ -42,6 +43,8 @@ class CalendarLinkAdmin(ReadOnly, admin.ModelAdmin[CalendarLink]):
         "last_success_at",
         "failure_count",
         "next_sync_at",
+        "push_state",
+        "push_expires_at",
         "last_error",
     )
     list_filter = ("state", "provider", "billing_paused")
@@ -51,7 +54,24 @@ class CalendarLinkAdmin(ReadOnly, admin.ModelAdmin[CalendarLink]):
     exclude = ("credentials", "cursor")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CalendarLink]:
-        return CalendarLink.all_objects.select_related("tenant", "user")
+        current = PushChannel.objects.filter(
+            link=OuterRef("pk"), state__in=LIVE_CHANNEL_STATES
+        ).order_by("-created_at")
+        return CalendarLink.all_objects.select_related("tenant", "user").annotate(
+            push_state_value=Subquery(current.values("state")[:1]),
+            push_expiry_value=Subquery(current.values("expires_at")[:1]),
+        )
+
+    @admin.display(description="push channel")
+    def push_state(self, link: CalendarLink) -> str:
+        state = getattr(link, "push_state_value", None)
+        if state:
+            return str(state)
+        return "none" if push.enabled() and push.supports(link.provider) else "-"
+
+    @admin.display(description="push expires")
+    def push_expires_at(self, link: CalendarLink) -> Any:
+        return getattr(link, "push_expiry_value", None)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         if scheduler.sync_paused():
@@ -86,3 +106,43 @@ class SyncRunAdmin(ReadOnly, admin.ModelAdmin[SyncRun]):
     list_select_related = ("link", "link__user")
     search_fields = ("=link__id", "link__account", "link__user__email")
     ordering = ("-started_at",)
+
+
+@admin.register(PushChannel)
+class PushChannelAdmin(ReadOnly, admin.ModelAdmin[PushChannel]):
+    """Provider push channels (calsync/push.py): one current per syncing Google or Microsoft
+    link, with stopped and failed ones kept for 30 days. The actions queue provider calls."""
+
+    list_display = (
+        "key",
+        "link",
+        "state",
+        "expires_at",
+        "last_notification_at",
+        "notifications",
+        "suspect_since",
+        "reason",
+        "last_error",
+    )
+    list_filter = ("state", "link__provider")
+    list_select_related = ("link", "link__user")
+    search_fields = ("=link__id", "key", "provider_id", "link__account", "link__user__email")
+    ordering = ("-created_at",)
+    exclude = ("secret_hash",)
+    actions = ("renew", "recreate")
+
+    @admin.action(description="Renew the selected channels (Google: replace them)")
+    def renew(self, request: HttpRequest, queryset: QuerySet[PushChannel]) -> None:
+        channels = list(queryset.filter(state="active"))
+        for channel in channels:
+            tasks.push_renew.apply_async((channel.pk,), queue="interactive")
+        self.message_user(request, f"{len(channels)} channel(s) queued for renewal.")
+
+    @admin.action(description="Recreate: a new channel for each, then stop the old one")
+    def recreate(self, request: HttpRequest, queryset: QuerySet[PushChannel]) -> None:
+        channels = list(queryset.filter(state="active"))
+        for channel in channels:
+            tasks.push_replace.apply_async(
+                (channel.pk, "recreated by an operator"), queue="interactive"
+            )
+        self.message_user(request, f"{len(channels)} channel(s) queued to be recreated.")

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import pre_delete
 
 
 class CalsyncConfig(AppConfig):
@@ -23,3 +26,15 @@ class CalsyncConfig(AppConfig):
             from calsync.standins import mount_microsoft_login
 
             mount_microsoft_login(standin)
+
+        from calsync.models import CalendarLink
+
+        # Links are deleted only by cascades from their user or tenant, which bypass the
+        # services; the receiver only stops the link's push channels (calsync/push.py).
+        pre_delete.connect(_link_deleted, sender=CalendarLink, dispatch_uid="calsync-push-stop")
+
+
+def _link_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from calsync.push import before_link_deleted
+
+    before_link_deleted(instance)

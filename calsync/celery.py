@@ -45,6 +45,13 @@ app.conf.beat_schedule = {
         "schedule": settings.CALSYNC_DISPATCH_SECONDS,
         "options": {"expires": settings.CALSYNC_DISPATCH_SECONDS, "queue": "background"},
     },
+    # Provider push (calsync/push.py): makes missing channels, renews them before they expire,
+    # stops the ones no longer wanted. Only enqueues; the provider calls run as their own tasks.
+    "push-maintain": {
+        "task": "calsync.tasks.push_maintain",
+        "schedule": settings.CALSYNC_PUSH_MAINTAIN_SECONDS,
+        "options": {"expires": settings.CALSYNC_PUSH_MAINTAIN_SECONDS, "queue": "background"},
+    },
     # Django does not remove expired sessions by itself.
     "clear-expired-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",

@@ -65,6 +65,9 @@ class CalendarLink(models.Model):
     pushed_seq = models.BigIntegerField(default=0)
     next_sync_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
+    # When a run last read the whole calendar and diffed it against the mappings (the first sync,
+    # an expired cursor, or the daily reconcile that runs whatever push says: engine/run.py).
+    last_full_sync_at = models.DateTimeField(null=True, blank=True)
     failure_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     # The run lease: one run per link at a time. ``lease_token`` is a fencing token: every write a
@@ -229,3 +232,89 @@ class SyncMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.text[:60]}"
+
+
+class ChannelState(models.TextChoices):
+    """Where a push channel is in its life (calsync/push.py).
+
+    ``creating``: the row exists and the provider is being asked (its secret is known, so a
+    notification that beats the provider's answer is recognised); ``active``: the provider
+    confirmed it; ``retiring``: an overlapping successor is being made (Google cannot renew);
+    ``stopping``: we want it gone but the provider did not confirm the stop yet; ``stopped`` and
+    ``failed`` are final. Notifications count only for ``creating``, ``active`` and ``retiring``.
+    """
+
+    CREATING = "creating", "Being created"
+    ACTIVE = "active", "Active"
+    RETIRING = "retiring", "Being replaced"
+    STOPPING = "stopping", "Stop not confirmed"
+    STOPPED = "stopped", "Stopped"
+    FAILED = "failed", "Could not be created"
+
+
+LIVE_CHANNEL_STATES = (ChannelState.CREATING, ChannelState.ACTIVE, ChannelState.RETIRING)
+
+
+class PushChannel(models.Model):
+    """One provider push channel of one link (PRODUCT 36): a Google watch channel or a Graph
+    subscription. Its own table, not columns on the link: a link has a history of channels, and
+    two overlap while a Google channel is replaced."""
+
+    link = models.ForeignKey(CalendarLink, on_delete=models.CASCADE, related_name="push_channels")
+    # Ours, random: the Google channel id, and the first part of a Graph clientState. It names
+    # the channel in every notification, so the secret can be checked against this one row.
+    key = models.CharField(max_length=64, unique=True)
+    # The provider's id: the Graph subscription id (Google: the same as ``key``).
+    provider_id = models.CharField(max_length=255, blank=True)
+    # Google's resourceId (needed to stop the channel); Graph: the subscribed resource.
+    resource_id = models.CharField(max_length=255, blank=True)
+    # SHA-256 (hex) of the secret the provider echoes (Google channel token, the secret part of
+    # Graph's clientState): the secret itself is sent once and never stored.
+    secret_hash = models.CharField(max_length=64)
+    state = models.CharField(
+        max_length=10, choices=ChannelState.choices, default=ChannelState.CREATING
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    renewed_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    last_notification_at = models.DateTimeField(null=True, blank=True)
+    notifications = models.PositiveIntegerField(default=0)
+    # Set when a poll found outside changes that no notification announced; cleared by a
+    # notification. A channel suspect for long enough is replaced (calsync/push.py).
+    suspect_since = models.DateTimeField(null=True, blank=True)
+    # Why it stopped (revoked, billing pause, replaced, expired, removed by the provider...).
+    reason = models.CharField(max_length=40, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one current channel per link (a retiring one may overlap it): two
+            # concurrent "make a channel" tasks cannot both succeed.
+            models.UniqueConstraint(
+                fields=["link"],
+                condition=models.Q(state__in=["creating", "active"]),
+                name="pushchannel_one_current",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "expires_at"], name="pushchannel_state_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"push channel {self.key[:8]} of link {self.link_id}: {self.state}"
+
+    @property
+    def live(self) -> bool:
+        """Whether notifications on this channel count."""
+        return self.state in LIVE_CHANNEL_STATES
+
+    def healthy(self, now: datetime) -> bool:
+        """Active, not expired and not suspected of having died silently."""
+        return (
+            self.state == ChannelState.ACTIVE
+            and self.expires_at is not None
+            and self.expires_at > now
+            and self.suspect_since is None
+        )

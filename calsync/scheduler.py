@@ -33,6 +33,10 @@ QUEUED_KEY = "calsync:queued:{}"
 # A safety TTL for the queued marker, should the task be lost before it starts (a purged queue):
 # the link is then not stuck without pushes for longer than this.
 QUEUED_TTL = 120
+# How often a run that found its link busy asks again (``run_again_later``), within the window.
+BUSY_KEY = "calsync:busy:{}"
+BUSY_RETRIES = 30
+BUSY_WINDOW = 120
 
 
 def is_active(last_seen_at: datetime | None, now: datetime) -> bool:
@@ -78,13 +82,26 @@ WITH due AS (
     FOR UPDATE OF l SKIP LOCKED
 )
 UPDATE calsync_calendarlink l
-SET next_sync_at = %(now)s + make_interval(secs =>
-    (CASE WHEN u.last_seen_at >= %(active_since)s THEN %(active)s ELSE %(inactive)s END)
+SET next_sync_at = %(now)s + make_interval(secs => {interval}
     * (1 + %(jitter)s * (random() * 2 - 1)))
 FROM due, accounts_user u
 WHERE l.id = due.id AND u.id = l.user_id
 RETURNING l.id
 """
+_CADENCE = "(CASE WHEN u.last_seen_at >= %(active_since)s THEN %(active)s ELSE %(inactive)s END)"
+# With CALSYNC_PUSH_POLL_MINUTES set, a link whose push channel is healthy (active, not expired,
+# not suspected of having died) polls at that interval when it is longer than its cadence.
+# Both are constants of this module: no input reaches the SQL text.
+_PUSH_CADENCE = f"""GREATEST({_CADENCE}, CASE WHEN EXISTS (
+    SELECT 1 FROM calsync_pushchannel c
+    WHERE c.link_id = l.id AND c.state = 'active' AND c.expires_at > %(now)s
+      AND c.suspect_since IS NULL
+) THEN %(push)s ELSE 0 END)"""  # noqa: S608
+
+
+def _claim_sql() -> str:
+    push = settings.CALSYNC_PUSH_POLL_MINUTES > 0
+    return _CLAIM.format(interval=_PUSH_CADENCE if push else _CADENCE)
 
 
 def claim_due_links(now: datetime, batch: int) -> list[int]:
@@ -103,11 +120,12 @@ def claim_in_transaction(now: datetime, batch: int) -> list[int]:
         "active": settings.CALSYNC_ACTIVE_POLL_MINUTES * 60.0,
         "inactive": settings.CALSYNC_INACTIVE_POLL_MINUTES * 60.0,
         "jitter": float(settings.CALSYNC_POLL_JITTER),
+        "push": settings.CALSYNC_PUSH_POLL_MINUTES * 60.0,
     }
     if connection.vendor != "postgresql":
         return _claim_portable(now, batch, params)
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, params)
+        cursor.execute(_claim_sql(), params)
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -121,6 +139,15 @@ def _claim_portable(now: datetime, batch: int, params: dict[str, Any]) -> list[i
         .select_related("user")
         .order_by("next_sync_at")[:batch]
     )
+    healthy: set[int] = set()
+    if params["push"]:
+        from calsync.models import PushChannel
+
+        healthy = set(
+            PushChannel.objects.filter(
+                link__in=links, state="active", expires_at__gt=now, suspect_since__isnull=True
+            ).values_list("link_id", flat=True)
+        )
     for link in links:
         seen = link.user.last_seen_at
         base = (
@@ -128,6 +155,8 @@ def _claim_portable(now: datetime, batch: int, params: dict[str, Any]) -> list[i
             if seen is not None and seen >= params["active_since"]
             else (params["inactive"])
         )
+        if link.pk in healthy:
+            base = max(base, params["push"])
         # Jitter spreads polls; it needs no cryptographic randomness.
         factor = 1 + params["jitter"] * random.uniform(-1, 1)  # noqa: S311
         CalendarLink.objects.filter(pk=link.pk).update(
@@ -152,7 +181,7 @@ def dispatch(*, now: datetime | None = None, batch: int | None = None) -> list[i
     while True:
         ids = claim_due_links(now, batch)
         for link_id in ids:
-            sync_link.apply_async((link_id,), queue="background")
+            sync_link.apply_async((link_id,), kwargs={"poll": True}, queue="background")
         claimed.extend(ids)
         if len(ids) < batch:
             return claimed
@@ -251,6 +280,24 @@ def push_for_owner(owner_id: int) -> None:
         links = links.exclude(pk=running)
     for link_id in links.values_list("pk", flat=True):
         request_sync(link_id, countdown=settings.CALSYNC_PUSH_DEBOUNCE_SECONDS)
+
+
+def run_again_later(link_id: int) -> bool:
+    """A run that was asked for (a push, the button, a notification) found another run of the
+    link holding the lease: that run may have listed the provider before the change it is
+    about, so this one asks again after the debounce, instead of leaving the change for the
+    next poll. At most ``BUSY_RETRIES`` times in ``BUSY_WINDOW`` seconds (a lease held by a
+    killed worker lasts until it expires). Costs nothing to runs that were not skipped."""
+    key = BUSY_KEY.format(link_id)
+    cache.add(key, 0, timeout=BUSY_WINDOW)
+    try:
+        tries = cache.incr(key)
+    except ValueError:  # expired between the two calls
+        tries = 1
+    if tries > BUSY_RETRIES:
+        log.info("link busy for long; leaving the change to the next poll")
+        return False
+    return request_sync(link_id, countdown=settings.CALSYNC_PUSH_DEBOUNCE_SECONDS)
 
 
 def run_started(link_id: int) -> None:

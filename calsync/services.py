@@ -1,4 +1,5 @@
-"""Writes to calendar links: linking, revoking, and the billing pause."""
+"""Writes to calendar links: linking, revoking, and the billing pause (each also starts or
+stops the link's push channels, calsync/push.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_record
 from billing.entitlement import sync_entitlement
-from calsync.models import CalendarLink, LinkState, Provider, Target
+from calsync.models import (
+    LIVE_CHANNEL_STATES,
+    CalendarLink,
+    ChannelState,
+    LinkState,
+    Provider,
+    PushChannel,
+    Target,
+)
 from connectors import credentials, registry
 from connectors.credentials import CredentialError
 from connectors.errors import ConnectorError
@@ -66,7 +75,17 @@ def link_create(
             )
     except IntegrityError as exc:
         raise ValidationError("This calendar is linked to your account already.") from exc
+    _open_push_channel(link)
     return link
+
+
+def _open_push_channel(link: CalendarLink) -> None:
+    """A link that syncs gets its push channel at once (on the interactive queue), not at beat's
+    next maintenance round; push.channel_open does nothing where push does not apply."""
+    from calsync import push, tasks
+
+    if push.enabled() and push.supports(link.provider):
+        push.enqueue_on_commit(tasks.push_open, (link.pk,), queue="interactive")
 
 
 def link_revoke(*, link: CalendarLink) -> bool:
@@ -93,6 +112,11 @@ def link_revoke(*, link: CalendarLink) -> bool:
             target=str(locked),
             details={"link": locked.pk, "provider": locked.provider},
         )
+    # Push channels first, while the credentials still exist (PRODUCT 5): notifications on
+    # them are ignored from here on whatever the provider answers.
+    from calsync import push
+
+    push.link_channels_stop(locked, reason="revoked")
     confirmed = True
     try:
         registry.get(link.provider).revoke(locked)
@@ -106,9 +130,28 @@ def link_revoke(*, link: CalendarLink) -> bool:
 def links_set_billing_pause(*, user: User, paused: bool) -> int:
     """Pause (or resume) every live link of ``user`` for billing reasons. Nothing is deleted:
     credentials, cursors and mappings stay, so resuming continues where sync stopped.
-    Returns how many links changed."""
-    return (
-        CalendarLink.objects.filter(user=user)
-        .exclude(billing_paused=paused)
-        .update(billing_paused=paused)
+    A paused link's push channels are stopped, a resumed one gets a new channel (both as tasks
+    once this commits). Returns how many links changed."""
+    from calsync import push, tasks
+
+    changing = CalendarLink.objects.filter(user=user).exclude(billing_paused=paused)
+    links = list(changing.values_list("pk", "provider"))
+    changed = CalendarLink.objects.filter(pk__in=[pk for pk, _ in links]).update(
+        billing_paused=paused
     )
+    if paused:
+        with_channels = set(
+            PushChannel.objects.filter(
+                link_id__in=[pk for pk, _ in links],
+                state__in=[*LIVE_CHANNEL_STATES, ChannelState.STOPPING],
+            ).values_list("link_id", flat=True)
+        )
+        for link_id in with_channels:
+            push.enqueue_on_commit(
+                tasks.push_stop_link, (link_id, "billing pause"), queue="background"
+            )
+    elif push.enabled():
+        for link_id, provider in links:
+            if push.supports(provider):
+                push.enqueue_on_commit(tasks.push_open, (link_id,), queue="interactive")
+    return changed

@@ -18,4 +18,5 @@ urlpatterns = [
     path("<int:pk>/sync/", views.sync_now, name="sync_now"),
     path("<int:pk>/status/", views.sync_status, name="sync_status"),
     path("<int:pk>/allow-deletions/", views.allow_deletions, name="allow_deletions"),
+    path("version/", views.calendar_version, name="calendar_version"),
 ]

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Prefetch
+from django.db.models import Max, Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,15 +22,24 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
+from agenda.models import Meeting
 from billing.entitlement import sync_entitlement
-from calsync import scheduler
+from calsync import push, scheduler
 from calsync.forms import (
     CalDAVSetupForm,
     ChooseCalendarForm,
     GoogleSetupForm,
     MicrosoftSetupForm,
 )
-from calsync.models import CalendarLink, Provider, SyncMessage, SyncRun, Target
+from calsync.models import (
+    LIVE_CHANNEL_STATES,
+    CalendarLink,
+    Provider,
+    PushChannel,
+    SyncMessage,
+    SyncRun,
+    Target,
+)
 from calsync.services import dedicated_calendar_name, link_create, link_revoke
 from calsync.tasks import HEARTBEAT_KEY
 from connectors import credentials
@@ -68,10 +77,17 @@ def calendarsync(request: HttpRequest) -> HttpResponse:
                 queryset=SyncMessage.objects.order_by("-created_at")[:10],
                 to_attr="recent",
             ),
+            Prefetch(
+                "push_channels",
+                queryset=PushChannel.objects.filter(state__in=LIVE_CHANNEL_STATES),
+                to_attr="live_channels",
+            ),
         )
     )
     now = timezone.now()
     for link in links:
+        # Instant updates (push) for this link: on, starting, not working, or not available.
+        link.push_line = push.describe(link, link.live_channels, now)  # type: ignore[attr-defined]
         # For the template, which cannot call methods with arguments.
         link.live_progress = link.progress(now)  # type: ignore[attr-defined]
         link.running = link.is_running(now)  # type: ignore[attr-defined]
@@ -87,6 +103,7 @@ def calendarsync(request: HttpRequest) -> HttpResponse:
             "google_enabled": google_oauth.enabled(),
             "microsoft_enabled": microsoft_oauth.enabled(),
             "entitlement": sync_entitlement(user),
+            "push_enabled": push.enabled(),
         },
     )
 
@@ -476,6 +493,19 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def sync_status(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(_status(_link_for(request, pk)))
+
+
+@staff_required
+@require_GET
+def calendar_version(request: HttpRequest) -> JsonResponse:
+    """A number that changes whenever one of the user's meetings changes (the highest change
+    number among them, one index lookup): pages that show the calendar poll it and fetch
+    themselves again when it moves, so an edit that sync brought in (within seconds, with
+    push) shows without the user reloading (static/js/live.js)."""
+    version = Meeting.all_objects.filter(owner=current_user(request)).aggregate(v=Max("change_seq"))
+    response = JsonResponse({"version": version["v"] or 0})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def health(request: HttpRequest) -> JsonResponse:

@@ -9,6 +9,11 @@ Vocabulary:
 * **idempotency key**: a string we choose per meeting, so a create that is retried after a crash
   makes no second event (Google: a client-chosen event id; Graph: ``transactionId``; CalDAV: a PUT
   to a deterministic href with ``If-None-Match: *``).
+* **push channel**: the provider calls an https address of ours when the calendar changes
+  (Google watch channel, Graph subscription; PROTOCOLS.md §1.9, §2.6), with a secret we chose
+  echoed back so the notification can be told from a forgery. A notification only says "something
+  changed"; the next ``changes`` call reads what. Connectors whose capabilities say ``push`` make,
+  renew and stop channels (``watch``, ``renew``, ``stop``); the sync core keeps the records.
 
 Every method raises only ``connectors.errors`` types. Capabilities are data, not methods.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from connectors.events import ALL_FIELDS, EventData, RemoteItem
@@ -24,9 +30,12 @@ from connectors.events import ALL_FIELDS, EventData, RemoteItem
 
 @dataclass(frozen=True)
 class Capabilities:
-    push: bool = False  # the provider can notify us of changes (webhooks)
+    push: bool = False  # the provider can notify us of changes (webhooks): ``watch``/``stop``
     batch: bool = False  # several writes per request
     revoke: bool = False  # the provider can revoke our grant on request
+    # A push channel's life can be extended in place (``renew``). Without it (Google) the
+    # caller makes an overlapping channel before the old one expires, then stops the old one.
+    push_renew: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,23 @@ class Changes:
 
     items: tuple[RemoteItem, ...]
     cursor: str
+    # The span of time a full listing covers, when it does not cover the whole calendar
+    # (Outlook's calendarView delta is read over a window): a mapped item outside it is not
+    # listed, and must not be taken for deleted. None: every item of the calendar is listed.
+    window: tuple[datetime, datetime] | None = None
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A push channel as the provider made it (see the module docstring)."""
+
+    # The provider's name for it: Google's channel id (the ``key`` we chose), Graph's
+    # subscription id (Graph chooses it).
+    channel_id: str
+    # What else the provider needs to stop it: Google's ``resourceId``; Graph: the resource.
+    resource_id: str
+    # When the provider will stop calling; it may give less than was asked.
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,28 @@ class Connector(abc.ABC):
         opaque token and stay as they are; a connector whose cursor carries state of its own
         (Microsoft's known series) adds what its writes created."""
         return cursor
+
+    # -- push (only where ``capabilities.push``) ---------------------------------------------
+
+    def watch(self, *, address: str, key: str, secret: str, expires_at: datetime) -> Watch:
+        """Ask the provider to POST to ``address`` whenever the linked calendar changes, until
+        ``expires_at`` at the latest, naming the channel by ``key`` (ours, at most 64 characters
+        of ``[0-9a-f-]``) and echoing ``secret`` (at most 64 characters) in every notification.
+        The provider may check ``address`` before it answers (Graph's validation handshake), so
+        the endpoint must already be serving. Raises ``connectors.errors`` types; ``InvalidData``
+        when the provider refuses the channel (an address it cannot reach, say)."""
+        raise NotImplementedError(f"{type(self).__name__} has no push channels")
+
+    def renew(self, watch: Watch, *, expires_at: datetime) -> Watch:
+        """Extend ``watch`` to ``expires_at`` (``capabilities.push_renew`` only); the answer
+        carries the expiry the provider granted. ``NotFound`` when the provider no longer has
+        the channel (it expired or was removed): the caller makes a new one."""
+        raise NotImplementedError(f"{type(self).__name__} cannot renew push channels")
+
+    def stop(self, watch: Watch) -> None:
+        """Stop the channel: the provider calls no more. Stopping what is already gone (expired,
+        stopped before, removed by the provider) succeeds: stops are idempotent."""
+        raise NotImplementedError(f"{type(self).__name__} has no push channels")
 
     def updated_secrets(self) -> dict[str, Any] | None:
         """New credentials to store when the connector refreshed or rotated tokens during its

@@ -11,7 +11,12 @@ from tests.factories import PASSWORD, TenantFactory, UserFactory, entitle
 
 # Fixtures shared by several test packages: real CalDAV servers (Radicale, Xandikos) and the
 # provider fakes (tests/fakes/).
-pytest_plugins = ["tests.caldav_servers", "tests.fakes.fixtures", "tests.workers"]
+pytest_plugins = [
+    "tests.caldav_servers",
+    "tests.fakes.fixtures",
+    "tests.workers",
+    "tests.push_helpers",
+]
 
 
 @pytest.fixture(autouse=True)

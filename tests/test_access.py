@@ -40,6 +40,9 @@ class View:
 VIEWS = [
     View("home", "public"),
     View("health", "public"),
+    # The providers' webhooks: no session, authenticated by the channel's secret (test_push.py).
+    View("push_google", "public", method="post"),
+    View("push_microsoft", "public", method="post"),
     View("accounts:login", "public"),
     View("accounts:logout", "public", method="post"),
     View("accounts:password_reset", "public"),
@@ -68,6 +71,7 @@ VIEWS = [
     View("calsync:allow_deletions", "staff", takes_link=True, method="post"),
     View("calsync:sync_now", "staff", takes_link=True, method="post"),
     View("calsync:sync_status", "staff", takes_link=True),
+    View("calsync:calendar_version", "staff"),
     View("agenda:week", "staff"),
     View("agenda:meeting_new", "staff"),
     View("agenda:meeting", "staff", takes_meeting=True),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from calsync.engine.fields import CLIENT_APPOINTMENT_FIELDS, SYNCED_FIELDS, Snapshot
@@ -242,6 +242,32 @@ def _restrict(snap: Snapshot, base: Snapshot, allowed: frozenset[str]) -> Snapsh
     return {name: (snap[name] if name in allowed else base[name]) for name in SYNCED_FIELDS}
 
 
+def _listed(snap: Snapshot, window: tuple[datetime, datetime] | None) -> bool:
+    """Whether a listing over ``window`` must have listed an item with this snapshot: the item
+    lies well inside it (a day of margin at each end, for all-day dates and the provider's own
+    rounding). Unreadable times count as listed, as without a window."""
+    if window is None:
+        return True
+    margin = timedelta(days=1)
+    try:
+        first = _moment(str(snap["start"]))
+        last = _moment(str(snap["end"]))
+        rule = snap.get("rule")
+        if isinstance(rule, dict) and rule.get("until"):
+            last = max(last, _moment(str(rule["until"])) + margin)
+    except (KeyError, ValueError, TypeError):
+        return True
+    return last > window[0] + margin and first < window[1] - margin
+
+
+def _moment(text: str) -> datetime:
+    """A snapshot time (an ISO date-time in UTC, or a date for all-day items) as a UTC moment."""
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def plan(
     *,
     link_id: int,
@@ -254,9 +280,12 @@ def plan(
     allow_mass_delete: bool,
     unmapped_meetings: dict[int, Local] | None = None,
     prior: dict[str, tuple[Mapping, Local]] | None = None,
+    listed_window: tuple[datetime, datetime] | None = None,
 ) -> Plan:
-    """Decide what to do. ``full_listing``: ``remote`` is the whole calendar (a first sync or
-    after an expired cursor), so a mapped item missing from it was deleted. ``unmapped_meetings``:
+    """Decide what to do. ``full_listing``: ``remote`` is the whole calendar (a first sync,
+    after an expired cursor, the daily reconcile), so a mapped item missing from it was deleted
+    (unless ``listed_window`` says the listing covers only that span and the item lies outside
+    it: then it was not listed, and stays as it is). ``unmapped_meetings``:
     our live, unmapped meetings by id, for re-adopting copies that carry our id. ``prior``: by
     external id, the pairs an earlier (revoked) link kept with this same calendar, each with its
     meeting as it is now: adopted with the earlier link's base, then merged as any mapped pair."""
@@ -271,7 +300,7 @@ def plan(
     if full_listing:
         # Deletions during the gap: a mapped item that the full listing lacks is gone there.
         for known in mappings:
-            if known.external_id not in remote_by_id:
+            if known.external_id not in remote_by_id and _listed(known.snapshot, listed_window):
                 remote_by_id[known.external_id] = Remote(known.external_id, "", None)
 
     relinked = 0

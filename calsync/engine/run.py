@@ -391,11 +391,15 @@ def _sync(
 ) -> tuple[dict[str, int], list[Any], str]:
     owner: User = link.user
     first_sync = not link.cursor
-    full = first_sync
+    # The daily reconcile: whatever push and the cursor say, the whole calendar is read and
+    # diffed against the mappings at least every CALSYNC_FULL_RECONCILE_HOURS (a change that
+    # neither a notification nor the incremental listing reported is found here).
+    full = first_sync or (
+        link.last_full_sync_at is None
+        or link.last_full_sync_at <= now - timedelta(hours=settings.CALSYNC_FULL_RECONCILE_HOURS)
+    )
     try:
-        changes = (
-            connector.changes(link.cursor or None) if not first_sync else (connector.full_listing())
-        )
+        changes = connector.full_listing() if full else connector.changes(link.cursor)
     except CursorExpired:
         changes = connector.full_listing()
         full = True
@@ -451,6 +455,7 @@ def _sync(
             for m in mappings.values()
         ],
         full_listing=full,
+        listed_window=changes.window if full else None,
         mass_delete_share=settings.CALSYNC_MASS_DELETE_SHARE,
         mass_delete_minimum=settings.CALSYNC_MASS_DELETE_MINIMUM,
         allow_mass_delete=link.allow_mass_delete,
@@ -475,6 +480,7 @@ def _sync(
         failure_count=0,
         last_error="",
         allow_mass_delete=False,
+        **({"last_full_sync_at": now} if full else {}),
         **_END_OF_RUN,
     )
     if not stored:

@@ -118,6 +118,46 @@ CALSYNC_BACKOFF_MAX_SECONDS = env.int("CALSYNC_BACKOFF_MAX_SECONDS", default=360
 CALSYNC_PUSH_DEBOUNCE_SECONDS = env.int("CALSYNC_PUSH_DEBOUNCE_SECONDS", default=2)
 # The Synchronize button: at most one press per user in this many seconds.
 CALSYNC_SYNC_BUTTON_SECONDS = env.int("CALSYNC_SYNC_BUTTON_SECONDS", default=5)
+
+# --- provider push (PRODUCT 36, calsync/push.py) ----------------------------------------------
+# The address Google and Microsoft call with change notifications (https; the webhook paths
+# /push/google/ and /push/microsoft/ are added to it). Empty: push is off and every link polls.
+CALSYNC_PUBLIC_URL: str = env.str("CALSYNC_PUBLIC_URL", default="").rstrip("/")
+if CALSYNC_PUBLIC_URL:
+    from urllib.parse import urlsplit as _urlsplit
+
+    _public = _urlsplit(CALSYNC_PUBLIC_URL)
+    _local = _public.hostname in ("localhost", "127.0.0.1", "::1")
+    if not _public.hostname or not (
+        _public.scheme == "https" or (_public.scheme == "http" and _local)
+    ):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"CALSYNC_PUBLIC_URL must be an https address (Google and Microsoft call only "
+            f"https), such as https://calsync.example.com; got {CALSYNC_PUBLIC_URL!r}. Plain "
+            "http is taken for localhost only (tests, the demo)."
+        )
+# Lifetimes asked for: Google's default and usual TTL is 7 days (PROTOCOLS §1.9); Outlook event
+# subscriptions may live 10,080 minutes by the current documents but 4,230 by older ones, so
+# 4,200 stays under both (§2.6).
+CALSYNC_GOOGLE_CHANNEL_DAYS = env.int("CALSYNC_GOOGLE_CHANNEL_DAYS", default=7)
+CALSYNC_GRAPH_SUBSCRIPTION_MINUTES = env.int("CALSYNC_GRAPH_SUBSCRIPTION_MINUTES", default=4200)
+# A channel is renewed (Graph) or replaced (Google) when less than this remains of it.
+CALSYNC_PUSH_RENEW_HOURS = env.int("CALSYNC_PUSH_RENEW_HOURS", default=24)
+# How often beat looks after channels: makes missing ones, renews, stops, retries stops.
+CALSYNC_PUSH_MAINTAIN_SECONDS = env.float("CALSYNC_PUSH_MAINTAIN_SECONDS", default=60.0)
+# After a channel could not be made, the next try waits this long.
+CALSYNC_PUSH_RETRY_MINUTES = env.int("CALSYNC_PUSH_RETRY_MINUTES", default=30)
+# A poll that finds outside changes no notification announced makes the channel suspect; if
+# no notification comes within this many minutes it is replaced (it died silently).
+CALSYNC_PUSH_SUSPECT_MINUTES = env.int("CALSYNC_PUSH_SUSPECT_MINUTES", default=10)
+# Poll interval of a link whose channel is healthy, in minutes; 0 keeps the normal cadence
+# (CALSYNC_ACTIVE/INACTIVE_POLL_MINUTES). Polling stays the safety net either way.
+CALSYNC_PUSH_POLL_MINUTES = env.int("CALSYNC_PUSH_POLL_MINUTES", default=0)
+# Every link reads its whole calendar and diffs it against the mappings at least this often,
+# whatever push and the incremental cursor say (engine/run.py).
+CALSYNC_FULL_RECONCILE_HOURS = env.int("CALSYNC_FULL_RECONCILE_HOURS", default=24)
 # last_seen_at is written at most this often per user, so activity tracking costs one UPDATE a
 # minute per active user rather than one per request.
 ACCOUNTS_ACTIVITY_RESOLUTION_SECONDS = 60

@@ -14,6 +14,9 @@
   reminders are merged with the event as Google holds it, read first (one GET).
 * ``reminders.useDefault`` reads as the calendar's ``defaultReminders``, which every
   events.list page carries: kept from the last page, so a quiet poll stays one request.
+* Push (§1.9): ``events.watch`` with our channel id and token, the TTL asked as
+  ``params.ttl``; Google has no renew call (``capabilities.push_renew`` is False), and
+  ``channels.stop`` needs the ``resourceId`` the watch answer gave.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import re
 import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -41,6 +45,7 @@ from connectors.base import (
     Capabilities,
     Changes,
     Connector,
+    Watch,
     Written,
 )
 from connectors.errors import (
@@ -167,8 +172,27 @@ def _events_collection(api_endpoint: str) -> Any:
     ).events()
 
 
+@lru_cache(maxsize=8)
+def _channels_collection(api_endpoint: str) -> Any:
+    """The ``channels`` collection (``channels.stop``), built once like ``_events_collection``."""
+    return build_from_document(
+        _discovery_document(), http=_NoHttp(), client_options={"api_endpoint": api_endpoint}
+    ).channels()
+
+
+def _expiration(value: object) -> datetime:
+    """A channel's ``expiration``: milliseconds since the epoch, an int64 that JSON carries as
+    a string (§1.9); either form is accepted."""
+    try:
+        return datetime.fromtimestamp(int(str(value)) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        raise InvalidData(
+            f"Google answered a watch with an unreadable expiration: {value!r}"
+        ) from exc
+
+
 class GoogleConnector(Connector):
-    capabilities = Capabilities(push=True, batch=True, revoke=True)
+    capabilities = Capabilities(push=True, batch=True, revoke=True, push_renew=False)
 
     def __init__(
         self,
@@ -186,6 +210,7 @@ class GoogleConnector(Connector):
         # This connector's credentials live in its http only; the request builder is shared.
         self.http = authorized_http(credentials, timeout=timeout)
         self.events = _events_collection(api_endpoint)
+        self.api_endpoint = api_endpoint
         # The calendar's default reminders (what reminders.useDefault means), from the last
         # events.list page; None until a list was read.
         self._default_reminders: list[dict[str, Any]] | None = None
@@ -421,6 +446,43 @@ class GoogleConnector(Connector):
                 request.execute(http=self.http)
         except NotFound:
             return  # 404, or 410 "deleted": already gone, deletes are idempotent
+
+    # -- push (§1.9) --------------------------------------------------------------------------
+
+    def watch(self, *, address: str, key: str, secret: str, expires_at: datetime) -> Watch:
+        """events.watch on the linked calendar: channel id ``key``, token ``secret``. Google
+        takes the lifetime as ``params.ttl`` (seconds; 7 days when absent) and answers the
+        expiration it granted; the first notification (``sync``) may arrive before this answer."""
+        ttl = max(1, int((expires_at - datetime.now(UTC)).total_seconds()))
+        body = {
+            "id": key,
+            "type": "web_hook",
+            "address": address,
+            "token": secret,
+            "params": {"ttl": str(ttl)},
+        }
+        with google_errors("Starting instant updates"):
+            answer = self.events.watch(calendarId=self.calendar_id, body=body).execute(
+                http=self.http
+            )
+        if not answer.get("resourceId"):
+            raise InvalidData("Google answered a watch without a resourceId.")
+        return Watch(
+            channel_id=str(answer.get("id", key)),
+            resource_id=str(answer["resourceId"]),
+            expires_at=_expiration(answer.get("expiration")),
+        )
+
+    def stop(self, watch: Watch) -> None:
+        """channels.stop; a 404 (stopped before, expired, never made) is success."""
+        request = _channels_collection(self.api_endpoint).stop(
+            body={"id": watch.channel_id, "resourceId": watch.resource_id}
+        )
+        try:
+            with google_errors("Stopping instant updates"):
+                request.execute(http=self.http)
+        except NotFound:
+            return
 
 
 class _Duplicate(Exception):

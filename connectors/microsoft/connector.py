@@ -27,6 +27,12 @@
   is retried with another of the same clock (``connectors.microsoft.zones``).
 * Writes never put attendees on an event, so Exchange mails no meeting requests (see
   ``connectors.microsoft.mapping``).
+* Push (§2.6): a subscription on ``/me/events`` (the documented event resource; it covers every
+  calendar of the mailbox, so a change elsewhere costs one quiet run), with the same address for
+  change and lifecycle notifications; Graph validates both before it answers 201. Renewed in
+  place with a PATCH of ``expirationDateTime`` (which also reauthorizes it), stopped with DELETE.
+  The ``clientState`` is ``<key>.<secret>`` (``client_state``): the key names our record, the
+  secret proves the sender, even for a notification that comes before Graph's 201.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
 import zlib
 from collections.abc import Callable
@@ -43,7 +50,15 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from connectors.base import Account, CalendarRef, Capabilities, Changes, Connector, Written
+from connectors.base import (
+    Account,
+    CalendarRef,
+    Capabilities,
+    Changes,
+    Connector,
+    Watch,
+    Written,
+)
 from connectors.errors import (
     AuthRevoked,
     CursorExpired,
@@ -76,6 +91,9 @@ CURSOR_VERSION = 1
 # comes anyway.
 TEXT_BODY = {"Prefer": 'outlook.body-content-type="text"'}
 _EXPIRED_CODES = {"syncstatenotfound", "syncstateinvalid", "resyncrequired"}
+# The documented resource for a mailbox's events (outlook-change-notifications-overview.md):
+# there is no documented per-calendar form.
+SUBSCRIPTION_RESOURCE = "/me/events"
 _gates: dict[str, threading.BoundedSemaphore] = {}
 _gates_lock = threading.Lock()
 
@@ -144,6 +162,36 @@ def _unpack(packed: str) -> dict[str, dict[str, str]]:
         return {str(k): {str(i): str(d) for i, d in dict(v).items()} for k, v in found.items()}
     except (ValueError, TypeError, AttributeError, zlib.error) as exc:
         raise CursorExpired("The stored Outlook cursor is not readable.") from exc
+
+
+def client_state(key: str, secret: str) -> str:
+    """The ``clientState`` of a subscription (at most 128 characters, §2.6)."""
+    return f"{key}.{secret}"
+
+
+def parse_client_state(value: object) -> tuple[str, str]:
+    """``(key, secret)`` of a notification's ``clientState``; empty strings when it is not one
+    of ours."""
+    if not isinstance(value, str) or "." not in value:
+        return "", ""
+    key, _, secret = value.partition(".")
+    return key, secret
+
+
+def _graph_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def _parse_graph_time(value: object) -> datetime:
+    try:
+        text = str(value).replace("Z", "+00:00")
+        # Graph writes 7 fractional digits; Python reads at most 6.
+        text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+        moment = datetime.fromisoformat(text)
+        # Graph's expiries are UTC, with or without the Z.
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except ValueError as exc:
+        raise InvalidData(f"Microsoft Graph sent an unreadable expiry: {value!r}") from exc
 
 
 class GraphRefused(InvalidData):
@@ -259,7 +307,7 @@ class GraphClient:
 
 
 class MicrosoftConnector(Connector):
-    capabilities = Capabilities(push=True, batch=True, revoke=False)
+    capabilities = Capabilities(push=True, batch=True, revoke=False, push_renew=True)
 
     def __init__(
         self,
@@ -504,7 +552,10 @@ class MicrosoftConnector(Connector):
     def full_listing(self) -> Changes:
         changes = self.changes(None)
         return Changes(
-            items=tuple(i for i in changes.items if not i.deleted), cursor=changes.cursor
+            items=tuple(i for i in changes.items if not i.deleted),
+            cursor=changes.cursor,
+            # Only the window is read: an item outside it is not listed, not deleted.
+            window=(self.window_start, self.window_end),
         )
 
     def _read_cursor(self, cursor: str) -> dict[str, Any]:
@@ -716,6 +767,59 @@ class MicrosoftConnector(Connector):
             )
         except NotFound:
             return  # already gone: deletes are idempotent
+
+    # -- push (§2.6) ---------------------------------------------------------------------------
+
+    def watch(self, *, address: str, key: str, secret: str, expires_at: datetime) -> Watch:
+        """POST /subscriptions on ``/me/events``; Graph validates ``address`` (twice: change and
+        lifecycle notifications go to the same address) before it answers 201. A refused
+        validation is a 400 (``InvalidData``)."""
+        created = self.client.json(
+            "POST",
+            "/subscriptions",
+            "Starting instant updates",
+            body={
+                "changeType": "created,updated,deleted",
+                "notificationUrl": address,
+                "lifecycleNotificationUrl": address,
+                "resource": SUBSCRIPTION_RESOURCE,
+                "expirationDateTime": _graph_time(expires_at),
+                "clientState": client_state(key, secret),
+            },
+        )
+        if not created.get("id"):
+            raise InvalidData("Microsoft Graph answered a subscription without an id.")
+        return Watch(
+            channel_id=str(created["id"]),
+            resource_id=str(created.get("resource") or SUBSCRIPTION_RESOURCE),
+            expires_at=_parse_graph_time(created.get("expirationDateTime")),
+        )
+
+    def renew(self, watch: Watch, *, expires_at: datetime) -> Watch:
+        """PATCH the subscription's ``expirationDateTime``: renews and reauthorizes it (the
+        lifecycle-events guide). ``NotFound`` once Graph has deleted it."""
+        updated = self.client.json(
+            "PATCH",
+            f"/subscriptions/{quote(watch.channel_id, safe='')}",
+            "Renewing instant updates",
+            body={"expirationDateTime": _graph_time(expires_at)},
+        )
+        return Watch(
+            channel_id=watch.channel_id,
+            resource_id=watch.resource_id,
+            expires_at=_parse_graph_time(updated.get("expirationDateTime")),
+        )
+
+    def stop(self, watch: Watch) -> None:
+        """DELETE the subscription (204); a 404 (expired, removed, deleted before) is success."""
+        try:
+            self.client.request(
+                "DELETE",
+                f"/subscriptions/{quote(watch.channel_id, safe='')}",
+                "Stopping instant updates",
+            )
+        except NotFound:
+            return
 
 
 class MicrosoftAccount(Account):

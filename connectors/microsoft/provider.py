@@ -29,6 +29,7 @@ class MicrosoftProvider(Provider):
 
     def revoke(self, link: LinkLike) -> None:
         """Microsoft has no per-grant revoke for a delegated web app (PROTOCOLS.md §2.8): the
-        token cache is deleted with the link's credentials (``calsync.services.link_revoke``), and
-        there are no subscriptions yet to delete. Nothing to call, so this cannot fail."""
+        token cache is deleted with the link's credentials (``calsync.services.link_revoke``),
+        after the link's subscriptions were deleted (``calsync.push``). Nothing to call, so this
+        cannot fail."""
         return None

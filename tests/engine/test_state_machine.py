@@ -3,7 +3,11 @@
 crashes mid-run, delivers a run twice, expires the cursor, revokes the link and sets it up again
 with the same calendar, and plants poisoned items on either side (a meeting the provider refuses
 to take, an event that cannot be read), and checks the invariants with them present: a poisoned
-item never stops a run, is told to the user, and everything else converges.
+item never stops a run, is told to the user, and everything else converges. On the Google and
+Graph fakes the link has a push channel, and the provider's notifications are delivered, dropped,
+duplicated, reordered or forged, and channels expire and are made again by beat's maintenance:
+a notification must ask for a run, a lost one is made up by the next sync, no provider channel
+is left that we do not keep, and I1-I10 hold whatever happened to the notifications.
 
 CI runs a bounded number of examples; ``CALSYNC_STATEFUL_EXAMPLES`` runs more, e.g.
 ``CALSYNC_STATEFUL_EXAMPLES=200 scripts/test -k state_machine``.
@@ -28,10 +32,19 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from accounts.models import Role
 from agenda.models import Meeting
 from agenda.services import meeting_delete, meeting_update
+from calsync import push, scheduler
 from calsync.engine import run as engine
 from calsync.engine.fields import snapshot_of_event, snapshot_of_meeting
 from calsync.engine.run import run_link
-from calsync.models import CalendarLink, EventMapping, LinkState, SyncMessage
+from calsync.models import (
+    LIVE_CHANNEL_STATES,
+    CalendarLink,
+    ChannelState,
+    EventMapping,
+    LinkState,
+    PushChannel,
+    SyncMessage,
+)
 from connectors.base import Changes, Connector
 from connectors.errors import ConnectorError, InvalidData, RateLimited
 from connectors.events import EventData, unreadable
@@ -43,7 +56,7 @@ AMS = ZoneInfo("Europe/Amsterdam")
 EXAMPLES = int(os.environ.get("CALSYNC_STATEFUL_EXAMPLES", "40"))
 STEPS = int(os.environ.get("CALSYNC_STATEFUL_STEPS", "15"))
 TITLES = st.sampled_from(["Intake", "Review", "Team", "Follow-up", "Lunch"])
-TOTALS = {"examples": 0, "steps": 0}
+TOTALS = {"examples": 0, "steps": 0, "pushed_runs": 0, "channels_expired": 0}
 
 
 def _start(day: int, hour: int) -> datetime:
@@ -117,6 +130,17 @@ class SyncMachine(RuleBasedStateMachine):
         self.counter = 0
         self.edits: dict[int, list[tuple[str, str]]] = {}
         self.expected: dict[int, str] = {}
+        # Push (the Google and Graph fakes): the link's channel, and the provider's outbox.
+        self._open_channel()
+
+    @property
+    def pushes(self) -> bool:
+        return type(self).fake is not None and push.enabled() and push.supports(self.link.provider)
+
+    def _open_channel(self) -> None:
+        if self.pushes:
+            channel = push.channel_open(link_id=self.link.pk)
+            assert channel is not None and channel.state == ChannelState.ACTIVE, channel
 
     def _new_title(self, title: str) -> str:
         self.counter += 1
@@ -289,6 +313,7 @@ class SyncMachine(RuleBasedStateMachine):
     def revoke_and_link_again(self) -> None:
         """The staff member revokes access, then sets up the same calendar again (issue 12 §2):
         the new link must adopt what the earlier one held, never import or send it twice."""
+        push.link_channels_stop(self.link, reason="revoked")  # as link_revoke does, first
         CalendarLink.objects.filter(pk=self.link.pk).update(
             # What link_revoke does, short of asking the provider to revoke the grant (the
             # outside client of these tests shares that grant).
@@ -299,7 +324,14 @@ class SyncMachine(RuleBasedStateMachine):
             cursor="",
         )
         self.link.refresh_from_db()
+        old = self.link
         self.link = type(self).relink_factory(self.link)
+        self._open_channel()
+        if self.pushes:
+            # The old channel's notifications still on their way ask for nothing.
+            scheduler.run_started(old.pk)
+            self._deliver(list(self._outbox()))
+            assert not scheduler.is_queued(old.pk)
 
     @rule()
     def rate_limited_sync(self) -> None:
@@ -360,7 +392,129 @@ class SyncMachine(RuleBasedStateMachine):
 
     bogus_cursor: Any = None
 
+    # -- push: the provider's notifications and channels ---------------------------------------
+
+    def _outbox(self) -> list[Any]:
+        return type(self).fake.courier.outbox if self.pushes else []
+
+    def _deliver(self, messages: list[Any]) -> list[int]:
+        courier = type(self).fake.courier
+        courier.outbox[:] = [m for m in courier.outbox if m not in messages]
+        return [m.deliver() for m in messages]
+
+    def _run_if_asked(self) -> None:
+        """What the interactive worker does with a debounced run the webhook asked for."""
+        if scheduler.is_queued(self.link.pk):
+            scheduler.run_started(self.link.pk)
+            TOTALS["pushed_runs"] += 1
+            self.sync()
+
+    def _ours(self, statuses: list[int]) -> None:
+        # Every notification the provider sends us is acknowledged (2xx): a 4xx or 5xx would
+        # make it retry (Graph for hours) or drop the channel.
+        assert all(200 <= status < 300 for status in statuses), statuses
+
+    @rule()
+    def notifications_delivered(self) -> None:
+        """The provider's notifications arrive; a change among them asks for a run."""
+        messages = self._outbox()
+        if not messages:
+            return
+        changes = [m for m in messages if m.headers.get("X-Goog-Resource-State") != "sync"]
+        scheduler.run_started(self.link.pk)
+        self._ours(self._deliver(list(messages)))
+        live = PushChannel.objects.filter(link=self.link, state__in=LIVE_CHANNEL_STATES)
+        if changes and live.exists():
+            assert scheduler.is_queued(self.link.pk), "a notification asked for no run"
+        self._run_if_asked()
+
+    @rule()
+    def notifications_dropped(self) -> None:
+        """The provider loses what it had to send (the next sync makes up for it)."""
+        if self.pushes:
+            type(self).fake.courier.outbox.clear()
+
+    @rule()
+    def notifications_duplicated(self) -> None:
+        """Each notification arrives twice: still one run."""
+        messages = list(self._outbox())
+        if messages:
+            scheduler.run_started(self.link.pk)
+            self._ours(self._deliver(messages) + [m.deliver() for m in messages])
+            self._run_if_asked()
+
+    @rule()
+    def notifications_reordered(self) -> None:
+        """Notifications arrive out of order (late ones after later ones)."""
+        messages = list(reversed(self._outbox()))
+        if messages:
+            self._ours(self._deliver(messages))
+            self._run_if_asked()
+
+    @rule()
+    def forged_notification(self) -> None:
+        """Someone posts a notification with our channel's name and a guessed secret: refused,
+        and no run is asked for."""
+        if not self.pushes:
+            return
+        channel = PushChannel.objects.filter(link=self.link, state=ChannelState.ACTIVE).first()
+        if channel is None:
+            return
+        fake = type(self).fake
+        address = push.address(self.link.provider)
+        if self.link.provider == "google":
+            forged = fake.stray_notification(
+                address, channel_id=channel.key, resource_id=channel.resource_id, token="guess"
+            )
+        else:
+            forged = fake.stray_notification(
+                address, subscription_id=channel.provider_id, client_state=f"{channel.key}.guess"
+            )
+        scheduler.run_started(self.link.pk)
+        assert forged.deliver() == 403
+        assert not scheduler.is_queued(self.link.pk)
+
+    @rule()
+    def channel_expires(self) -> None:
+        """The channel's lifetime runs out at the provider; beat sees it expired and makes a
+        new one (changes in between come with the next sync)."""
+        if not self.pushes:
+            return
+        channel = PushChannel.objects.filter(link=self.link, state=ChannelState.ACTIVE).first()
+        if channel is None:
+            return
+        fake = type(self).fake
+        with fake.lock:
+            if self.link.provider == "google":
+                fake.channels[channel.key].expiration_ms = 0
+            else:
+                fake.subscriptions.pop(channel.provider_id, None)
+        PushChannel.objects.filter(pk=channel.pk).update(expires_at=timezone.now())
+        counts = push.maintain()
+        TOTALS["channels_expired"] += 1
+        assert counts.get("expired") == 1 and counts.get("open") == 1, counts
+        assert PushChannel.objects.filter(link=self.link, state=ChannelState.ACTIVE).exists()
+
     # -- invariants ----------------------------------------------------------------------------
+
+    @invariant()
+    def channels_are_ours_and_one_per_link(self) -> None:
+        """Push: at most one current channel per link, and the provider holds no channel (or
+        subscription) of this calendar that we do not keep live."""
+        if not self.pushes:
+            return
+        current = PushChannel.objects.filter(
+            link__user=self.user, state__in=[ChannelState.CREATING, ChannelState.ACTIVE]
+        )
+        assert current.count() <= 1
+        live = PushChannel.objects.filter(link__user=self.user, state__in=LIVE_CHANNEL_STATES)
+        fake = type(self).fake
+        if self.link.provider == "google":
+            at_provider = {c.id for c in fake.live_channels(self.link.calendar_id)}
+            assert at_provider <= set(live.values_list("key", flat=True)), at_provider
+        else:
+            at_provider = {s.id for s in fake.live_subscriptions(self.link.account)}
+            assert at_provider <= set(live.values_list("provider_id", flat=True)), at_provider
 
     @invariant()
     def no_duplicates(self) -> None:
@@ -464,6 +618,9 @@ class _Wrapped:
         self.provider = provider
         self.wrap = wrap
 
+    def __getattr__(self, name: str) -> Any:  # capabilities, revoke, ...: the real provider's
+        return getattr(self.provider, name)
+
     def connector(self, link: Any, *, default_zone: str) -> Any:
         return self.wrap(self.provider.connector(link, default_zone=default_zone))
 
@@ -508,9 +665,12 @@ def test_state_machine_on_the_google_fake(google_fake, settings) -> None:  # typ
     from connectors.google.connector import GoogleConnector
     from tests.engine.helpers import google_secrets, link_again, link_google
     from tests.fakes.google import SCOPE_APP_CREATED
+    from tests.push_helpers import PUBLIC_URL, DjangoTransport
 
     for name, value in google_fake.django_settings().items():
         setattr(settings, name, value)
+    settings.CALSYNC_PUBLIC_URL = PUBLIC_URL  # push on: the machine's notification rules apply
+    google_fake.courier.transport = DjangoTransport()
 
     def link_factory(user):  # type: ignore[no-untyped-def]
         link, calendar_id = link_google(user, google_fake)
@@ -545,8 +705,10 @@ def test_state_machine_on_the_graph_fake(microsoft_fake) -> None:  # type: ignor
     from connectors.microsoft.connector import MicrosoftConnector
     from connectors.microsoft.oauth import TokenSource
     from tests.engine.helpers import link_again, link_microsoft
+    from tests.push_helpers import PUBLIC_URL, DjangoTransport
 
     fake = microsoft_fake
+    fake.courier.transport = DjangoTransport()
     state: dict[str, str] = {}
 
     def link_factory(user):  # type: ignore[no-untyped-def]
@@ -575,6 +737,7 @@ def test_state_machine_on_the_graph_fake(microsoft_fake) -> None:  # type: ignor
         CALSYNC_MICROSOFT_CLIENT_SECRET=fake.client_secret,
         CALSYNC_MICROSOFT_AUTHORITY=fake.authority,
         CALSYNC_MICROSOFT_GRAPH_ENDPOINT=fake.graph_endpoint,
+        CALSYNC_PUBLIC_URL=PUBLIC_URL,
     ):
         run_state_machine_as_test(
             _machine(

@@ -30,10 +30,12 @@ from dateutil.rrule import rrule, rruleset, rrulestr
 
 from tests.fakes import google_schema
 from tests.fakes.server import (
+    Courier,
     FakeServer,
     Headers,
     HttpProblem,
     JsonBody,
+    Outgoing,
     Request,
     Response,
     empty,
@@ -412,20 +414,9 @@ class Channel:
     stopped: bool = False
 
 
-@dataclass
-class PushNotification:
-    """The request a real channel would send (§1.9): ``POST address`` with an empty body."""
-
-    address: str
-    headers: dict[str, str]
-    body: bytes = b""
-
-    def deliver(self, timeout: float = 5.0) -> int:
-        import requests
-
-        return requests.post(
-            self.address, data=self.body, headers=self.headers, timeout=timeout
-        ).status_code
+# The request a real channel sends (§1.9): ``POST address`` with an empty body and X-Goog-*
+# headers (``.url``, ``.headers``, ``.body``; ``.deliver()`` sends it once).
+PushNotification = Outgoing
 
 
 @dataclass
@@ -467,7 +458,12 @@ class GoogleFake(FakeServer):
         self.invitations_sent: list[
             tuple[str, str]
         ] = []  # (eventId, attendee e-mail) Google mailed
-        self.outbox: list[PushNotification] = []  # notifications real channels would have sent
+        # What real channels send (§1.9): queued in ``outbox`` for a test to deliver by hand,
+        # or sent from the courier's thread after ``start_push()``. Google retries a receiver's
+        # 500/502/503/504 with exponential back-off (the push guide); here 4 attempts from 0.5 s.
+        self.courier = Courier(
+            retry=lambda status: status in (0, 500, 502, 503, 504), attempts=4, backoff=0.5
+        )
         self.invalid_sync_tokens: set[str] = set()
         # How far back updatedMin may reach before 410 updatedMinTooLongAgo; Google does not
         # document the limit, so the default is no limit.
@@ -759,6 +755,56 @@ class GoogleFake(FakeServer):
         """The notification a real channel would POST now (§1.9); message numbers increase."""
         with self.lock:
             return self._notification(self.channels[channel_id], state)
+
+    @property
+    def outbox(self) -> list[PushNotification]:
+        """Notifications queued and not sent yet (by hand: pop and ``deliver()`` them)."""
+        return self.courier.outbox
+
+    def start_push(self) -> None:
+        """From now on notifications are POSTed as Google sends them: from a thread of their
+        own, as soon as the change is made (the ``sync`` one possibly before the watch answer),
+        retried on 5xx; ``courier.faults`` drops, duplicates or delays the next ones."""
+        self.courier.start()
+
+    def stray_notification(
+        self,
+        address: str,
+        *,
+        channel_id: str = "0f0e0d0c-unknown-channel",
+        resource_id: str = "unknownresourceid000000000",
+        token: str | None = "not-a-token-of-yours",  # noqa: S107 - a forgery, on purpose
+        state: str = "exists",
+    ) -> PushNotification:
+        """A notification for a channel the receiver does not know (a channel left over from
+        a crash, another installation's, or a forgery); not queued: ``deliver()`` it."""
+        headers = {
+            "X-Goog-Channel-ID": channel_id,
+            "X-Goog-Message-Number": str(secrets.randbelow(10_000) + 2),
+            "X-Goog-Resource-ID": resource_id,
+            "X-Goog-Resource-State": state,
+            "X-Goog-Resource-URI": "https://www.googleapis.com/calendar/v3/calendars/x/events",
+        }
+        if token is not None:
+            headers["X-Goog-Channel-Token"] = token
+        return PushNotification(address, headers, courier=self.courier)
+
+    def expire_channel(self, channel_id: str) -> None:
+        """The channel's expiration passes (as its TTL would): Google sends nothing more."""
+        with self.lock:
+            self.channels[channel_id].expiration_ms = int(self.now.timestamp() * 1000) - 1
+
+    def live_channels(self, calendar_id: str | None = None) -> list[Channel]:
+        """Channels that still send (not stopped, not expired)."""
+        now_ms = int(self.now.timestamp() * 1000)
+        with self.lock:
+            return [
+                c
+                for c in self.channels.values()
+                if not c.stopped
+                and c.expiration_ms > now_ms
+                and (calendar_id is None or c.calendar_id == calendar_id)
+            ]
 
     # -- fault helpers (§1.8, §1.10 item 9) --------------------------------------------------------
 
@@ -2208,7 +2254,8 @@ class GoogleFake(FakeServer):
             email=auth.token.email,
         )
         self.channels[channel.id] = channel
-        self.outbox.append(self._notification(channel, "sync"))
+        # Queued before the answer is sent: with the courier started it may arrive first (§1.9).
+        self.courier.put(self._notification(channel, "sync"))
         answer: dict[str, Any] = {
             "kind": "api#channel",
             "id": channel.id,
@@ -2248,7 +2295,7 @@ class GoogleFake(FakeServer):
         }
         if channel.token is not None:
             headers["X-Goog-Channel-Token"] = channel.token
-        return PushNotification(channel.address, headers)
+        return PushNotification(channel.address, headers, courier=self.courier)
 
     def _queue_notifications(self, calendar: Calendar) -> None:
         now_ms = int(self.now.timestamp() * 1000)
@@ -2258,7 +2305,7 @@ class GoogleFake(FakeServer):
                 and not channel.stopped
                 and channel.expiration_ms > now_ms
             ):
-                self.outbox.append(self._notification(channel, "exists"))
+                self.courier.put(self._notification(channel, "exists"))
 
 
 def build_ruleset(lines: Iterable[str], dtstart: datetime, tz: ZoneInfo, all_day: bool) -> rruleset:

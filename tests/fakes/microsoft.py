@@ -48,6 +48,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from uuid import uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
@@ -56,10 +57,12 @@ from requests.adapters import HTTPAdapter
 from tzlocal.windows_tz import win_tz
 
 from tests.fakes.server import (
+    Courier,
     FakeServer,
     Fault,
     HttpProblem,
     JsonBody,
+    Outgoing,
     Request,
     Response,
     empty,
@@ -107,6 +110,13 @@ GRAPH_IANA_ZONES = frozenset({
     "Pacific/Auckland", "Etc/GMT-12", "Pacific/Fiji", "Asia/Magadan", "Pacific/Tongatapu",
     "Pacific/Apia", "Pacific/Kiritimati"
 })  # fmt: skip
+# Subscriptions (§2.6): the lifetime cap of Outlook event subscriptions (current docs: 10,080
+# minutes; older ones 4,230), the change types, the documented event resources.
+MAX_SUBSCRIPTION_MINUTES = 10080
+CHANGE_TYPES = frozenset({"created", "updated", "deleted"})
+VALIDATION_TIMEOUT = 10.0  # the endpoint must answer the validation request within 10 s
+NOTIFICATION_TIMEOUT = 3.0  # and each notification with a 2xx within 3 s
+SLOW_NOTIFICATION = 2.9  # Graph counts answers slower than this against the endpoint
 # "Europe/Kyiv (Kiev)" and co: the names this system's tzdata may not have under one spelling.
 _ZONE_ALIASES = {"Asia/Toshkent": "Asia/Tashkent", "Asia/Astana": "Asia/Almaty"}
 
@@ -297,6 +307,48 @@ class DeltaState:
     seen: dict[str, str]  # instance id -> changeKey the client was given
 
 
+@dataclass
+class Subscription:
+    """A change-notification subscription (§2.6) of one mailbox."""
+
+    id: str
+    owner: str
+    resource: str
+    change_types: frozenset[str]
+    notification_url: str
+    lifecycle_url: str | None
+    client_state: str | None
+    expiration: datetime
+    created: datetime
+    # After a ``reauthorizationRequired`` challenge Graph may pause delivery until the app
+    # reauthorizes (the lifecycle-events guide); changes meanwhile are not notified.
+    paused: bool = False
+
+    def resource_json(self, application_id: str, creator: str) -> dict[str, Any]:
+        return {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscriptions/$entity",
+            "id": self.id,
+            "resource": self.resource,
+            "applicationId": application_id,
+            "changeType": ",".join(sorted(self.change_types)),
+            "clientState": self.client_state,
+            "notificationUrl": self.notification_url,
+            "lifecycleNotificationUrl": self.lifecycle_url,
+            "expirationDateTime": wire_expiry(self.expiration),
+            "creatorId": creator,
+            "includeResourceData": False,
+            "latestSupportedTlsVersion": "v1_2",
+            "encryptionCertificate": None,
+            "encryptionCertificateId": None,
+            "notificationQueryOptions": None,
+            "notificationUrlAppId": None,
+        }
+
+
+def wire_expiry(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}0Z"
+
+
 class _Rewrite(HTTPAdapter):
     """Sends ``https://login.microsoftonline.com/...`` to the fake over plain http."""
 
@@ -332,6 +384,20 @@ class MicrosoftFake(FakeServer):
         # time zones supported ... can be a smaller subset", datetimetimezone.md).
         self.refused_zones: set[str] = set()
         self.sent_invitations: list[tuple[str, str]] = []  # (event id, attendee) Exchange mails
+        self.subscriptions: dict[str, Subscription] = {}
+        self.max_subscription_minutes = MAX_SUBSCRIPTION_MINUTES
+        # Graph requires https notification URLs; the fake delivers to http unless this is set.
+        self.require_https = False
+        # What Graph sends to applications: validation requests (synchronously, inside the
+        # POST /subscriptions) and notifications (queued in ``outbox``, or sent from the
+        # courier's thread after ``start_push()``). A notification without a 2xx within 3 s is
+        # sent again (Graph: "multiple times, for up to 4 hours"; here 4 attempts from 0.5 s).
+        self.courier = Courier(
+            retry=lambda status: not 200 <= status < 300,
+            attempts=4,
+            backoff=0.5,
+            timeout=NOTIFICATION_TIMEOUT,
+        )
         self._counter = itertools.count(1)
         self._register_routes()
 
@@ -409,6 +475,84 @@ class MicrosoftFake(FakeServer):
     def user_delete(self, event_id: str) -> None:
         with self.lock:
             self._delete(event_id, if_match=None)
+
+    # -- test helpers: change notifications (§2.6) ----------
+
+    @property
+    def outbox(self) -> list[Outgoing]:
+        """Notifications queued and not sent yet (by hand: ``courier.deliver_all()``)."""
+        return self.courier.outbox
+
+    def start_push(self) -> None:
+        """From now on notifications are POSTed as Graph sends them: from a thread of their own,
+        batched per address, retried without a 2xx within 3 s; ``courier.faults`` drops,
+        duplicates or delays the next ones."""
+        self.courier.start()
+
+    def slow_answers(self) -> list[float]:
+        """Seconds of the notification answers slower than Graph tolerates (2.9 s)."""
+        return [d.seconds for d in self.courier.deliveries if d.seconds > SLOW_NOTIFICATION]
+
+    def live_subscriptions(self, owner: str | None = None) -> list[Subscription]:
+        with self.lock:
+            self._expire_subscriptions()
+            return [s for s in self.subscriptions.values() if owner is None or s.owner == owner]
+
+    def reauthorization_required(self, subscription_id: str, *, pause: bool = True) -> None:
+        """Graph challenges the subscription (an access token about to expire, a password
+        reset): a ``reauthorizationRequired`` lifecycle notification; with ``pause``, change
+        notifications stop until the app reauthorizes or renews it."""
+        with self.lock:
+            sub = self.subscriptions[subscription_id]
+            sub.paused = pause
+            self._lifecycle(sub, "reauthorizationRequired")
+
+    def remove_subscription(self, subscription_id: str) -> None:
+        """Graph removes the subscription (the user's password was reset, the account revoked)
+        and sends ``subscriptionRemoved``: nothing more comes until the app makes a new one."""
+        with self.lock:
+            sub = self.subscriptions.pop(subscription_id)
+            self._lifecycle(sub, "subscriptionRemoved")
+
+    def miss_notifications(self, subscription_id: str) -> int:
+        """Graph could not deliver some notifications (throttling, say): the ones still queued
+        for the subscription are lost and a ``missed`` lifecycle notification is sent instead.
+        Returns how many were lost."""
+        with self.lock:
+            sub = self.subscriptions[subscription_id]
+            lost = [m for m in self.courier.outbox if _names_subscription(m, sub.id)]
+            for message in lost:
+                self.courier.outbox.remove(message)
+            self._lifecycle(sub, "missed")
+            return len(lost)
+
+    def stray_notification(
+        self,
+        address: str,
+        *,
+        subscription_id: str = "00000000-dead-beef-0000-000000000000",
+        client_state: str | None = "not-a-client-state-of-yours",
+        change_type: str = "updated",
+    ) -> Outgoing:
+        """A notification for a subscription the receiver does not know, or with a clientState
+        that is not its own (a forgery); not queued: ``deliver()`` it."""
+        item = {
+            "id": secrets.token_urlsafe(9),
+            "subscriptionId": subscription_id,
+            "subscriptionExpirationDateTime": wire_expiry(self.now + timedelta(days=1)),
+            "clientState": client_state,
+            "changeType": change_type,
+            "resource": f"Users/{secrets.token_hex(8)}/Events/{graph_id()}",
+            "tenantId": "9188040d-6c67-4c5b-b112-36a304b66dad",
+            "resourceData": {"@odata.type": "#Microsoft.Graph.Event", "id": graph_id()},
+        }
+        return Outgoing(
+            address,
+            {"Content-Type": "application/json; charset=utf-8"},
+            json.dumps({"value": [item]}).encode(),
+            batch=True,
+            courier=self.courier,
+        )
 
     def occurrence_id(self, master_id: str, original_start: datetime) -> str:
         return _occurrence_id(master_id, original_start.astimezone(UTC))
@@ -532,6 +676,13 @@ class MicrosoftFake(FakeServer):
         self.add_route("GET", t + r"/oauth2/v2\.0/authorize", self._authorize)
         self.add_route("POST", t + r"/oauth2/v2\.0/consent", self._consent)
         self.add_route("POST", t + r"/oauth2/v2\.0/token", self._token)
+        subs = r"/v1\.0/subscriptions"
+        self.add_route("POST", subs, self._subscription_create)
+        self.add_route("GET", subs, self._subscription_list)
+        self.add_route("GET", subs + r"/(?P<id>[^/]+)", self._subscription_get)
+        self.add_route("PATCH", subs + r"/(?P<id>[^/]+)", self._subscription_patch)
+        self.add_route("DELETE", subs + r"/(?P<id>[^/]+)", self._subscription_delete)
+        self.add_route("POST", subs + r"/(?P<id>[^/]+)/reauthorize", self._subscription_reauthorize)
         me = r"/v1\.0/me"
         cal = me + r"/calendars/(?P<cal>[^/]+)"
         self.add_route("GET", me, self._me)
@@ -864,6 +1015,7 @@ class MicrosoftFake(FakeServer):
         self._extended_merge(data, body.get("singleValueExtendedProperties"), replace_all=True)
         self.events[event_id] = Stored(calendar.id, data)
         self._touch(data, calendar)
+        self._notify(calendar, event_id, "created", data["changeKey"])
         if record_mail:
             # Exchange mails every attendee of a meeting the organiser creates (§2 note in README).
             for attendee in data.get("attendees") or []:
@@ -985,6 +1137,7 @@ class MicrosoftFake(FakeServer):
             if props:
                 self._extended_merge(stored.data, props)
             self._touch(stored.data, calendar)
+            self._notify(calendar, stored.data["id"], "updated", stored.data["changeKey"])
             return stored.data
         # PATCH on an occurrence turns it into an exception (§2.3).
         current = self._instance_data(stored, slot)
@@ -997,6 +1150,7 @@ class MicrosoftFake(FakeServer):
             exception["_extended"] = merged["_extended"]
         exception["changeKey"] = ""
         self._touch(exception, calendar)
+        self._notify(calendar, unquote(event_id), "updated", exception["changeKey"])
         return self._instance_data(stored, slot)
 
     def _event_delete(self, request: Request, match: re.Match[str]) -> Response:
@@ -1018,6 +1172,220 @@ class MicrosoftFake(FakeServer):
             stored.exceptions.pop(slot, None)
             stored.deleted_slots.add(slot)
         calendar.seq += 1
+        self._notify(calendar, unquote(event_id), "deleted", None)
+
+    # -- subscriptions and change notifications (§2.6, §2.9 item 7) ----------
+
+    def _expire_subscriptions(self) -> None:
+        """Graph deletes a subscription that was not renewed in time."""
+        for sub_id, sub in list(self.subscriptions.items()):
+            if sub.expiration <= self.now:
+                del self.subscriptions[sub_id]
+
+    def _subscription(self, request: Request, sub_id: str) -> tuple[str, Subscription]:
+        owner = self._owner(request)
+        self._expire_subscriptions()
+        sub = self.subscriptions.get(unquote(sub_id))
+        if sub is None or sub.owner != owner:
+            raise graph_error(
+                404, "ResourceNotFound", f"The object was not found. Subscription '{sub_id}'."
+            )
+        return owner, sub
+
+    def _expiry_of(self, body: Mapping[str, Any]) -> datetime:
+        raw = body.get("expirationDateTime")
+        try:
+            text = re.sub(r"(\.\d{6})\d+", r"\1", str(raw).replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise graph_error(
+                400, "InvalidRequest", "expirationDateTime is required and must be a date-time."
+            ) from None
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        if moment <= self.now:
+            raise graph_error(400, "InvalidRequest", "Subscription expiration date is in the past.")
+        if moment > self.now + timedelta(minutes=self.max_subscription_minutes):
+            raise graph_error(
+                400,
+                "ExtensionError",
+                "Subscription expiration can only be "
+                f"{self.max_subscription_minutes} minutes in the future.",
+            )
+        return moment
+
+    def _covers(self, resource: str, owner: str) -> bool:
+        """The documented event resources: ``/me/events`` and ``/users/{id}/events``."""
+        path = resource.strip().strip("/").lower()
+        account = self.accounts[owner]
+        return path == "me/events" or path in {
+            f"users/{account.uid}/events",
+            f"users/{owner.lower()}/events",
+        }
+
+    def _validate_endpoint(self, url: str) -> None:
+        """The validation handshake: POST ``url?validationToken=...``; the endpoint must answer
+        200, ``text/plain``, the URL-decoded token, within 10 s (notificationurl-validation)."""
+        token = (
+            "Validation: Testing client application reachability for subscription Request-Id: "
+            + secrets.token_hex(4)
+            + "-"
+            + secrets.token_hex(2)
+            + "-4"
+            + secrets.token_hex(3)
+        )
+        joiner = "&" if urlsplit(url).query else "?"
+        request = Outgoing(
+            f"{url}{joiner}validationToken={quote(token, safe='')}",
+            {"Content-Type": "text/plain; charset=utf-8"},
+            b"",
+            courier=self.courier,
+        )
+        answer = self.courier.send(request, timeout=VALIDATION_TIMEOUT)
+        content_type = answer.headers.get("Content-Type") or answer.headers.get("content-type")
+        if answer.status != 200 or answer.seconds > VALIDATION_TIMEOUT:
+            raise graph_error(
+                400,
+                "ValidationError",
+                "Subscription validation request failed. Notification endpoint must respond "
+                "with 200 OK to validation request.",
+            )
+        if not (content_type or "").startswith("text/plain") or answer.body != token.encode():
+            raise graph_error(
+                400,
+                "ValidationError",
+                "Subscription validation request failed. Response must exactly match "
+                "validationToken query parameter.",
+            )
+
+    def _subscription_create(self, request: Request, match: re.Match[str]) -> Response:
+        owner = self._owner(request)
+        body = request.json() or {}
+        types = {t.strip() for t in str(body.get("changeType") or "").split(",") if t.strip()}
+        if not types or not types <= CHANGE_TYPES:
+            raise graph_error(
+                400, "InvalidRequest", "changeType must be created, updated and/or deleted."
+            )
+        resource = str(body.get("resource") or "")
+        if not self._covers(resource, owner):
+            raise graph_error(400, "InvalidRequest", f"The resource '{resource}' is not supported.")
+        urls = [str(body.get("notificationUrl") or "")]
+        if body.get("lifecycleNotificationUrl"):
+            urls.append(str(body["lifecycleNotificationUrl"]))
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("https", "http") or not parts.netloc:
+                raise graph_error(400, "InvalidRequest", "The notification URL is not valid.")
+            if self.require_https and parts.scheme != "https":
+                raise graph_error(400, "InvalidRequest", "The Notification Url must be https.")
+        client_state = body.get("clientState")
+        if client_state is not None and len(str(client_state)) > 128:
+            raise graph_error(
+                400, "InvalidRequest", "clientState must be at most 128 characters long."
+            )
+        expiration = self._expiry_of(body)
+        for url in urls:  # both URLs are validated before the subscription exists
+            self._validate_endpoint(url)
+        sub = Subscription(
+            id=str(uuid4()),
+            owner=owner,
+            resource=resource,
+            change_types=frozenset(types),
+            notification_url=urls[0],
+            lifecycle_url=urls[1] if len(urls) > 1 else None,
+            client_state=None if client_state is None else str(client_state),
+            expiration=expiration,
+            created=self.now,
+        )
+        self.subscriptions[sub.id] = sub
+        return json_response(201, self._sub_json(sub))
+
+    def _sub_json(self, sub: Subscription) -> dict[str, Any]:
+        return sub.resource_json(self.client_id, self.accounts[sub.owner].uid)
+
+    def _subscription_list(self, request: Request, match: re.Match[str]) -> Response:
+        owner = self._owner(request)
+        self._expire_subscriptions()
+        values = [self._sub_json(s) for s in self.subscriptions.values() if s.owner == owner]
+        return json_response(200, {"@odata.context": "…/$metadata#subscriptions", "value": values})
+
+    def _subscription_get(self, request: Request, match: re.Match[str]) -> Response:
+        _, sub = self._subscription(request, match["id"])
+        return json_response(200, self._sub_json(sub))
+
+    def _subscription_patch(self, request: Request, match: re.Match[str]) -> Response:
+        """Renewal: a new ``expirationDateTime`` (also reauthorizes; the lifecycle guide)."""
+        _, sub = self._subscription(request, match["id"])
+        body = request.json() or {}
+        if "expirationDateTime" in body:
+            sub.expiration = self._expiry_of(body)
+        if "notificationUrl" in body:
+            url = str(body["notificationUrl"])
+            self._validate_endpoint(url)
+            sub.notification_url = url
+        sub.paused = False
+        return json_response(200, self._sub_json(sub))
+
+    def _subscription_delete(self, request: Request, match: re.Match[str]) -> Response:
+        _, sub = self._subscription(request, match["id"])
+        del self.subscriptions[sub.id]
+        return empty(204)
+
+    def _subscription_reauthorize(self, request: Request, match: re.Match[str]) -> Response:
+        _, sub = self._subscription(request, match["id"])
+        sub.paused = False
+        return empty(204)
+
+    def _notify(
+        self, calendar: Calendar, event_id: str, change_type: str, change_key: str | None
+    ) -> None:
+        """A change notification to every live subscription of the mailbox that covers it
+        (``/me/events`` covers all of the mailbox's calendars)."""
+        self._expire_subscriptions()
+        account = self.accounts[calendar.owner]
+        for sub in self.subscriptions.values():
+            if sub.owner != calendar.owner or sub.paused or change_type not in sub.change_types:
+                continue
+            path = f"Users/{account.uid}/Events/{event_id}"
+            data: dict[str, Any] = {
+                "@odata.type": "#Microsoft.Graph.Event",
+                "@odata.id": path,
+                "id": event_id,
+            }
+            if change_key is not None:
+                data["@odata.etag"] = f'W/"{change_key}"'
+            item = {
+                "id": secrets.token_urlsafe(9),
+                "subscriptionId": sub.id,
+                "subscriptionExpirationDateTime": wire_expiry(sub.expiration),
+                "changeType": change_type,
+                "resource": path,
+                "tenantId": account.tid,
+                "clientState": sub.client_state,
+                "resourceData": data,
+            }
+            self.courier.put(self._payload(sub.notification_url, item))
+
+    def _lifecycle(self, sub: Subscription, event: str) -> None:
+        """A lifecycle notification, to the lifecycle URL only (none without one)."""
+        if sub.lifecycle_url is None:
+            return
+        item = {
+            "subscriptionId": sub.id,
+            "subscriptionExpirationDateTime": wire_expiry(sub.expiration),
+            "tenantId": self.accounts[sub.owner].tid,
+            "clientState": sub.client_state,
+            "lifecycleEvent": event,
+        }
+        self.courier.put(self._payload(sub.lifecycle_url, item))
+
+    def _payload(self, url: str, item: dict[str, Any]) -> Outgoing:
+        return Outgoing(
+            url,
+            {"Content-Type": "application/json; charset=utf-8"},
+            json.dumps({"value": [item]}).encode(),
+            batch=True,
+            courier=self.courier,
+        )
 
     # -- expansion ----------
 
@@ -1464,6 +1832,14 @@ def _outlook_rule(
         last = date.fromisoformat(str(range_["endDate"])[:10])
         kwargs["until"] = datetime.combine(last, time(23, 59, 59))
     return du.rrule(freq, **kwargs)
+
+
+def _names_subscription(message: Outgoing, subscription_id: str) -> bool:
+    try:
+        values = json.loads(message.body).get("value") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(v.get("subscriptionId") == subscription_id for v in values)
 
 
 def query_of(url: str) -> dict[str, list[str]]:

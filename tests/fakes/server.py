@@ -11,14 +11,21 @@ parts"; PROTOCOLS.md §1.10 items 9-10 and §2.9):
   headers and a body in the provider's exact error shape;
 * a controllable clock (:attr:`FakeServer.now`) so tests can skew the provider's time;
 * a record of handler crashes (:attr:`FakeServer.crashes`); the fixtures fail a test that crashed
-  the fake, because a crash would otherwise look like a provider 500.
+  the fake, because a crash would otherwise look like a provider 500;
+* a :class:`Courier` for what a provider sends *to* an application (push notifications, Graph's
+  validation requests): queued in :attr:`Courier.outbox` for a test to deliver by hand, or
+  delivered from the courier's own thread once :meth:`Courier.start` is called, with the
+  provider's retry policy and fault switches (a dropped, duplicated or late notification).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import re
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -274,6 +281,8 @@ class FakeServer:
         self._skew = timedelta(0)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # What the provider sends to applications (push notifications), when it sends any.
+        self.courier: Courier | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -293,6 +302,8 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
+        if self.courier is not None:
+            self.courier.stop()
         if self._server is None:
             return
         self._server.shutdown()
@@ -413,3 +424,247 @@ class FakeServer:
     def clear_log(self) -> None:
         with self.lock:
             self.requests.clear()
+
+
+# --------------------------------------------------------------------------------------------------
+# What a provider sends to applications (webhooks)
+# --------------------------------------------------------------------------------------------------
+
+# (url, headers, body, timeout) -> (status, response headers, response body); status 0 when the
+# application could not be reached or did not answer in time.
+Transport = Callable[[str, Mapping[str, str], bytes, float], tuple[int, dict[str, str], bytes]]
+
+
+def http_transport(
+    url: str, headers: Mapping[str, str], body: bytes, timeout: float
+) -> tuple[int, dict[str, str], bytes]:
+    """A real HTTP POST, as the provider makes it."""
+    import requests
+
+    try:
+        answer = requests.post(url, data=body, headers=dict(headers), timeout=timeout)
+    except requests.RequestException:
+        return 0, {}, b""
+    return answer.status_code, dict(answer.headers), answer.content
+
+
+@dataclass
+class Outgoing:
+    """One request a provider makes to an application: ``POST url`` with these headers and body.
+
+    ``batch``: the provider joins what is queued for one address into one POST (Graph: the
+    ``value`` arrays of JSON bodies, §2.6). ``not_before``: a late one (a fault switch)."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes = b""
+    batch: bool = False
+    courier: Courier | None = field(default=None, repr=False, compare=False)
+    not_before: float = field(default=0.0, repr=False, compare=False)
+
+    def deliver(self, timeout: float = 5.0) -> int:
+        """Send it once, now; the status code (0: no answer)."""
+        courier = self.courier or Courier()
+        return courier.send(self, timeout=timeout).status
+
+
+@dataclass
+class Delivery:
+    """One attempt at delivering an :class:`Outgoing`."""
+
+    message: Outgoing
+    status: int
+    seconds: float
+    attempt: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class PushFaults:
+    """Fault switches for notifications, consumed by the next ones queued (in order)."""
+
+    def __init__(self) -> None:
+        self.to_drop = 0
+        self.to_duplicate = 0
+        self.delays: list[float] = []
+
+    def drop(self, times: int = 1) -> None:
+        """The next ``times`` notifications are never sent (a provider losing them)."""
+        self.to_drop += times
+
+    def duplicate(self, times: int = 1) -> None:
+        """The next ``times`` notifications are sent twice."""
+        self.to_duplicate += times
+
+    def delay(self, seconds: float, times: int = 1) -> None:
+        """The next ``times`` notifications are sent ``seconds`` late (later ones overtake)."""
+        self.delays.extend([seconds] * times)
+
+    def clear(self) -> None:
+        self.to_drop = self.to_duplicate = 0
+        self.delays.clear()
+
+
+class Courier:
+    """Delivers a provider's outgoing requests (webhook notifications) to applications.
+
+    By hand: queued messages wait in :attr:`outbox` (a test pops and ``deliver()``s them, or
+    calls :meth:`deliver_all`). Started (:meth:`start`): a thread delivers each as soon as it is
+    queued, in order, joining batchable ones for one address, and retries a failed attempt
+    (``retry(status)``; status 0 is no answer within ``timeout``) up to ``attempts`` times with
+    exponential back-off from ``backoff`` seconds: the providers' policies, scaled to seconds.
+    Every attempt is logged in :attr:`deliveries`; dropped ones in :attr:`dropped`.
+    """
+
+    def __init__(
+        self,
+        *,
+        retry: Callable[[int], bool] = lambda status: status in (0, 500, 502, 503, 504),
+        attempts: int = 4,
+        backoff: float = 0.5,
+        timeout: float = 10.0,
+    ) -> None:
+        self.retry = retry
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.transport: Transport = http_transport
+        self.outbox: list[Outgoing] = []
+        self.deliveries: list[Delivery] = []
+        self.dropped: list[Outgoing] = []
+        self.faults = PushFaults()
+        self._cv = threading.Condition()
+        self._scheduled: list[tuple[float, int, Outgoing, int]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._sending = False
+
+    # -- queueing ----------------------------------------------------------------------------------
+
+    def put(self, message: Outgoing) -> None:
+        """Queue ``message`` (applying the fault switches)."""
+        message.courier = self
+        with self._cv:
+            if self.faults.to_drop:
+                self.faults.to_drop -= 1
+                self.dropped.append(message)
+                return
+            copies = 1
+            if self.faults.to_duplicate:
+                self.faults.to_duplicate -= 1
+                copies = 2
+            if self.faults.delays:
+                message.not_before = time.monotonic() + self.faults.delays.pop(0)
+            for _ in range(copies):
+                self.outbox.append(message)
+            self._cv.notify_all()
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def send(
+        self, message: Outgoing, *, timeout: float | None = None, attempt: int = 1
+    ) -> Delivery:
+        """One attempt, now, through :attr:`transport`."""
+        begin = time.monotonic()
+        status, headers, body = self.transport(
+            message.url, message.headers, message.body, self.timeout if timeout is None else timeout
+        )
+        delivery = Delivery(message, status, time.monotonic() - begin, attempt, headers, body)
+        with self._cv:
+            self.deliveries.append(delivery)
+        return delivery
+
+    def deliver_all(self) -> list[int]:
+        """By hand: send everything queued, in order (batches joined), once each."""
+        with self._cv:
+            queued, self.outbox[:] = list(self.outbox), []
+        return [self.send(message).status for message in _joined(queued)]
+
+    # -- the delivery thread -----------------------------------------------------------------------
+
+    def start(self) -> Courier:
+        with self._cv:
+            if self._thread is None:
+                self._stopping = False
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="courier")
+                self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=15)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def idle(self) -> bool:
+        """Nothing queued, scheduled or retrying."""
+        with self._cv:
+            return not self.outbox and not self._scheduled and not self._sending
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                for message in self.outbox:
+                    due = max(message.not_before, time.monotonic())
+                    heapq.heappush(self._scheduled, (due, next(self._order), message, 1))
+                self.outbox.clear()
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                if not self._scheduled or self._scheduled[0][0] > now:
+                    wait = self._scheduled[0][0] - now if self._scheduled else 0.5
+                    self._cv.wait(timeout=min(max(wait, 0.0), 0.5))
+                    continue
+                _, _, first, attempt = heapq.heappop(self._scheduled)
+                group = [first]
+                if first.batch and attempt == 1:
+                    # Graph joins what is waiting for one address into one POST.
+                    rest = []
+                    while self._scheduled and self._scheduled[0][0] <= now:
+                        item = heapq.heappop(self._scheduled)
+                        if item[2].batch and item[2].url == first.url and item[3] == 1:
+                            group.append(item[2])
+                        else:
+                            rest.append(item)
+                    for item in rest:
+                        heapq.heappush(self._scheduled, item)
+                self._sending = True
+            try:
+                (message,) = _joined(group)
+                delivery = self.send(message, attempt=attempt)
+                if self.retry(delivery.status) and attempt < self.attempts:
+                    due = time.monotonic() + self.backoff * 2 ** (attempt - 1)
+                    with self._cv:
+                        heapq.heappush(
+                            self._scheduled, (due, next(self._order), message, attempt + 1)
+                        )
+            finally:
+                with self._cv:
+                    self._sending = False
+
+
+def _joined(messages: list[Outgoing]) -> list[Outgoing]:
+    """Consecutive batchable messages for one address as one (their JSON ``value`` arrays
+    joined, in order); others as they are."""
+    out: list[Outgoing] = []
+    for message in messages:
+        last = out[-1] if out else None
+        if last is not None and message.batch and last.batch and last.url == message.url:
+            values = json.loads(last.body)["value"] + json.loads(message.body)["value"]
+            out[-1] = Outgoing(
+                last.url,
+                last.headers,
+                json.dumps({"value": values}).encode(),
+                batch=True,
+                courier=last.courier,
+            )
+        else:
+            out.append(message)
+    return out

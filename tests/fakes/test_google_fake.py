@@ -1142,3 +1142,47 @@ def test_an_exdate_must_name_an_instance(service: Any, calendar_id: str) -> None
         service.events().instances(calendarId=calendar_id, eventId=master["id"]).execute()["items"]
     )
     assert len(instances) == 3
+
+
+def test_started_channels_deliver_by_themselves_with_faults(
+    google_fake: GoogleFake, service: Any, calendar_id: str, receiver: FakeServer
+) -> None:
+    import time
+
+    google_fake.start_push()
+    channel = (
+        service.events()
+        .watch(
+            calendarId=calendar_id,
+            body={"id": "c-auto", "type": "web_hook", "address": f"{receiver.url}/hooks/google",
+                  "token": "t", "params": {"ttl": "3600"}},
+        )
+        .execute()
+    )  # fmt: skip
+    expires = int(channel["expiration"]) / 1000 - time.time()
+    assert 3500 < expires <= 3600  # params.ttl is honoured
+    google_fake.courier.faults.drop()
+    insert(service, calendar_id, "dropped")
+    google_fake.courier.faults.duplicate()
+    insert(service, calendar_id, "twice")
+    google_fake.courier.faults.delay(0.5)
+    insert(service, calendar_id, "late")
+    insert(service, calendar_id, "on time")
+    deadline = time.monotonic() + 10
+    while len(receiver.requests_to("POST", "/hooks/google")) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    states = [
+        r.headers["X-Goog-Resource-State"] for r in receiver.requests_to("POST", "/hooks/google")
+    ]
+    assert states == ["sync", "exists", "exists", "exists", "exists"]
+    numbers = [
+        int(r.headers["X-Goog-Message-Number"])
+        for r in receiver.requests_to("POST", "/hooks/google")
+    ]
+    assert numbers[-1] < numbers[-2]  # the late one came after a later one
+    assert len(google_fake.courier.dropped) == 1
+    google_fake.expire_channel("c-auto")
+    insert(service, calendar_id, "after expiry")
+    assert google_fake.outbox == [] and google_fake.live_channels() == []
+    stray = google_fake.stray_notification(f"{receiver.url}/hooks/google")
+    assert stray.deliver() == 200 and stray.headers["X-Goog-Channel-ID"] not in google_fake.channels

@@ -466,3 +466,212 @@ def test_the_per_calendar_delta_path_can_be_refused(microsoft_fake: MicrosoftFak
     assert (
         graph(microsoft_fake, "GET", "/me/calendarView/delta", params=window()).status_code == 200
     )
+
+
+# -- subscriptions and change notifications (§2.6, §2.9 item 7) ----------------------------------
+
+
+class Receiver:
+    """A webhook endpoint on the fakes' own plumbing, answering as a correct app does: the
+    URL-decoded validation token as text/plain, 202 for notifications."""
+
+    def __init__(self) -> None:
+        from tests.fakes.server import FakeServer, Response
+
+        self.server = FakeServer()
+        self.answer_validation = True
+
+        def hook(request: Any, match: Any) -> Response:
+            token = request.arg("validationToken")
+            if token is not None:
+                if not self.answer_validation:
+                    return Response(200, b"wrong", {"Content-Type": "text/plain"})
+                return Response(200, token.encode(), {"Content-Type": "text/plain"})
+            return Response(202)
+
+        self.server.add_route("POST", "/hook", hook)
+        self.server.start()
+        self.url = f"{self.server.url}/hook"
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r.json() for r in self.server.requests_to("POST", "/hook") if r.body]
+
+
+def subscribe(fake: MicrosoftFake, url: str, **extra: Any) -> requests.Response:
+    from datetime import UTC, datetime, timedelta
+
+    body = {
+        "changeType": "created,updated,deleted",
+        "notificationUrl": url,
+        "lifecycleNotificationUrl": url,
+        "resource": "/me/events",
+        "expirationDateTime": (datetime.now(UTC) + timedelta(days=2)).strftime(
+            "%Y-%m-%dT%H:%M:%S.0000000Z"
+        ),
+        "clientState": "key.secret",
+    } | extra
+    return graph(fake, "POST", "/subscriptions", json=body)
+
+
+def test_a_subscription_is_made_after_both_urls_answer_the_validation_handshake(
+    microsoft_fake: MicrosoftFake,
+) -> None:
+    receiver = Receiver()
+    try:
+        made = subscribe(microsoft_fake, receiver.url)
+        assert made.status_code == 201, made.text
+        sub = made.json()
+        assert sub["clientState"] == "key.secret" and sub["latestSupportedTlsVersion"] == "v1_2"
+        validations = receiver.server.requests_to("POST", "/hook")
+        assert len(validations) == 2  # notificationUrl and lifecycleNotificationUrl
+        token = validations[0].arg("validationToken")
+        # The raw query carries the token URL-encoded; it has spaces and colons to decode.
+        assert token is not None and " " in token and ":" in token
+        assert validations[0].headers["Content-Type"].startswith("text/plain")
+
+        receiver.answer_validation = False
+        refused = subscribe(microsoft_fake, receiver.url)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "ValidationError"
+        nobody = subscribe(microsoft_fake, "http://127.0.0.1:9/nothing-listens-here")
+        assert nobody.status_code == 400
+        assert len(microsoft_fake.live_subscriptions(EMAIL)) == 1
+    finally:
+        receiver.server.stop()
+
+
+def test_subscriptions_are_checked_like_graph_checks_them(microsoft_fake: MicrosoftFake) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    receiver = Receiver()
+    try:
+        too_long = (datetime.now(UTC) + timedelta(minutes=10081)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = subscribe(microsoft_fake, receiver.url, expirationDateTime=too_long)
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "ExtensionError"
+        past = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert subscribe(microsoft_fake, receiver.url, expirationDateTime=past).status_code == 400
+        assert subscribe(microsoft_fake, receiver.url, changeType="read").status_code == 400
+        assert subscribe(microsoft_fake, receiver.url, resource="/me/contacts").status_code == 400
+        assert subscribe(microsoft_fake, receiver.url, clientState="x" * 129).status_code == 400
+        microsoft_fake.require_https = True
+        assert subscribe(microsoft_fake, receiver.url).status_code == 400
+        assert receiver.server.requests_to("POST", "/hook") == []  # nothing validated
+    finally:
+        receiver.server.stop()
+
+
+def test_changes_are_notified_renewal_stop_and_expiry(microsoft_fake: MicrosoftFake) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    receiver = Receiver()
+    try:
+        sub = subscribe(microsoft_fake, receiver.url).json()
+        calendar = microsoft_fake.create_calendar(EMAIL, "Work")
+        created = graph(microsoft_fake, "POST", f"/me/calendars/{calendar}/events", json=single())
+        event_id = created.json()["id"]
+        graph(microsoft_fake, "PATCH", f"/me/events/{event_id}", json={"subject": "Moved"})
+        graph(microsoft_fake, "DELETE", f"/me/events/{event_id}")
+        assert microsoft_fake.courier.deliver_all() == [202]  # one batched POST
+        (batch,) = receiver.bodies()
+        assert [n["changeType"] for n in batch["value"]] == ["created", "updated", "deleted"]
+        first = batch["value"][0]
+        assert first["subscriptionId"] == sub["id"] and first["clientState"] == "key.secret"
+        assert first["resourceData"]["id"] == event_id
+        assert first["resource"].endswith(f"/Events/{event_id}")
+
+        later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+        renewed = graph(
+            microsoft_fake,
+            "PATCH",
+            f"/subscriptions/{sub['id']}",
+            json={"expirationDateTime": later},
+        )
+        assert renewed.status_code == 200 and renewed.json()["expirationDateTime"].startswith(
+            later[:19]
+        )
+        # An expired subscription is deleted by Graph: no notification, renewal 404.
+        microsoft_fake.advance(timedelta(days=4))
+        graph(microsoft_fake, "POST", f"/me/calendars/{calendar}/events", json=single())
+        assert microsoft_fake.outbox == []
+        gone = graph(
+            microsoft_fake,
+            "PATCH",
+            f"/subscriptions/{sub['id']}",
+            json={"expirationDateTime": later},
+        )
+        assert gone.status_code == 404
+        microsoft_fake.now = None
+        again = subscribe(microsoft_fake, receiver.url).json()
+        assert graph(microsoft_fake, "DELETE", f"/subscriptions/{again['id']}").status_code == 204
+        assert graph(microsoft_fake, "DELETE", f"/subscriptions/{again['id']}").status_code == 404
+        graph(microsoft_fake, "POST", f"/me/calendars/{calendar}/events", json=single())
+        assert microsoft_fake.outbox == []
+    finally:
+        receiver.server.stop()
+
+
+def test_lifecycle_notifications_go_to_the_lifecycle_url(microsoft_fake: MicrosoftFake) -> None:
+    receiver = Receiver()
+    try:
+        sub = subscribe(microsoft_fake, receiver.url).json()
+        calendar = microsoft_fake.create_calendar(EMAIL, "Work")
+        microsoft_fake.reauthorization_required(sub["id"])
+        graph(microsoft_fake, "POST", f"/me/calendars/{calendar}/events", json=single())
+        microsoft_fake.courier.deliver_all()
+        events = [v.get("lifecycleEvent") for b in receiver.bodies() for v in b["value"]]
+        assert events == ["reauthorizationRequired"]  # paused: the change was not notified
+        assert (
+            graph(microsoft_fake, "POST", f"/subscriptions/{sub['id']}/reauthorize").status_code
+            == 204
+        )
+        graph(microsoft_fake, "POST", f"/me/calendars/{calendar}/events", json=single())
+        assert microsoft_fake.miss_notifications(sub["id"]) == 1
+        microsoft_fake.remove_subscription(sub["id"])
+        microsoft_fake.courier.deliver_all()
+        events = [v.get("lifecycleEvent") for b in receiver.bodies() for v in b["value"]]
+        assert events == ["reauthorizationRequired", "missed", "subscriptionRemoved"]
+        assert microsoft_fake.live_subscriptions(EMAIL) == []
+    finally:
+        receiver.server.stop()
+
+
+def test_the_courier_retries_drops_duplicates_and_delays(microsoft_fake: MicrosoftFake) -> None:
+    import time
+
+    from tests.fakes.server import FakeServer, Response
+
+    answers = [500, 202, 202, 202, 202, 202]
+    hook_server = FakeServer()
+    hook_server.add_route(
+        "POST",
+        "/hook",
+        lambda request, match: (
+            Response(
+                200, (request.arg("validationToken") or "").encode(), {"Content-Type": "text/plain"}
+            )
+            if request.arg("validationToken")
+            else Response(answers.pop(0))
+        ),
+    )
+    with hook_server:
+        url = f"{hook_server.url}/hook"
+        subscribe(microsoft_fake, url)
+        calendar = microsoft_fake.create_calendar(EMAIL, "Work")
+        microsoft_fake.courier.backoff = 0.05
+        microsoft_fake.start_push()
+        graph(microsoft_fake, "POST", f"/me/calendars/{calendar}/events", json=single("A"))
+        deadline = time.monotonic() + 10
+        while len([r for r in hook_server.requests if r.body]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        statuses = [d.status for d in microsoft_fake.courier.deliveries if d.message.body]
+        assert statuses == [500, 202]  # a 500 is sent again
+        microsoft_fake.courier.faults.drop()
+        graph(microsoft_fake, "POST", f"/me/calendars/{calendar}/events", json=single("B"))
+        microsoft_fake.courier.faults.duplicate()
+        graph(microsoft_fake, "POST", f"/me/calendars/{calendar}/events", json=single("C"))
+        deadline = time.monotonic() + 10
+        while not microsoft_fake.courier.idle() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        assert len(microsoft_fake.courier.dropped) == 1
+        assert len([r for r in hook_server.requests if r.body]) in (3, 4)  # C twice (or batched)
+    microsoft_fake.courier.stop()
