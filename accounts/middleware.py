@@ -13,6 +13,9 @@ from accounts import throttle
 from accounts.services import user_mark_seen
 
 
+BACKGROUND_HEADER = "X-CalSync-Background"
+
+
 class ActivityMiddleware:
     """Records that an authenticated user used the application.
 
@@ -26,7 +29,11 @@ class ActivityMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
+        # A page's own background polls (the week view following changes, the CalendarSync page
+        # following a run) say so in this header: an open tab is not use, and would otherwise
+        # keep its user on the 3-minute cadence all day.
+        background = request.headers.get(BACKGROUND_HEADER) == "1"
+        if user is not None and user.is_authenticated and not background:
             now = timezone.now()
             resolution = timedelta(seconds=settings.ACCOUNTS_ACTIVITY_RESOLUTION_SECONDS)
             if user.last_seen_at is None or now - user.last_seen_at >= resolution:

@@ -41,7 +41,11 @@
     if (form.polling) return;
     form.polling = true;
     (function poll() {
-      fetch(form.dataset.status, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      fetch(form.dataset.status, {
+        // A background poll, not the user's own activity (accounts/middleware.py).
+        headers: { Accept: "application/json", "X-CalSync-Background": "1" },
+        credentials: "same-origin",
+      })
         .then(function (r) { return r.json(); })
         .then(function (status) {
           var text = describe(status);

@@ -13,13 +13,15 @@
   var versionUrl = region.getAttribute("data-live");
   var every = 5000;
   var known = null;
+  // Not the user's own activity (accounts/middleware.py): an open tab keeps no one "active".
+  var BACKGROUND = { "X-CalSync-Background": "1" };
 
   function schedule() {
     window.setTimeout(check, every);
   }
 
   function refresh() {
-    return fetch(window.location.href, { credentials: "same-origin" })
+    return fetch(window.location.href, { headers: BACKGROUND, credentials: "same-origin" })
       .then(function (response) {
         return response.ok ? response.text() : null;
       })
@@ -40,7 +42,7 @@
       schedule();
       return;
     }
-    fetch(versionUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    fetch(versionUrl, { headers: Object.assign({ Accept: "application/json" }, BACKGROUND), credentials: "same-origin" })
       .then(function (response) {
         return response.ok ? response.json() : null;
       })

@@ -81,6 +81,22 @@ def test_activity_is_written_at_most_once_a_minute(staff: User) -> None:
     assert staff.last_seen_at is not None and staff.last_seen_at > first - timedelta(minutes=1)
 
 
+def test_a_pages_background_polls_are_not_activity(staff: User) -> None:
+    """An open week view polls every few seconds; that must not keep its user on the 3-minute
+    cadence all day (PRODUCT 23: active means they used the application)."""
+    client = login(staff)
+    User.objects.filter(pk=staff.pk).update(last_seen_at=None)
+    response = client.get(
+        reverse("calsync:calendar_version"), headers={"X-CalSync-Background": "1"}
+    )
+    assert response.status_code == 200
+    staff.refresh_from_db()
+    assert staff.last_seen_at is None
+    client.get(reverse("agenda:week"))
+    staff.refresh_from_db()
+    assert staff.last_seen_at is not None
+
+
 def test_my_account_saves_profile_and_rejects_unknown_zones(staff: User) -> None:
     client = login(staff)
     response = client.post(
