@@ -12,7 +12,6 @@ from django.utils import timezone
 from accounts import throttle
 from accounts.services import user_mark_seen
 
-
 BACKGROUND_HEADER = "X-CalSync-Background"
 
 
