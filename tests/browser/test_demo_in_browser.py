@@ -114,8 +114,10 @@ def test_the_demo_links_google_and_microsoft_and_sells_credits(page: Page, demo:
     page.get_by_role("button", name="Buy 100 credits").click()
     expect(page.get_by_text("Local stand-in for Stripe Checkout")).to_be_visible()
     page.get_by_role("button", name="Pay").click()
+    # The webhook grants the credits and marks the purchase paid in one transaction, but the
+    # page reads the purchases and the balance in two statements: wait for both to show it.
     for _ in range(20):
-        if page.locator("#balance").inner_text() == "200":
+        if page.locator("#balance").inner_text() == "200" and page.locator("#receipts").count():
             break
         time.sleep(0.5)
         page.reload()
