@@ -581,13 +581,13 @@ def _prior_pairs(
             link__account=link.account,
             link__calendar_id=link.calendar_id,
             link__state=LinkState.REVOKED,
-            external_id__in=listed,
         )
         .exclude(link=link)
         .annotate(client=F("meeting__client_id"))
         .order_by("link__revoked_at", "pk")  # the latest earlier link wins
     )
-    latest = {m.external_id: m for m in rows}
+    # Matched here rather than with an IN over every listed id (a first sync may list thousands).
+    latest = {m.external_id: m for m in rows if m.external_id in listed}
     if not latest:
         return {}
     meetings = {
