@@ -231,3 +231,39 @@ def test_history_older_than_the_retention_is_cleaned_up(staff: User, radicale, s
     assert history.history_cleanup(now=timezone.now() + timedelta(days=89)) == 0
     assert history.history_cleanup(now=timezone.now() + timedelta(days=91)) == 1
     assert not SyncChange.objects.filter(pk=kept.pk).exists()
+
+
+def test_an_import_with_a_recurrence_flag_says_so(staff: User, radicale) -> None:
+    from tests.engine.test_sync_caldav import put_outside
+    from tests.test_sync_history_pages import ics
+
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    # No end: imported with the far-future end and a message (PRODUCT 21).
+    put_outside(reader, "open.ics", ics("Open-ended", future(1), "FREQ=WEEKLY"))
+    assert run_link(link.pk).counts == {"created_here": 1}
+    change = SyncChange.objects.get(meeting__title="Open-ended")
+    assert (change.direction, change.action, change.reason) == (
+        "here",
+        "created",
+        ChangeReason.RECURRENCE,
+    )
+    assert change.fields["rule"][0] is None and change.fields["rule"][1]["frequency"] == "weekly"
+
+
+def test_operators_see_the_history_read_only_in_the_admin(staff: User, radicale) -> None:
+    from django.test import Client as HttpClient
+
+    make_meeting(staff, title="Audited", start=future(2))
+    link, _ = link_caldav(staff, radicale)
+    run_link(link.pk)
+    change = SyncChange.objects.get()
+    User.objects.create_superuser("ops@example.test", "ops-password-123")
+    client = HttpClient()
+    assert client.login(username="ops@example.test", password="ops-password-123")
+    listing = client.get("/admin/calsync/syncchange/").content.decode()
+    assert "Audited" in listing and "Edited here" in listing
+    page = client.get(f"/admin/calsync/syncchange/{change.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert client.post(f"/admin/calsync/syncchange/{change.pk}/delete/").status_code == 403
+    assert SyncChange.objects.filter(pk=change.pk).exists()
