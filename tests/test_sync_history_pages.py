@@ -248,3 +248,48 @@ def test_a_conversion_of_a_series_gone_outside_says_so(staff: User, radicale: Ca
     response = login(staff).post(reverse("calsync:message_convert", args=[message.pk]), follow=True)
     assert response.status_code == 200
     assert "no longer in your external calendar" in response.content.decode()
+
+
+def test_a_daily_series_in_outlook_is_converted_too(staff: User, microsoft_fake) -> None:
+    from django.test import override_settings
+
+    from tests.engine.helpers import link_microsoft
+    from tests.engine.test_sync_microsoft import outlook_time
+
+    with override_settings(
+        CALSYNC_MICROSOFT_CLIENT_ID=microsoft_fake.client_id,
+        CALSYNC_MICROSOFT_CLIENT_SECRET=microsoft_fake.client_secret,
+        CALSYNC_MICROSOFT_AUTHORITY=microsoft_fake.authority,
+        CALSYNC_MICROSOFT_GRAPH_ENDPOINT=microsoft_fake.graph_endpoint,
+    ):
+        link, calendar_id = link_microsoft(staff, microsoft_fake)
+        run_link(link.pk)
+        start = future(2)
+        created = microsoft_fake.user_create(
+            calendar_id,
+            {
+                "subject": "Huddle",
+                "start": outlook_time(start),
+                "end": outlook_time(start + timedelta(minutes=15)),
+                "recurrence": {
+                    "pattern": {"type": "daily", "interval": 1},
+                    "range": {
+                        "type": "numbered",
+                        "startDate": start.astimezone(UTC).date().isoformat(),
+                        "numberOfOccurrences": 8,
+                    },
+                },
+            },
+        )
+        run_link(link.pk)
+        message = SyncMessage.objects.get(link=link, code="daily")
+        response = login(staff).post(
+            reverse("calsync:message_convert", args=[message.pk]), follow=True
+        )
+        assert "now repeats weekly" in response.content.decode()
+        pattern = microsoft_fake.event(str(created["id"]))["recurrence"]["pattern"]
+        assert pattern["type"] == "weekly" and len(pattern["daysOfWeek"]) == 7
+        assert run_link(link.pk).counts == {"created_here": 1}
+        meeting = Meeting.objects.get(title="Huddle")
+        got = meeting.occurrences(start - timedelta(days=1), start + timedelta(days=30))
+        assert [o.start for o in got] == [start + timedelta(days=d) for d in range(8)]
