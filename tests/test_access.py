@@ -68,6 +68,8 @@ VIEWS = [
     View("calsync:setup_microsoft", "staff"),
     View("calsync:microsoft_callback", "staff"),
     View("calsync:revoke", "staff", takes_link=True, method="post"),
+    View("calsync:reconnect", "staff", takes_link=True),
+    View("calsync:reconnect", "staff", takes_link=True, method="post"),
     View("calsync:allow_deletions", "staff", takes_link=True, method="post"),
     View("calsync:sync_now", "staff", takes_link=True, method="post"),
     View("calsync:sync_status", "staff", takes_link=True),
