@@ -35,6 +35,7 @@ from billing.selectors import (
     subscriptions_of,
 )
 from billing.services import subscription_cancel, subscription_purchase, tenant_activate
+from calsync.selectors import sync_health_of
 
 logger = logging.getLogger(__name__)
 SESSION_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
@@ -66,6 +67,7 @@ def integrations(request: HttpRequest) -> HttpResponse:
             "monthly_tenant_wide": staff_count * plan.price_credits,
             "can_buy": staff_without_subscription(tenant).exists(),
             "ledger": ledger_of(tenant, limit=settings.BILLING_LEDGER_PAGE_SIZE),
+            "sync_health": sync_health_of(tenant, timezone.now()),
         },
     )
 
