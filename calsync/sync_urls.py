@@ -16,6 +16,7 @@ urlpatterns = [
     path("microsoft/callback/", views.microsoft_callback, name="microsoft_callback"),
     path("<int:pk>/revoke/", views.revoke, name="revoke"),
     path("<int:pk>/reconnect/", views.reconnect, name="reconnect"),
+    path("<int:pk>/dismiss/", views.dismiss_message, name="dismiss_message"),
     path("<int:pk>/sync/", views.sync_now, name="sync_now"),
     path("<int:pk>/status/", views.sync_status, name="sync_status"),
     path("<int:pk>/allow-deletions/", views.allow_deletions, name="allow_deletions"),

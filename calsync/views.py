@@ -32,6 +32,7 @@ from calsync.forms import (
     GoogleSetupForm,
     MicrosoftSetupForm,
 )
+from calsync.message_cards import cards_for
 from calsync.models import (
     LIVE_CHANNEL_STATES,
     CalendarLink,
@@ -88,7 +89,9 @@ def calendarsync(request: HttpRequest) -> HttpResponse:
             ),
             Prefetch(
                 "messages",
-                queryset=SyncMessage.objects.order_by("-created_at")[:10],
+                queryset=SyncMessage.objects.filter(dismissed_at__isnull=True).order_by(
+                    "-created_at"
+                )[:10],
                 to_attr="recent",
             ),
             Prefetch(
@@ -107,6 +110,7 @@ def calendarsync(request: HttpRequest) -> HttpResponse:
             link, now, last_run=next(iter(link.last), None), queued=queued
         )
         link.changes = last_changes(next(iter(link.last_ok), None))  # type: ignore[attr-defined]
+        link.cards = cards_for(link, link.recent)  # type: ignore[attr-defined]
         # The page follows a run under way, and the first sync, without a button press.
         link.watch = link.syncs and (  # type: ignore[attr-defined]
             link.is_running(now) or not link.cursor or queued
@@ -478,6 +482,26 @@ def allow_deletions(request: HttpRequest, pk: int) -> HttpResponse:
     link = _link_for(request, pk)
     CalendarLink.objects.filter(pk=link.pk).update(allow_mass_delete=True)
     messages.success(request, "The deletions are allowed: the next sync applies them.")
+    return redirect("calsync:calendarsync")
+
+
+@staff_required
+@require_POST
+def dismiss_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Dismiss* on a message card: it leaves the page (the row stays, so the same problem is
+    not reported again until the item changes)."""
+    link = _link_for(request, pk)
+    raw = request.POST.get("message", "")
+    if not raw.isdigit():
+        messages.error(request, "That message was not found.")
+        return redirect("calsync:calendarsync")
+    dismissed = SyncMessage.objects.filter(
+        link=link, pk=int(raw), dismissed_at__isnull=True
+    ).update(dismissed_at=timezone.now())
+    if dismissed:
+        messages.success(request, "The message was dismissed.")
+    else:
+        messages.info(request, "That message was dismissed already.")
     return redirect("calsync:calendarsync")
 
 

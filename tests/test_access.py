@@ -70,6 +70,7 @@ VIEWS = [
     View("calsync:revoke", "staff", takes_link=True, method="post"),
     View("calsync:reconnect", "staff", takes_link=True),
     View("calsync:reconnect", "staff", takes_link=True, method="post"),
+    View("calsync:dismiss_message", "staff", takes_link=True, method="post"),
     View("calsync:allow_deletions", "staff", takes_link=True, method="post"),
     View("calsync:sync_now", "staff", takes_link=True, method="post"),
     View("calsync:sync_status", "staff", takes_link=True),
