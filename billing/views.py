@@ -25,11 +25,15 @@ from accounts.busy import BUSY_MESSAGE
 from billing import checkout
 from billing.forms import PurchaseForm
 from billing.models import CreditPurchase, PurchaseState, Subscription, SubscriptionState
+from billing.periods import add_days
 from billing.selectors import (
     balance_of,
+    buyable_staff,
     ledger_of,
     live_tenant_wide,
     plan_for,
+    purchase_quote,
+    renewal_shortfall,
     staff_of,
     staff_without_subscription,
     subscriptions_of,
@@ -65,7 +69,10 @@ def integrations(request: HttpRequest) -> HttpResponse:
             "tenant_wide": live_tenant_wide(tenant) if plan.tenant_wide else None,
             "staff_count": staff_count,
             "monthly_tenant_wide": staff_count * plan.price_credits,
-            "can_buy": staff_without_subscription(tenant).exists(),
+            # Buy only where Purchase can succeed for someone; otherwise the page says why.
+            "can_buy": bool(buyable_staff(tenant)),
+            "waiting": staff_without_subscription(tenant).exists(),
+            "shortfall": renewal_shortfall(tenant, timezone.now()),
             "ledger": ledger_of(tenant, limit=settings.BILLING_LEDGER_PAGE_SIZE),
             "sync_health": sync_health_of(tenant, timezone.now()),
         },
@@ -84,6 +91,18 @@ def buy(request: HttpRequest) -> HttpResponse:
     form = PurchaseForm(request.POST or None, tenant=tenant)
     if request.method == "POST" and form.is_valid():
         user = form.cleaned_data["user"]
+        if request.POST.get("confirm") != "1":
+            # The confirm step: what is charged now, the balance after, and what follows.
+            quote = purchase_quote(tenant=tenant, user=user)
+            return render(
+                request,
+                "billing/buy_confirm.html",
+                {
+                    "quote": quote,
+                    "plan": plan,
+                    "trial_end": _day(add_days(timezone.now(), plan.trial_days, tenant.time_zone)),
+                },
+            )
         try:
             sub = subscription_purchase(tenant=tenant, user=user, actor=current_user(request))
         except ValidationError as exc:
@@ -113,7 +132,12 @@ def buy(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "billing/buy.html",
-        {"form": form, "plan": plan, "balance": balance_of(tenant)},
+        {
+            "form": form,
+            "plan": plan,
+            "balance": balance_of(tenant),
+            "waiting": staff_without_subscription(tenant).exists(),
+        },
     )
 
 
