@@ -50,3 +50,46 @@ def test_a_message_card_names_the_meeting_and_can_be_dismissed(
     card.get_by_role("button", name="Dismiss the message about Early huddle").click()
     expect(page.get_by_role("status")).to_contain_text("The message was dismissed.")
     expect(page.locator(".message-card", has_text="Early huddle")).to_have_count(0)
+
+
+def test_buying_says_the_price_confirms_with_the_balance_after_and_hides_what_cannot_succeed(
+    page: Page,
+    live_server,  # type: ignore[no-untyped-def]
+) -> None:
+    from billing.models import Subscription
+    from billing.services import credits_grant, subscription_purchase
+
+    admin = UserFactory(role=Role.ADMIN, email="buyer@example.test")
+    tenant = admin.tenant
+    ivo = UserFactory(tenant=tenant, role=Role.STAFF, email="ivo@example.test", full_name="Ivo")
+    # Ivo had his free trial (bought, then ended): his first month is charged now.
+    sub = subscription_purchase(tenant=tenant, user=ivo, actor=admin)
+    Subscription.objects.filter(pk=sub.pk).update(state="cancelled", ends_at=timezone.now())
+    credits_grant(tenant=tenant, amount=40, reason="Test credits")
+
+    log_in(page, live_server.url, admin.email)
+    page.goto(f"{live_server.url}/settings/integrations/")
+    page.get_by_role("link", name="Buy Calendar Synchronisation").click()
+    select = page.get_by_label("Practitioner")
+    expect(select.locator("option", has_text="Ivo")).to_have_text(
+        "Ivo (ivo@example.test): 25 credits now (free trial used), then monthly"
+    )
+    select.select_option(
+        label="Ivo (ivo@example.test): 25 credits now (free trial used), then monthly"
+    )
+    page.get_by_role("button", name="Purchase").click()
+    expect(page.locator("#charge-now")).to_contain_text("25 credits for the first month")
+    expect(page.locator("#balance-after")).to_have_text("15 credits")
+    assert Subscription.objects.filter(user=ivo, state="active").count() == 0
+    page.get_by_role("button", name="Confirm purchase").click()
+    expect(page.get_by_role("status")).to_contain_text("25 credits were charged")
+    expect(page.locator("#balance")).to_have_text("15")
+
+    # A second practitioner whose trial was used, with 15 credits left: no Buy button, and why.
+    una = UserFactory(tenant=tenant, role=Role.STAFF, email="una@example.test", full_name="Una")
+    used = subscription_purchase(tenant=tenant, user=una, actor=admin)
+    Subscription.objects.filter(pk=used.pk).update(state="cancelled", ends_at=timezone.now())
+    page.reload()
+    expect(page.get_by_role("link", name="Buy Calendar Synchronisation")).to_have_count(0)
+    expect(page.locator("#cannot-buy")).to_contain_text("needs 25 credits")
+    expect(page.locator("#cannot-buy")).to_contain_text("the balance is 15")
