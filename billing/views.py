@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils.formats import date_format
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -47,7 +47,7 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 
 def _day(moment: datetime) -> str:
     """A date in the user's zone (UserTimeZoneMiddleware activates it), e.g. 21 December 2026."""
-    return date_format(timezone.localtime(moment), "j F Y")
+    return date_format(timezone.localtime(moment), "DATE_FORMAT")
 
 
 @admin_required

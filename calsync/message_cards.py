@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils.dateformat import format as date_format
+from django.utils.formats import date_format, get_format
 
 from agenda.models import Meeting
 from calsync.models import CalendarLink, EventMapping, SyncMessage
@@ -39,7 +39,12 @@ class MessageCard:
 def readable(text: str) -> str:
     """A message's text with the internal far-future end said in words."""
     far = settings.CALSYNC_NO_END_DATE
-    for written in (far.isoformat(), date_format(far, "j F Y"), date_format(far, "j M Y")):
+    written_forms = (
+        far.isoformat(),
+        date_format(far, "DATE_FORMAT"),
+        date_format(far, "SHORT_DATE_FORMAT"),
+    )
+    for written in written_forms:
         text = text.replace(f"until {written}", f"with {NO_END_WORDS}").replace(
             written, NO_END_WORDS
         )
@@ -50,8 +55,8 @@ def _when(meeting: Meeting, zone: ZoneInfo) -> str:
     start: datetime = meeting.start.astimezone(zone)
     if meeting.all_day:
         day: date = start.date()
-        return date_format(day, "D j M Y")
-    label = date_format(start, "D j M Y, H:i")
+        return date_format(day, f"D {get_format('SHORT_DATE_FORMAT')}")
+    label = date_format(start, f"D {get_format('SHORT_DATETIME_FORMAT')}")
     if meeting.repeat:
         return f"{label}, repeating"
     return label
@@ -61,8 +66,9 @@ def _when_stored(start: str, zone: ZoneInfo) -> str:
     """The start a run stored with the message (a snapshot's ISO date or date-time)."""
     try:
         if len(start) == 10:
-            return date_format(date.fromisoformat(start), "D j M Y")
-        return date_format(datetime.fromisoformat(start).astimezone(zone), "D j M Y, H:i")
+            return date_format(date.fromisoformat(start), f"D {get_format('SHORT_DATE_FORMAT')}")
+        moment = datetime.fromisoformat(start).astimezone(zone)
+        return date_format(moment, f"D {get_format('SHORT_DATETIME_FORMAT')}")
     except ValueError:
         return ""
 

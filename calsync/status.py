@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -24,13 +23,11 @@ from calsync.models import CalendarLink, LinkState, RunStatus, SyncRun
 RECONNECT = "reconnect"
 ALLOW_DELETIONS = "allow_deletions"
 
-# The one exact format of a moment, in the user's zone (UserTimeZoneMiddleware activates it).
-EXACT_FORMAT = "j M Y, H:i"
-
 
 def exact(moment: datetime) -> str:
-    """A moment as people read it, in the active zone: "1 Dec 2026, 21:47"."""
-    return date_format(timezone.localtime(moment), EXACT_FORMAT)
+    """A moment as people read it, in the active zone and language: "1 Dec 2026, 21:47"
+    (the locale's SHORT_DATETIME_FORMAT, calsync/formats/)."""
+    return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
 
 
 def _minutes(seconds: float) -> int:
@@ -61,7 +58,7 @@ def ahead(moment: datetime | None, now: datetime) -> SafeString:
     if seconds < 3600:
         words = f"next in about {_minutes(seconds)} min"
     else:
-        words = f"next at {date_format(timezone.localtime(moment), 'H:i')}"
+        words = f"next at {date_format(timezone.localtime(moment), 'TIME_FORMAT')}"
     return format_html(
         '<time datetime="{}" title="{}">{}</time>', moment.isoformat(), exact(moment), words
     )

@@ -83,6 +83,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# CalSync's own named date formats per language (calsync/formats/en/formats.py says why).
+FORMAT_MODULE_PATH = ["calsync.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"
