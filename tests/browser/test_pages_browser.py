@@ -93,3 +93,38 @@ def test_buying_says_the_price_confirms_with_the_balance_after_and_hides_what_ca
     expect(page.get_by_role("link", name="Buy Calendar Synchronisation")).to_have_count(0)
     expect(page.locator("#cannot-buy")).to_contain_text("needs 25 credits")
     expect(page.locator("#cannot-buy")).to_contain_text("the balance is 15")
+
+
+def test_an_occurrence_opens_itself_and_this_and_following_splits_the_series(
+    page: Page,
+    live_server,  # type: ignore[no-untyped-def]
+) -> None:
+    from datetime import date
+
+    from agenda.models import Meeting
+    from recurrence import Frequency, Rule, Weekday
+    from tests.factories import make_meeting
+
+    staff = UserFactory(role=Role.STAFF, email="series@example.test")
+    meeting = make_meeting(
+        staff,
+        title="Weekly review",
+        start=datetime(2026, 11, 3, 9, 0, tzinfo=AMSTERDAM),
+        rule=Rule(Frequency.WEEKLY, until=date(2026, 12, 29), weekdays=frozenset([Weekday(1)])),
+    )
+    log_in(page, live_server.url, staff.email)
+    page.goto(f"{live_server.url}/calendar/?week=2026-11-30")
+    page.locator("[data-date='2026-12-01'] .occ", has_text="Weekly review").click()
+    expect(page.locator("#occurrence")).to_contain_text(
+        "This occurrence: Tuesday 1 December 2026, 09:00 – 10:00"
+    )
+    expect(page.locator("#occurrence")).to_contain_text(
+        "A single occurrence cannot differ from its series"
+    )
+    expect(page.get_by_role("link", name="Edit the whole series")).to_be_visible()
+    page.get_by_role("button", name="Edit this and following").click()
+    expect(page.get_by_role("status")).to_contain_text("now ends on 30 November 2026")
+    expect(page.get_by_label("Start date")).to_have_value("2026-12-01")
+    meeting.refresh_from_db()
+    assert meeting.repeat_until == date(2026, 11, 30)
+    assert Meeting.objects.filter(owner=staff).count() == 2
