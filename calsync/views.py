@@ -506,9 +506,13 @@ def dismiss_message(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Revoke access*: a page that says what happens and asks (not a script dialog, which
+    some assistive technology and every browser without script miss), then the revoke."""
     link = _link_for(request, pk)
+    if request.method == "GET":
+        return render(request, "calsync/revoke.html", {"link": link})
     is_microsoft = link.provider == Provider.MICROSOFT
     consent_page = _consent_page(link) if is_microsoft and link.credentials else ""
     confirmed = link_revoke(link=link)

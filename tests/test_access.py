@@ -67,6 +67,7 @@ VIEWS = [
     View("calsync:google_callback", "staff"),
     View("calsync:setup_microsoft", "staff"),
     View("calsync:microsoft_callback", "staff"),
+    View("calsync:revoke", "staff", takes_link=True),
     View("calsync:revoke", "staff", takes_link=True, method="post"),
     View("calsync:reconnect", "staff", takes_link=True),
     View("calsync:reconnect", "staff", takes_link=True, method="post"),

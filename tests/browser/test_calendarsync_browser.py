@@ -48,7 +48,8 @@ def test_link_a_caldav_calendar_then_revoke_it(
     expect(row).to_contain_text("iCloud / CalDAV: CS_Rosa Therapist")
     expect(row.locator(".status-line")).to_contain_text("Up to date · synced just now")
 
-    page.once("dialog", lambda dialog: dialog.accept())
+    # A page that asks, not a script dialog (issue 18 §8).
+    page.get_by_role("link", name="Revoke access").click()
     page.get_by_role("button", name="Revoke access").click()
     expect(page.get_by_role("status")).to_contain_text("was revoked")
     expect(page.get_by_text("You have no linked calendars.")).to_be_visible()
@@ -85,7 +86,8 @@ def test_link_google_through_the_consent_screen(
             "Google Calendar: CS_Gina Physio"
         )
 
-        page.once("dialog", lambda dialog: dialog.accept())
+        # A page that asks, not a script dialog (issue 18 §8).
+        page.get_by_role("link", name="Revoke access").click()
         page.get_by_role("button", name="Revoke access").click()
         expect(page.get_by_role("status")).to_contain_text("was revoked")
     assert len(google_fake.requests_to(method="POST", path="/revoke")) == 1
@@ -130,7 +132,8 @@ def test_link_microsoft_through_the_consent_screen_then_revoke(
             "CS_Mia Osteo"
         ]
 
-        page.once("dialog", lambda dialog: dialog.accept())
+        # A page that asks, not a script dialog (issue 18 §8).
+        page.get_by_role("link", name="Revoke access").click()
         page.get_by_role("button", name="Revoke access").click()
         expect(page.get_by_role("status")).to_contain_text("Microsoft has no per-app revoke")
         expect(page.get_by_role("status")).to_contain_text(
@@ -181,7 +184,8 @@ def test_revoke_then_setup_again_with_the_same_calendar_duplicates_nothing(
     setup()
     page.reload()
     expect(page.locator("article[data-link]")).to_contain_text("3 sent to the external calendar")
-    page.once("dialog", lambda dialog: dialog.accept())
+    # A page that asks, not a script dialog (issue 18 §8).
+    page.get_by_role("link", name="Revoke access").click()
     page.get_by_role("button", name="Revoke access").click()
     expect(page.get_by_role("status")).to_contain_text("was revoked")
 
