@@ -231,7 +231,7 @@ def _tell_reconnect(link_id: int, detail: str) -> None:
         return
     text = (
         f"{link.get_provider_display()} ({link.account}) no longer accepts CalSync's access "
-        f"({detail}). Sync has stopped. Press Reconnect next to this calendar on the "
+        f"({detail}). Sync has stopped. To reconnect, press Reconnect next to this calendar on the "
         "CalendarSync page: the link, its meetings and where sync stopped are kept."
     )
     message, created = SyncMessage.objects.get_or_create(
