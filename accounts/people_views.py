@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import people, services
@@ -43,7 +43,7 @@ def _errors(request: HttpRequest, exc: ValidationError) -> None:
 
 def _day(moment: datetime) -> str:
     """A date in the administrator's zone (UserTimeZoneMiddleware activates it)."""
-    return date_format(timezone.localtime(moment), "j F Y")
+    return date_format(timezone.localtime(moment), "DATE_FORMAT")
 
 
 def _ended_words(name: str, ended: people.CalendarsEnded) -> str:

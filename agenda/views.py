@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
@@ -48,13 +50,14 @@ def _meeting_for(request: HttpRequest, pk: int, *, owner_only: bool = False) -> 
     return get_object_for_tenant(Meeting.objects.filter(visible).distinct(), request, pk=pk)
 
 
-def _parse_week(value: str | None, today: date) -> date:
+def _parse_week(value: str | None, today: date) -> date | None:
+    """The Monday of ``?week=``; None when it is not a date (the caller shows this week)."""
     if not value:
         return week_start(today)
     try:
         return week_start(date.fromisoformat(value))
-    except ValueError as exc:
-        raise Http404("Not a date.") from exc
+    except ValueError:
+        return None
 
 
 # The weeks the calendar shows: those that hold a date of its range (agenda.limits).
@@ -67,7 +70,12 @@ def week(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
     zone = user.zone()
     today = datetime.now(zone).date()
-    monday = _parse_week(request.GET.get("week"), today)
+    parsed = _parse_week(request.GET.get("week"), today)
+    if parsed is None:
+        # A mistyped or truncated address: this week, and say so, rather than an error page.
+        messages.info(request, "That week is not a date (YYYY-MM-DD), so this week is shown.")
+        parsed = week_start(today)
+    monday = parsed
     if not FIRST_WEEK <= monday <= LAST_WEEK:
         # A date the calendar cannot hold (year 1, year 9999 …): show the nearest week it has
         # and say why, rather than compute windows that overflow.
@@ -106,6 +114,27 @@ def week(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _occurrence_on(meeting: Meeting, value: str | None) -> Occurrence | None:
+    """The occurrence of ``meeting`` on the local day ``value`` (``?on=YYYY-MM-DD``, what the
+    week view links to), or None when there is none that day or the value is not a date."""
+    if not value or not meeting.repeat:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None
+    if not limits.date_in_range(day):
+        return None
+    zone = meeting.zone
+    start = datetime.combine(day, time(), tzinfo=zone)
+    found = [
+        occ
+        for occ in meeting.occurrences(start, start + timedelta(days=1))
+        if occ.start.astimezone(zone).date() == day
+    ]
+    return found[0] if found else None
+
+
 @staff_required
 def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting_for(request, pk)
@@ -113,6 +142,8 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     attendance = list(meeting.attendance.select_related("user"))
     mine = next((a for a in attendance if a.user_id == user.pk), None)
     rule = meeting.rule
+    occurrence = _occurrence_on(meeting, request.GET.get("on"))
+    first_day = meeting.local_start.date()
     return render(
         request,
         "agenda/meeting_detail.html",
@@ -121,9 +152,77 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "attendance": attendance,
             "my_attendance": mine,
             "is_owner": meeting.owner_id == user.pk,
-            "repetition": rule.describe(meeting.local_start.date()) if rule else "",
+            "repetition": rule.describe(first_day) if rule else "",
+            "occurrence": occurrence,
+            "occurrence_day": (
+                occurrence.start.astimezone(meeting.zone).date() if occurrence else None
+            ),
+            # "This and following" splits the series there; on its first day it is the series.
+            "can_split": (
+                occurrence is not None
+                and occurrence.start.astimezone(meeting.zone).date() > first_day
+            ),
         },
     )
+
+
+def _as_post(initial: dict[str, Any]) -> dict[str, Any]:
+    """A form's initial values as the POST data that would submit them."""
+    data: dict[str, Any] = {}
+    for key, value in initial.items():
+        if value is None or value is False:
+            continue
+        if value is True:
+            data[key] = "on"
+        elif isinstance(value, (date, time)):
+            data[key] = value.strftime("%H:%M") if isinstance(value, time) else value.isoformat()
+        elif isinstance(value, list):
+            data[key] = [getattr(v, "pk", v) for v in value]
+        else:
+            data[key] = value
+    return data
+
+
+@staff_required
+@require_POST
+def meeting_split(request: HttpRequest, pk: int) -> HttpResponse:
+    """*This and following*: the series ends the day before the chosen occurrence, and a new
+    series with the same details starts on it (the internal model has no per-occurrence
+    exceptions, PRODUCT 19, but two series hold the same dates). Then the new one is edited."""
+    user = current_user(request)
+    meeting = _meeting_for(request, pk, owner_only=True)
+    occurrence = _occurrence_on(meeting, request.POST.get("on"))
+    first_day = meeting.local_start.date()
+    if occurrence is None or occurrence.start.astimezone(meeting.zone).date() <= first_day:
+        messages.error(request, "Choose an occurrence after the first one to split the series at.")
+        return redirect("agenda:meeting", pk=meeting.pk)
+    day = occurrence.start.astimezone(meeting.zone).date()
+    initial = MeetingForm.initial_for(meeting)
+    length = initial["end_date"] - initial["start_date"]
+    before = MeetingForm(_as_post({**initial, "repeat_until": day - timedelta(days=1)}), owner=user)
+    after = MeetingForm(
+        _as_post({**initial, "start_date": day, "end_date": day + length}), owner=user
+    )
+    if not (before.is_valid() and after.is_valid()):
+        problems = [str(e) for f in (before, after) for errs in f.errors.values() for e in errs]
+        messages.error(request, "The series could not be split: " + " ".join(problems))
+        return redirect("agenda:meeting", pk=meeting.pk)
+    try:
+        with transaction.atomic():
+            meeting_update(meeting=meeting, data=before.meeting_data())
+            created = meeting_create(owner=user, data=after.meeting_data())
+    except ValidationError as exc:
+        messages.error(request, "The series could not be split: " + " ".join(exc.messages))
+        return redirect("agenda:meeting", pk=meeting.pk)
+    except OperationalError:
+        messages.error(request, BUSY_MESSAGE)
+        return redirect("agenda:meeting", pk=meeting.pk)
+    messages.success(
+        request,
+        f"“{meeting.title}” now ends on {date_format(day - timedelta(days=1), 'DATE_FORMAT')}; "
+        f"from {date_format(day, 'DATE_FORMAT')} on it is a series of its own. Change it below.",
+    )
+    return redirect("agenda:meeting_edit", pk=created.pk)
 
 
 def _meeting_form_page(

@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils.formats import date_format
 
 from accounts.models import User
 from billing.models import Scope, Subscription, SubscriptionState
@@ -36,7 +36,7 @@ def _day(moment: datetime | None, user: User) -> date | None:
 
 
 def _words(day: date | None) -> str:
-    return date_format(day, "j F Y") if day is not None else ""
+    return date_format(day, "DATE_FORMAT") if day is not None else ""
 
 
 def sync_entitlement(user: User, *, now: datetime | None = None) -> Entitlement:

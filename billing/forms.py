@@ -6,12 +6,21 @@ from django import forms
 
 from accounts.fields import IdChoiceField
 from accounts.models import Tenant, User
-from billing.selectors import staff_without_subscription
+from billing.selectors import Quote, buyable_staff
 
 
 class PractitionerChoiceField(IdChoiceField):
+    # The price of each choice, by user id (set by the form): the list says what Purchase costs.
+    quotes: dict[int, Quote]
+
     def label_from_instance(self, obj: User) -> str:
-        return f"{obj.get_full_name()} ({obj.email})" if obj.full_name else obj.email
+        name = f"{obj.get_full_name()} ({obj.email})" if obj.full_name else obj.email
+        quote = getattr(self, "quotes", {}).get(obj.pk)
+        if quote is None:
+            return name
+        if quote.trial:
+            return f"{name}: free for {quote.trial_days} days, then {quote.price} credits a month"
+        return f"{name}: {quote.price} credits now (free trial used), then monthly"
 
 
 class PurchaseForm(forms.Form):
@@ -29,4 +38,10 @@ class PurchaseForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["user"]
         assert isinstance(field, PractitionerChoiceField)
-        field.queryset = staff_without_subscription(tenant)
+        # Only practitioners for whom Purchase can succeed now (no live subscription; the trial
+        # or enough credits), each with its price.
+        quotes = buyable_staff(tenant)
+        field.quotes = {q.user.pk: q for q in quotes}
+        field.queryset = User.objects.filter(pk__in=[q.user.pk for q in quotes]).order_by(
+            "full_name", "email"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
@@ -15,6 +16,7 @@ from billing.models import (
     LedgerEntry,
     Scope,
     Subscription,
+    SubscriptionState,
 )
 
 
@@ -100,3 +102,101 @@ def had_subscription(*, tenant: Tenant, user: User | None) -> bool:
     if user is None:
         return Subscription.objects.filter(tenant=tenant, scope=Scope.TENANT).exists()
     return Subscription.objects.filter(Q(user=user) & Q(scope=Scope.PRACTITIONER)).exists()
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What *Purchase* for one practitioner costs, said before it is done (issue 18 §5)."""
+
+    user: User
+    trial: bool
+    trial_days: int
+    price: int
+    balance: int
+
+    @property
+    def charge_now(self) -> int:
+        return 0 if self.trial else self.price
+
+    @property
+    def balance_after(self) -> int:
+        return self.balance - self.charge_now
+
+    @property
+    def affordable(self) -> bool:
+        return self.balance_after >= 0
+
+
+def purchase_quote(*, tenant: Tenant, user: User, balance: int | None = None) -> Quote:
+    """The price of buying calendar synchronisation for ``user`` now: the free trial (once per
+    practitioner, as ``billing.services._start`` decides) or the first month."""
+    plan = plan_for(tenant)
+    return Quote(
+        user=user,
+        trial=plan.trial_days > 0 and not had_subscription(tenant=tenant, user=user),
+        trial_days=plan.trial_days,
+        price=plan.price_credits,
+        balance=balance_of(tenant) if balance is None else balance,
+    )
+
+
+def buyable_staff(tenant: Tenant) -> list[Quote]:
+    """A quote for each practitioner *Purchase* could succeed for now: no live subscription, and
+    the trial or enough credits for the first month. Two queries."""
+    balance = balance_of(tenant)
+    plan = plan_for(tenant)
+    had = set(
+        Subscription.objects.filter(tenant=tenant, scope=Scope.PRACTITIONER).values_list(
+            "user_id", flat=True
+        )
+    )
+    quotes = [
+        Quote(
+            user=user,
+            trial=plan.trial_days > 0 and user.pk not in had,
+            trial_days=plan.trial_days,
+            price=plan.price_credits,
+            balance=balance,
+        )
+        for user in staff_without_subscription(tenant)
+    ]
+    return [q for q in quotes if q.affordable]
+
+
+@dataclass(frozen=True)
+class RenewalShortfall:
+    """Renewals due soon that the balance does not cover (a warning for administrators)."""
+
+    due: int  # subscriptions renewing by ``until``
+    needed: int  # credits they take
+    balance: int
+    until: datetime
+
+    @property
+    def missing(self) -> int:
+        return self.needed - self.balance
+
+
+def renewal_shortfall(
+    tenant: Tenant, now: datetime, *, days: int | None = None
+) -> RenewalShortfall | None:
+    """The renewals of the next ``days`` (BILLING_LOW_BALANCE_DAYS) and whether the balance
+    covers them; None when it does. A trial ending counts: its first paid month is due then."""
+    horizon = now + timedelta(days=settings.BILLING_LOW_BALANCE_DAYS if days is None else days)
+    plan = plan_for(tenant)
+    due = list(
+        Subscription.objects.filter(
+            tenant=tenant,
+            state__in=[SubscriptionState.TRIAL, SubscriptionState.ACTIVE],
+            period_end__lte=horizon,
+        ).select_related("user")
+    )
+    needed = 0
+    for sub in due:
+        needed += plan.price_credits * (
+            staff_of(tenant).count() if sub.scope == Scope.TENANT else 1
+        )
+    balance = balance_of(tenant)
+    if not due or balance >= needed:
+        return None
+    return RenewalShortfall(due=len(due), needed=needed, balance=balance, until=horizon)

@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils.formats import date_format
 
 from accounts.models import Role, Tenant, User
 from accounts.services import audit_record
@@ -280,7 +280,7 @@ def subscription_purchase(
             raise ValidationError(
                 {
                     "user": f"{user}'s cancelled subscription is paid until "
-                    f"{date_format(last, 'j F Y')}; buy it again after that day."
+                    f"{date_format(last, 'DATE_FORMAT')}; buy it again after that day."
                 }
             )
         sub = _start(tenant=tenant, user=user, actor=actor, now=now)

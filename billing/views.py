@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils.formats import date_format
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -25,16 +25,21 @@ from accounts.busy import BUSY_MESSAGE
 from billing import checkout
 from billing.forms import PurchaseForm
 from billing.models import CreditPurchase, PurchaseState, Subscription, SubscriptionState
+from billing.periods import add_days
 from billing.selectors import (
     balance_of,
+    buyable_staff,
     ledger_of,
     live_tenant_wide,
     plan_for,
+    purchase_quote,
+    renewal_shortfall,
     staff_of,
     staff_without_subscription,
     subscriptions_of,
 )
 from billing.services import subscription_cancel, subscription_purchase, tenant_activate
+from calsync.selectors import sync_health_of
 
 logger = logging.getLogger(__name__)
 SESSION_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
@@ -42,7 +47,7 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 
 def _day(moment: datetime) -> str:
     """A date in the user's zone (UserTimeZoneMiddleware activates it), e.g. 21 December 2026."""
-    return date_format(timezone.localtime(moment), "j F Y")
+    return date_format(timezone.localtime(moment), "DATE_FORMAT")
 
 
 @admin_required
@@ -64,8 +69,12 @@ def integrations(request: HttpRequest) -> HttpResponse:
             "tenant_wide": live_tenant_wide(tenant) if plan.tenant_wide else None,
             "staff_count": staff_count,
             "monthly_tenant_wide": staff_count * plan.price_credits,
-            "can_buy": staff_without_subscription(tenant).exists(),
+            # Buy only where Purchase can succeed for someone; otherwise the page says why.
+            "can_buy": bool(buyable_staff(tenant)),
+            "waiting": staff_without_subscription(tenant).exists(),
+            "shortfall": renewal_shortfall(tenant, timezone.now()),
             "ledger": ledger_of(tenant, limit=settings.BILLING_LEDGER_PAGE_SIZE),
+            "sync_health": sync_health_of(tenant, timezone.now()),
         },
     )
 
@@ -82,6 +91,18 @@ def buy(request: HttpRequest) -> HttpResponse:
     form = PurchaseForm(request.POST or None, tenant=tenant)
     if request.method == "POST" and form.is_valid():
         user = form.cleaned_data["user"]
+        if request.POST.get("confirm") != "1":
+            # The confirm step: what is charged now, the balance after, and what follows.
+            quote = purchase_quote(tenant=tenant, user=user)
+            return render(
+                request,
+                "billing/buy_confirm.html",
+                {
+                    "quote": quote,
+                    "plan": plan,
+                    "trial_end": _day(add_days(timezone.now(), plan.trial_days, tenant.time_zone)),
+                },
+            )
         try:
             sub = subscription_purchase(tenant=tenant, user=user, actor=current_user(request))
         except ValidationError as exc:
@@ -111,7 +132,12 @@ def buy(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "billing/buy.html",
-        {"form": form, "plan": plan, "balance": balance_of(tenant)},
+        {
+            "form": form,
+            "plan": plan,
+            "balance": balance_of(tenant),
+            "waiting": staff_without_subscription(tenant).exists(),
+        },
     )
 
 

@@ -43,6 +43,26 @@ class CalDAVSetupForm(forms.Form):
             self.initial.setdefault("server_url", settings.CALSYNC_ICLOUD_URL)
 
 
+class CalDAVReconnectForm(forms.Form):
+    """*Reconnect* a CalDAV link: the server and user are the link's, prefilled; a new
+    (app-specific) password is what the server now wants."""
+
+    server_url = forms.CharField(
+        label="Server address",
+        max_length=500,
+        help_text="The server this calendar is on. Change it only if your provider moved it.",
+    )
+    username = forms.CharField(label="User name", max_length=320)
+    password = forms.CharField(
+        label="New password",
+        max_length=200,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="For iCloud: a new app-specific password from appleid.apple.com "
+        "(Sign-In and Security > App-Specific Passwords).",
+    )
+
+
 class ChooseCalendarForm(forms.Form):
     """Step 2 when the user links an existing calendar: the calendars the server listed."""
 

@@ -218,9 +218,16 @@ class SyncMessage(models.Model):
     subject = models.CharField(max_length=1100)
     code = models.CharField(max_length=40)
     text = models.TextField()
+    # The item's title and start (ISO date or date-time) when the run knew them: the card names
+    # an event that never became a meeting here by these.
+    title = models.CharField(max_length=255, blank=True)
+    start = models.CharField(max_length=40, blank=True)
     fingerprint = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # The user put it away on the page. The row stays: it is what keeps the same problem from
+    # being reported (and mailed) again until the item's content changes.
+    dismissed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

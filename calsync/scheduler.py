@@ -231,8 +231,8 @@ def _tell_reconnect(link_id: int, detail: str) -> None:
         return
     text = (
         f"{link.get_provider_display()} ({link.account}) no longer accepts CalSync's access "
-        f"({detail}). Sync has stopped. To reconnect, open My Account > CalendarSync, revoke this "
-        "link and set it up again."
+        f"({detail}). Sync has stopped. To reconnect, press Reconnect next to this calendar on the "
+        "CalendarSync page: the link, its meetings and where sync stopped are kept."
     )
     message, created = SyncMessage.objects.get_or_create(
         link=link,

@@ -79,6 +79,55 @@ def link_create(
     return link
 
 
+def link_reconnect(
+    *,
+    link: CalendarLink,
+    account: str,
+    secrets: dict[str, Any],
+    user: User,
+) -> CalendarLink:
+    """Give a live link new credentials (a new OAuth grant, a new CalDAV app password) and let it
+    sync again. The link keeps its calendar, its mappings and its cursor, so sync continues
+    where it stopped: nothing is imported or sent a second time.
+
+    ``ValidationError`` when the link was revoked (it is set up again instead) or when the
+    grant is for another account than the link's: the link's calendar and mappings belong to
+    that account, and quietly pointing them at another would duplicate every meeting there."""
+    if link.state == LinkState.REVOKED:
+        raise ValidationError(
+            "This calendar link was revoked: set it up again instead of reconnecting."
+        )
+    if account.casefold() != link.account.casefold():
+        raise ValidationError(
+            f"You signed in as {account}, but this calendar belongs to {link.account}. "
+            f"Reconnect with {link.account}, or revoke this link and set up the other account."
+        )
+    with transaction.atomic():
+        locked = CalendarLink.objects.select_for_update().get(pk=link.pk)
+        locked.credentials = credentials.encrypt(secrets)
+        locked.state = LinkState.ACTIVE
+        locked.failure_count = 0
+        locked.last_error = ""
+        locked.next_sync_at = timezone.now()
+        locked.save(
+            update_fields=["credentials", "state", "failure_count", "last_error", "next_sync_at"]
+        )
+        # The page's "please reconnect" message is answered: it goes, so a later revoked grant
+        # is reported (and mailed) again.
+        locked.messages.filter(code="reconnect").delete()
+        audit_record(
+            tenant=locked.tenant,
+            actor=user,
+            action="calsync.reconnect",
+            target=str(locked),
+            details={"link": locked.pk, "provider": locked.provider},
+        )
+    if locked.syncs:
+        _open_push_channel(locked)
+    link.refresh_from_db()
+    return link
+
+
 def _open_push_channel(link: CalendarLink) -> None:
     """A link that syncs gets its push channel at once (on the interactive queue), not at beat's
     next maintenance round; push.channel_open does nothing where push does not apply."""

@@ -26,21 +26,31 @@ from agenda.models import Meeting
 from billing.entitlement import sync_entitlement
 from calsync import push, scheduler
 from calsync.forms import (
+    CalDAVReconnectForm,
     CalDAVSetupForm,
     ChooseCalendarForm,
     GoogleSetupForm,
     MicrosoftSetupForm,
 )
+from calsync.message_cards import cards_for
 from calsync.models import (
     LIVE_CHANNEL_STATES,
     CalendarLink,
+    LinkState,
     Provider,
     PushChannel,
+    RunStatus,
     SyncMessage,
     SyncRun,
     Target,
 )
-from calsync.services import dedicated_calendar_name, link_create, link_revoke
+from calsync.services import (
+    dedicated_calendar_name,
+    link_create,
+    link_reconnect,
+    link_revoke,
+)
+from calsync.status import last_changes, status_line
 from calsync.tasks import HEARTBEAT_KEY
 from connectors import credentials
 from connectors.caldav.connector import CalDAVAccount
@@ -73,8 +83,15 @@ def calendarsync(request: HttpRequest) -> HttpResponse:
         .prefetch_related(
             Prefetch("runs", queryset=SyncRun.objects.order_by("-started_at")[:1], to_attr="last"),
             Prefetch(
+                "runs",
+                queryset=SyncRun.objects.filter(status=RunStatus.OK).order_by("-started_at")[:1],
+                to_attr="last_ok",
+            ),
+            Prefetch(
                 "messages",
-                queryset=SyncMessage.objects.order_by("-created_at")[:10],
+                queryset=SyncMessage.objects.filter(dismissed_at__isnull=True).order_by(
+                    "-created_at"
+                )[:10],
                 to_attr="recent",
             ),
             Prefetch(
@@ -88,12 +105,15 @@ def calendarsync(request: HttpRequest) -> HttpResponse:
     for link in links:
         # Instant updates (push) for this link: on, starting, not working, or not available.
         link.push_line = push.describe(link, link.live_channels, now)  # type: ignore[attr-defined]
-        # For the template, which cannot call methods with arguments.
-        link.live_progress = link.progress(now)  # type: ignore[attr-defined]
-        link.running = link.is_running(now)  # type: ignore[attr-defined]
+        queued = scheduler.is_queued(link.pk)
+        link.status = status_line(  # type: ignore[attr-defined]
+            link, now, last_run=next(iter(link.last), None), queued=queued
+        )
+        link.changes = last_changes(next(iter(link.last_ok), None))  # type: ignore[attr-defined]
+        link.cards = cards_for(link, link.recent)  # type: ignore[attr-defined]
         # The page follows a run under way, and the first sync, without a button press.
         link.watch = link.syncs and (  # type: ignore[attr-defined]
-            link.running or not link.cursor or scheduler.is_queued(link.pk)  # type: ignore[attr-defined]
+            link.is_running(now) or not link.cursor or queued
         )
     return render(
         request,
@@ -264,6 +284,10 @@ def google_callback(request: HttpRequest) -> HttpResponse:
             state=request.GET.get("state", ""),
             error=request.GET.get("error", ""),
         )
+        if grant.reconnect is not None:
+            return _finish_reconnect(
+                request, grant.reconnect, grant.account, google_oauth.secrets_of(grant.credentials)
+            )
         account = GoogleAccount(
             credentials=grant.credentials,
             api_endpoint=settings.CALSYNC_GOOGLE_API_ENDPOINT,
@@ -324,6 +348,8 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
     try:
         grant = microsoft_oauth.finish(request.session, params=request.GET.dict())
+        if grant.reconnect is not None:
+            return _finish_reconnect(request, grant.reconnect, grant.account, grant.secrets)
         tokens = microsoft_oauth.TokenSource(grant.secrets)
         account = MicrosoftAccount(
             tokens=tokens,
@@ -351,6 +377,96 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
     )
 
 
+@staff_required
+@require_http_methods(["GET", "POST"])
+def reconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Reconnect*: new credentials for a link whose grant or password stopped working (or is
+    about to), keeping the link, its mappings and its cursor (PRODUCT 26). Google and Microsoft:
+    their consent page again, for the link's own kind of calendar; CalDAV: a new password, with
+    the server and user prefilled."""
+    link = _link_for(request, pk)
+    if link.state == LinkState.REVOKED:
+        messages.error(request, "This calendar link was revoked: set it up again instead.")
+        return redirect("calsync:calendarsync")
+    if link.provider == Provider.CALDAV:
+        return _reconnect_caldav(request, link)
+    oauth: Any = google_oauth if link.provider == Provider.GOOGLE else microsoft_oauth
+    if not oauth.enabled():
+        messages.error(
+            request, f"{link.get_provider_display()} is not available on this installation."
+        )
+        return redirect("calsync:calendarsync")
+    if request.method == "POST":
+        callback = (
+            "calsync:google_callback" if oauth is google_oauth else "calsync:microsoft_callback"
+        )
+        try:
+            url = oauth.start(
+                request.session,
+                redirect_uri=request.build_absolute_uri(reverse(callback)),
+                target=link.target,
+                reconnect=link.pk,
+            )
+        except SetupError as exc:
+            messages.error(request, str(exc))
+            return redirect("calsync:calendarsync")
+        return redirect(url)
+    return render(request, "calsync/reconnect.html", {"link": link})
+
+
+def _reconnect_caldav(request: HttpRequest, link: CalendarLink) -> HttpResponse:
+    initial = {"server_url": link.server_url, "username": link.account}
+    form = CalDAVReconnectForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            server_url = check_server_url(data["server_url"])
+            account = CalDAVAccount(
+                server_url=server_url,
+                username=data["username"],
+                password=data["password"],
+                timeout=settings.CALSYNC_HTTP_TIMEOUT,
+            )
+            found = {c.calendar_id for c in account.calendars()}
+        except SetupError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if link.calendar_id not in found:
+                form.add_error(
+                    None,
+                    f"The calendar “{link.calendar_name or link.calendar_id}” was not found "
+                    "for this user on this server. Check the user name, or revoke this link "
+                    "and set up the calendar again.",
+                )
+            else:
+                if server_url != link.server_url:
+                    CalendarLink.objects.filter(pk=link.pk).update(server_url=server_url)
+                return _finish_reconnect(
+                    request, link.pk, data["username"], {"password": data["password"]}
+                )
+    return render(request, "calsync/reconnect.html", {"link": link, "form": form})
+
+
+def _finish_reconnect(
+    request: HttpRequest, pk: int, account: str, secrets: dict[str, Any]
+) -> HttpResponse:
+    """The last step of every reconnect: new credentials on the same link, then a run now."""
+    link = _link_for(request, pk)
+    try:
+        link_reconnect(link=link, account=account, secrets=secrets, user=current_user(request))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("calsync:calendarsync")
+    if link.syncs:
+        scheduler.request_sync(link.pk)
+    messages.success(
+        request,
+        f"Reconnected {link.get_provider_display()} ({link.account}): synchronisation "
+        "continues where it stopped.",
+    )
+    return redirect("calsync:calendarsync")
+
+
 def _consent_page(link: CalendarLink) -> str:
     """Where the owner of a Microsoft link removes CalSync's consent (personal or work)."""
     try:
@@ -371,8 +487,32 @@ def allow_deletions(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def dismiss_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Dismiss* on a message card: it leaves the page (the row stays, so the same problem is
+    not reported again until the item changes)."""
     link = _link_for(request, pk)
+    raw = request.POST.get("message", "")
+    if not raw.isdigit():
+        messages.error(request, "That message was not found.")
+        return redirect("calsync:calendarsync")
+    dismissed = SyncMessage.objects.filter(
+        link=link, pk=int(raw), dismissed_at__isnull=True
+    ).update(dismissed_at=timezone.now())
+    if dismissed:
+        messages.success(request, "The message was dismissed.")
+    else:
+        messages.info(request, "That message was dismissed already.")
+    return redirect("calsync:calendarsync")
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Revoke access*: a page that says what happens and asks (not a script dialog, which
+    some assistive technology and every browser without script miss), then the revoke."""
+    link = _link_for(request, pk)
+    if request.method == "GET":
+        return render(request, "calsync/revoke.html", {"link": link})
     is_microsoft = link.provider == Provider.MICROSOFT
     consent_page = _consent_page(link) if is_microsoft and link.credentials else ""
     confirmed = link_revoke(link=link)
@@ -422,19 +562,28 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _status(link: CalendarLink) -> dict[str, Any]:
-    """What the page shows about a link, for the Synchronize button's polling."""
+    """What the page shows about a link, for the Synchronize button's polling: the same status
+    line the page renders (``line``, HTML), and the facts behind it."""
     now = timezone.now()
+    link.refresh_from_db()
     run = link.runs.order_by("-started_at").first()
+    last_ok = link.runs.filter(status=RunStatus.OK).order_by("-started_at").first()
     running = link.is_running(now)
+    queued = scheduler.is_queued(link.pk)
+    line = status_line(link, now, last_run=run, queued=queued)
     return {
         "state": link.state,
         "display_state": link.display_state,
-        "queued": scheduler.is_queued(link.pk),
+        "queued": queued,
         "running": running,
         # Whether the first sync is still to come or under way: the page then follows it
         # without a button press (PRODUCT 23).
         "first_sync": link.syncs and not link.cursor,
         "progress": link.progress(now),
+        "line": str(line.html),
+        "tone": line.tone,
+        "action": line.action,
+        "changes": str(last_changes(last_ok)),
         "last_success_at": link.last_success_at.isoformat() if link.last_success_at else None,
         "next_sync_at": link.next_sync_at.isoformat() if link.next_sync_at else None,
         "failure_count": link.failure_count,

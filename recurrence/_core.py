@@ -511,9 +511,9 @@ def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Trans
                 Flag.NO_END,
                 Text.of(
                     gettext_noop(
-                        "This repeated meeting has no end date. The practice calendar needs one, "
-                        "so it repeats until %(until)s there. Tip: give the meeting an end date "
-                        "if it should stop earlier."
+                        "This repeated meeting has no end date, and it repeats with no end date "
+                        "in the practice calendar too. Tip: give the meeting an end date if it "
+                        "should stop."
                     ),
                     until=until.isoformat(),
                 ),

@@ -69,7 +69,11 @@ VIEWS = [
     View("calsync:google_callback", "staff"),
     View("calsync:setup_microsoft", "staff"),
     View("calsync:microsoft_callback", "staff"),
+    View("calsync:revoke", "staff", takes_link=True),
     View("calsync:revoke", "staff", takes_link=True, method="post"),
+    View("calsync:reconnect", "staff", takes_link=True),
+    View("calsync:reconnect", "staff", takes_link=True, method="post"),
+    View("calsync:dismiss_message", "staff", takes_link=True, method="post"),
     View("calsync:allow_deletions", "staff", takes_link=True, method="post"),
     View("calsync:sync_now", "staff", takes_link=True, method="post"),
     View("calsync:sync_status", "staff", takes_link=True),
@@ -84,6 +88,7 @@ VIEWS = [
     View("agenda:meeting", "staff", takes_meeting=True),
     View("agenda:meeting_edit", "staff", takes_meeting=True),
     View("agenda:meeting_delete", "staff", takes_meeting=True),
+    View("agenda:meeting_split", "staff", takes_meeting=True, method="post"),
     View("agenda:meeting_respond", "staff", takes_meeting=True, method="post"),
     View("settings", "admin"),
     View("settings_resource_add", "admin", method="post"),
@@ -231,11 +236,17 @@ def test_another_tenants_subscription_is_not_found(
     assert theirs.state == "trial" and theirs.cancelled_at is None
 
 
-@pytest.mark.parametrize(
-    "url", ["/calendar/meetings/999999/", "/calendar/meetings/abc/", "/calendar/?week=2026-13-45"]
-)
-def test_bad_ids_and_dates_in_urls_give_404(url: str, staff: User) -> None:
+@pytest.mark.parametrize("url", ["/calendar/meetings/999999/", "/calendar/meetings/abc/"])
+def test_bad_ids_in_urls_give_404(url: str, staff: User) -> None:
     assert login(staff).get(url).status_code == 404
+
+
+def test_a_bad_week_falls_back_to_this_week(staff: User) -> None:
+    response = login(staff).get("/calendar/?week=2026-13-45")
+    assert response.status_code == 200
+    assert "That week is not a date (YYYY-MM-DD), so this week is shown." in (
+        response.content.decode()
+    )
 
 
 def _home_target(user_factory: Callable[[], User]) -> str:

@@ -112,4 +112,4 @@ def test_the_page_offers_synchronize_and_says_when_it_backs_off(staff: User) -> 
     page = login(staff).get(reverse("calsync:calendarsync")).content.decode()
     assert reverse("calsync:sync_now", args=[link.pk]) in page
     assert "js/calendarsync.js" in page
-    assert "The last 3 attempts failed (rate limited); CalSync retries later" in page
+    assert "The last 3 attempts failed: rate limited. CalSync tries again by itself" in page

@@ -104,7 +104,9 @@ def test_status_and_page_show_the_first_sync_s_progress(staff: User) -> None:
     assert status["running"] is True and status["first_sync"] is True
     assert status["progress"] == {"done": 120, "total": 1000}
     page = client.get(reverse("calsync:calendarsync")).content.decode()
-    assert "First synchronisation: 120 of 1000 meetings…" in page
+    assert "First synchronisation: 120 of 1,000 meetings…" in page
+    # The script shows the very line the page renders (calsync/status.py).
+    assert status["line"] == "First synchronisation: 120 of 1,000 meetings…"
     # The page follows the run from load, without a press.
     assert 'data-watch="1"' in page
 
@@ -112,7 +114,7 @@ def test_status_and_page_show_the_first_sync_s_progress(staff: User) -> None:
     CalendarLink.objects.filter(pk=link.pk).update(lease_until=now - timedelta(seconds=1))
     status = client.get(reverse("calsync:sync_status", args=[link.pk])).json()
     assert status["running"] is False and status["progress"] is None
-    assert "120 of 1000" not in client.get(reverse("calsync:calendarsync")).content.decode()
+    assert "120 of 1,000" not in client.get(reverse("calsync:calendarsync")).content.decode()
 
 
 @pytest.mark.django_db
@@ -142,7 +144,8 @@ def test_setup_queues_the_first_sync_on_the_interactive_queue(
         response = setup(staff_client, radicale)
     link = CalendarLink.objects.get(user=staff)
     assert sent == [(link.pk, "interactive", 0)]
-    assert "The first synchronisation starts in a moment." in response.content.decode()
+    # The run is queued (not yet taken by a worker), and the page says just that.
+    assert "First synchronisation: waiting for a worker…" in response.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -16,3 +16,16 @@ def category(occurrence: Occurrence) -> str:
     if meeting.client_id is not None:
         return "client"
     return "meeting"
+
+
+CATEGORY_LABELS = {
+    "client": "Client appointment",
+    "meeting": "Meeting",
+    "personal": "Personal",
+}
+
+
+@register.filter
+def category_label(occurrence: Occurrence) -> str:
+    """The category in words (the legend's), for those who cannot tell the colours apart."""
+    return CATEGORY_LABELS[category(occurrence)]

@@ -200,6 +200,17 @@ class Note:
     code: str
     text: str
     fingerprint: str
+    # What the item is called and when it starts (the snapshot's "title" and "start"), so the
+    # page's card can name an event that was never imported (issue 18 §3).
+    title: str = ""
+    start: str = ""
+
+
+def _about(snapshot: Snapshot | None) -> dict[str, str]:
+    """``title`` and ``start`` of a Note about the item with ``snapshot``."""
+    if not snapshot:
+        return {}
+    return {"title": str(snapshot.get("title", "")), "start": str(snapshot.get("start", ""))}
 
 
 @dataclass
@@ -404,7 +415,15 @@ def _unmapped_remote(
             )
             return
         for code, text in item.problems:
-            result.notes.append(Note(item.external_id, code, text, _fingerprint(item.snapshot)))
+            result.notes.append(
+                Note(
+                    item.external_id,
+                    code,
+                    text,
+                    _fingerprint(item.snapshot),
+                    **_about(item.snapshot),
+                )
+            )
         result.actions.append(
             Adopt(
                 "our copy, mapping recovered",
@@ -428,7 +447,9 @@ def _unmapped_remote(
             )
         return
     for code, text in item.problems:
-        result.notes.append(Note(item.external_id, code, text, _fingerprint(item.snapshot)))
+        result.notes.append(
+            Note(item.external_id, code, text, _fingerprint(item.snapshot), **_about(item.snapshot))
+        )
     if not item.importable or not item.eligible:
         return
     result.actions.append(CreateHere("new there", item))
@@ -493,7 +514,15 @@ def _mapped(
             )
         return
     for code, text in there.problems:
-        result.notes.append(Note(str(mapping.meeting_id), code, text, _fingerprint(there.snapshot)))
+        result.notes.append(
+            Note(
+                str(mapping.meeting_id),
+                code,
+                text,
+                _fingerprint(there.snapshot),
+                **_about(there.snapshot),
+            )
+        )
     there_changed = there.snapshot != base
     if here is not None and here.snapshot is None:  # deleted here
         if there_changed:

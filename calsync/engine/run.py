@@ -905,19 +905,21 @@ def _notes(link: CalendarLink, notes: list[p.Note]) -> None:
             code=note.code,
             # Any text identifies the content; the column holds its digest.
             fingerprint=hashlib.sha256(note.fingerprint.encode()).hexdigest(),
-            defaults={"text": note.text},
+            defaults={"text": note.text, "title": note.title[:255], "start": note.start[:40]},
         )
         if created:
             fresh.append(message)
     if fresh:
-        body = "\n\n".join(m.text for m in fresh)
-        transaction.on_commit(lambda: _mail(link, fresh, body))
+        transaction.on_commit(lambda: _mail(link, fresh))
 
 
-def _mail(link: CalendarLink, messages: list[SyncMessage], body: str) -> None:
+def _mail(link: CalendarLink, messages: list[SyncMessage]) -> None:
+    # The same words as the cards on the page (meeting, date, what happened), with a link to each.
+    from calsync.message_cards import email_body
+
     send_mail(
         subject="CalendarSync: something needs your attention",
-        message=f"{body}\n\nSee My Account > CalendarSync for details.",
+        message=email_body(link, messages),
         from_email=None,
         recipient_list=[link.user.email],
     )

@@ -83,6 +83,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# CalSync's own named date formats per language (calsync/formats/en/formats.py says why).
+FORMAT_MODULE_PATH = ["calsync.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -286,6 +288,9 @@ BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=30)
 BILLING_DEFAULT_MODE = env.str("BILLING_DEFAULT_MODE", default="per_practitioner")
 # How many ledger entries the Settings > Integrations page lists.
 BILLING_LEDGER_PAGE_SIZE = 50
+# Administrators are warned when the renewals of the next this many days need more credits than
+# the balance holds (Settings > Integrations and Credits), before any of them would lapse.
+BILLING_LOW_BALANCE_DAYS = env.int("BILLING_LOW_BALANCE_DAYS", default=7)
 
 # --- buying credits by card (feature 41): Stripe Checkout. Switched on by the secret key; the
 # webhook's signing secret is then required too (the credits come only from a verified webhook).

@@ -52,8 +52,12 @@ def _client_config(redirect_uri: str) -> dict[str, Any]:
     }
 
 
-def start(session: SessionBase, *, redirect_uri: str, target: str) -> str:
-    """Begin linking: remember the flow in the session and return the consent page's URL."""
+def start(
+    session: SessionBase, *, redirect_uri: str, target: str, reconnect: int | None = None
+) -> str:
+    """Begin linking: remember the flow in the session and return the consent page's URL.
+    ``reconnect``: the id of the link this grant is for (a new grant for an existing link),
+    kept with the flow so the callback cannot mistake one flow for the other."""
     scopes = scopes_for(target)
     flow = Flow.from_client_config(
         _client_config(redirect_uri), scopes=scopes, redirect_uri=redirect_uri
@@ -72,6 +76,7 @@ def start(session: SessionBase, *, redirect_uri: str, target: str) -> str:
         "redirect_uri": redirect_uri,
         "target": target,
         "scopes": scopes,
+        "reconnect": reconnect,
     }
     return str(url)
 
@@ -82,6 +87,8 @@ class Grant:
     account: str
     secrets: dict[str, Any]
     credentials: Credentials
+    # The link this grant reconnects (None: a new link).
+    reconnect: int | None = None
 
 
 def finish(session: SessionBase, *, callback_url: str, state: str, error: str = "") -> Grant:
@@ -121,6 +128,7 @@ def finish(session: SessionBase, *, callback_url: str, state: str, error: str = 
         account=_email_from(flow.oauth2session.token) or "Google account",
         secrets=secrets_of(creds),
         credentials=creds,
+        reconnect=pending.get("reconnect"),
     )
 
 

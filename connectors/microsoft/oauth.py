@@ -89,7 +89,9 @@ def application(
         raise Unavailable("Microsoft's sign-in service could not be reached.") from exc
 
 
-def start(session: SessionBase, *, redirect_uri: str, target: str) -> str:
+def start(
+    session: SessionBase, *, redirect_uri: str, target: str, reconnect: int | None = None
+) -> str:
     """Begin linking: keep msal's flow (state, PKCE verifier, nonce) in the session and return
     the consent page's URL.
 
@@ -110,7 +112,8 @@ def start(session: SessionBase, *, redirect_uri: str, target: str) -> str:
             )
     except Unavailable as exc:
         raise SetupError(str(exc)) from exc
-    session[SESSION_KEY] = {"flow": flow, "target": target}
+    # ``reconnect``: the link a new grant is for (None: a new link), kept with this flow.
+    session[SESSION_KEY] = {"flow": flow, "target": target, "reconnect": reconnect}
     return str(flow["auth_uri"])
 
 
@@ -119,6 +122,8 @@ class Grant:
     target: str
     account: str
     secrets: dict[str, Any]
+    # The link this grant reconnects (None: a new link).
+    reconnect: int | None = None
 
 
 def finish(session: SessionBase, *, params: dict[str, str]) -> Grant:
@@ -163,6 +168,7 @@ def finish(session: SessionBase, *, params: dict[str, str]) -> Grant:
             "home_account_id": home,
             "tenant_id": str(claims.get("tid", "")),
         },
+        reconnect=pending.get("reconnect"),
     )
 
 

@@ -1,5 +1,7 @@
-// The Synchronize button: POST with fetch, then poll the link's status until the run is done,
-// so the page shows progress ("120 of 1,000 meetings") and the result without a reload. A link
+// The Synchronise button: POST with fetch, then poll the link's status until the run is done,
+// so the page shows progress ("120 of 1,000 meetings") and the result without a reload. The
+// status line is the server's (calsync/status.py renders it for the page and for this poll
+// alike), so the page says after a run what a reload would say, in the user's zone. A link
 // whose first sync is pending or under way is followed from page load, with no press. Without
 // JavaScript the form still posts and the page reloads with a message.
 (function () {
@@ -7,25 +9,6 @@
   // Polling stops when the text has not changed for this long (a worker that never comes, say);
   // a long first sync keeps it alive by making progress.
   var QUIET_LIMIT_MS = 120000;
-
-  function count(n) { return Number(n).toLocaleString(); }
-
-  function describe(status) {
-    var label = status.first_sync ? "First synchronisation" : "Synchronising";
-    if (status.running) {
-      var p = status.progress;
-      if (p) return label + ": " + count(p.done) + " of " + count(p.total) + " meetings…";
-      return label + ": reading both calendars…";
-    }
-    if (status.queued) return label + ": waiting for a worker…";
-    var run = status.last_run;
-    if (status.first_sync && !run) return "The first synchronisation starts in a moment…";
-    var text = status.display_state + ".";
-    if (status.last_success_at) text += " Last success " + new Date(status.last_success_at).toLocaleString() + ".";
-    if (run) text += " Last run: " + run.status + ". " + (run.summary || "") + (run.error ? " " + run.error : "");
-    if (status.failure_count) text += " Failed " + status.failure_count + " time(s) in a row; retrying later.";
-    return text;
-  }
 
   function finished(status) {
     // A first sync that has not run yet is waited for: the dispatcher or the queue starts it.
@@ -36,6 +19,7 @@
   function follow(form) {
     var button = form.querySelector("button");
     var out = document.getElementById(form.dataset.output);
+    var changes = document.getElementById(form.dataset.changes);
     form.changedAt = Date.now();
     out.dataset.done = "";
     if (form.polling) return;
@@ -48,12 +32,22 @@
       })
         .then(function (r) { return r.json(); })
         .then(function (status) {
-          var text = describe(status);
-          if (text !== out.textContent) { out.textContent = text; form.changedAt = Date.now(); }
+          // Compared with the last line received, not with innerHTML (which the browser
+          // re-serialises, so it would never look equal).
+          if (status.line !== form.lastLine) {
+            form.lastLine = status.line;
+            out.innerHTML = status.line;
+            out.className = "status-line tone-" + status.tone;
+            form.changedAt = Date.now();
+          }
+          if (changes && status.changes !== changes.innerHTML) changes.innerHTML = status.changes;
           if (finished(status) || Date.now() - form.changedAt > QUIET_LIMIT_MS) {
             form.polling = false;
             out.dataset.done = "1";
-            button.disabled = false;
+            button.removeAttribute("aria-disabled");
+            // A problem that needs another button (Reconnect, Allow these deletions): the page
+            // as the server renders it now has that button.
+            if (status.action !== (out.dataset.action || "")) window.location.reload();
           } else {
             setTimeout(poll, 1000);
           }
@@ -66,10 +60,13 @@
     var out = document.getElementById(form.dataset.output);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      // Disabled until this press's run is over: pressing again would only be refused.
-      button.disabled = true;
+      // Not pressable until this press's run is over (pressing again would only be refused),
+      // but aria-disabled rather than disabled: a disabled button loses the keyboard focus.
+      if (button.getAttribute("aria-disabled") === "true") return;
+      button.setAttribute("aria-disabled", "true");
       out.dataset.done = "";
       out.textContent = "Requesting…";
+      form.lastLine = null;
       fetch(form.action, {
         method: "POST",
         body: new FormData(form),

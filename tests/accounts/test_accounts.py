@@ -119,7 +119,7 @@ def test_my_account_shows_calendarsync_to_staff_only(staff: User, admin_user: Us
     # Honest page: no Setup buttons until the connectors exist.
     assert (
         b"You have no linked calendars." in sync_page
-        and b"<button" not in sync_page.split(b"<main>")[1]
+        and b"<button" not in sync_page.split(b'<main id="main" tabindex="-1">')[1]
     )
 
 

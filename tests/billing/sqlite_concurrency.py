@@ -127,7 +127,7 @@ def main() -> None:
         def purchase(i: int, user: object) -> Callable[[], requests.Response]:
             return lambda: admins[i].post(
                 buy,
-                {"user": user, "csrfmiddlewaretoken": tokens[i]},
+                {"user": user, "confirm": "1", "csrfmiddlewaretoken": tokens[i]},
                 allow_redirects=False,
                 timeout=120,
             )

@@ -64,7 +64,12 @@ def test_purchase_from_the_page(admin_user: User, staff: User, colleague: User) 
     client = login(admin_user)
     options = choices(client.get(BUY))
     assert "Sam Staff" in options and "Cleo Colleague" in options and "Ada Admin" not in options
-    response = client.post(BUY, {"user": staff.pk}, follow=True)
+    # Purchase shows what it costs first; nothing is bought before the confirmation.
+    confirm = text(client.post(BUY, {"user": staff.pk}))
+    assert 'id="charge-now">Nothing: the first 30 days are free, until' in confirm
+    assert 'id="balance-after">0 credits' in confirm and "Confirm purchase" in confirm
+    assert not Subscription.objects.exists()
+    response = client.post(BUY, {"user": staff.pk, "confirm": "1"}, follow=True)
     assert response.redirect_chain == [(INTEGRATIONS, 302)]
     page = text(response)
     assert "the first 30 days are free" in page
@@ -94,16 +99,24 @@ def test_a_second_purchase_without_credits_explains_why(
     admin_user: User, staff: User, tenant: Tenant
 ) -> None:
     client = login(admin_user)
-    client.post(BUY, {"user": staff.pk})
+    client.post(BUY, {"user": staff.pk, "confirm": "1"})
     sub = Subscription.objects.get()
     client.post(reverse("billing:cancel", args=[sub.pk]))
-    response = client.post(BUY, {"user": staff.pk})
+    # No Buy button that cannot succeed: the trial is used and there are no credits.
+    page = text(client.get(INTEGRATIONS))
+    assert "Buy Calendar Synchronisation" not in page
+    assert "needs 25 credits (their free trial was used); the balance is 0" in page
+    assert "Not enough credits" in text(client.get(BUY))
+    response = client.post(BUY, {"user": staff.pk, "confirm": "1"})
     assert response.status_code == 200
-    assert "Not enough credits: the first month costs 25 credits and the practice has 0" in text(
-        response
-    )
+    assert "Not enough credits" in text(response)
+    assert Subscription.objects.count() == 1
     grant(tenant, 25)
-    response = client.post(BUY, {"user": staff.pk}, follow=True)
+    assert "Sam Staff (" in choices(client.get(BUY))
+    confirm = text(client.post(BUY, {"user": staff.pk}))
+    assert "25 credits for the first month (the free trial was used before)" in confirm
+    assert 'id="balance-after">0 credits' in confirm
+    response = client.post(BUY, {"user": staff.pk, "confirm": "1"}, follow=True)
     assert "25 credits were charged for the first month" in text(response)
     assert balance_of(tenant) == 0
 
@@ -218,7 +231,8 @@ def test_buying_during_a_cancelled_paid_month_says_until_when(
     renewals_run()
     client = login(admin_user)
     client.post(reverse("billing:cancel", args=[sub.pk]))
-    response = client.post(BUY, {"user": staff.pk})
+    grant(tenant, 25)  # enough for a month, so Sam is a choice and the service has its say
+    response = client.post(BUY, {"user": staff.pk, "confirm": "1"})
     assert response.status_code == 200
     assert "Sam Staff's cancelled subscription is paid until" in text(response)
     assert Subscription.objects.count() == 1

@@ -51,8 +51,14 @@ def buy_in_browser(tab: Page, base: str, admin: User, staff: User) -> None:
     expect(tab.get_by_role("heading", name="Calendar Integration")).to_be_visible()
     expect(tab.locator("#balance")).to_have_text("0")
     tab.get_by_role("link", name="Buy Calendar Synchronisation").click()
-    tab.get_by_label("Practitioner").select_option(label=f"Petra Physio ({staff.email})")
+    tab.get_by_label("Practitioner").select_option(
+        label=f"Petra Physio ({staff.email}): free for 30 days, then 25 credits a month"
+    )
     tab.get_by_role("button", name="Purchase").click()
+    # The confirm step: what is charged now and the balance after (issue 18 §5).
+    expect(tab.locator("#charge-now")).to_contain_text("Nothing: the first 30 days are free")
+    expect(tab.locator("#balance-after")).to_have_text("0 credits")
+    tab.get_by_role("button", name="Confirm purchase").click()
 
 
 def test_purchase_from_integrations_to_the_practitioners_page(

@@ -44,11 +44,12 @@ def test_link_a_caldav_calendar_then_revoke_it(
     page.get_by_label("Password").fill(radicale.password)
     page.get_by_role("button", name="Connect").click()
     expect(page.get_by_role("status")).to_contain_text("Linked “CS_Rosa Therapist”")
-    row = page.locator("tr[data-link]")
+    row = page.locator("article[data-link]")
     expect(row).to_contain_text("iCloud / CalDAV: CS_Rosa Therapist")
-    expect(row).to_contain_text("Active")
+    expect(row.locator(".status-line")).to_contain_text("Up to date · synced just now")
 
-    page.once("dialog", lambda dialog: dialog.accept())
+    # A page that asks, not a script dialog (issue 18 §8).
+    page.get_by_role("link", name="Revoke access").click()
     page.get_by_role("button", name="Revoke access").click()
     expect(page.get_by_role("status")).to_contain_text("was revoked")
     expect(page.get_by_text("You have no linked calendars.")).to_be_visible()
@@ -81,9 +82,12 @@ def test_link_google_through_the_consent_screen(
         expect(page.get_by_role("status")).to_contain_text(
             "Linked Google Calendar “CS_Gina Physio”"
         )
-        expect(page.locator("tr[data-link]")).to_contain_text("Google Calendar: CS_Gina Physio")
+        expect(page.locator("article[data-link]")).to_contain_text(
+            "Google Calendar: CS_Gina Physio"
+        )
 
-        page.once("dialog", lambda dialog: dialog.accept())
+        # A page that asks, not a script dialog (issue 18 §8).
+        page.get_by_role("link", name="Revoke access").click()
         page.get_by_role("button", name="Revoke access").click()
         expect(page.get_by_role("status")).to_contain_text("was revoked")
     assert len(google_fake.requests_to(method="POST", path="/revoke")) == 1
@@ -121,14 +125,15 @@ def test_link_microsoft_through_the_consent_screen_then_revoke(
         expect(page.get_by_role("status")).to_contain_text(
             "Linked Microsoft 365 / Outlook “CS_Mia Osteo” (mia@outlook.example)"
         )
-        row = page.locator("tr[data-link]")
+        row = page.locator("article[data-link]")
         expect(row).to_contain_text("Microsoft 365 / Outlook: CS_Mia Osteo")
-        expect(row).to_contain_text("Active")
+        expect(row.locator(".status-line")).to_contain_text("Up to date")
         assert [c.name for c in microsoft_fake.calendars.values() if not c.is_default] == [
             "CS_Mia Osteo"
         ]
 
-        page.once("dialog", lambda dialog: dialog.accept())
+        # A page that asks, not a script dialog (issue 18 §8).
+        page.get_by_role("link", name="Revoke access").click()
         page.get_by_role("button", name="Revoke access").click()
         expect(page.get_by_role("status")).to_contain_text("Microsoft has no per-app revoke")
         expect(page.get_by_role("status")).to_contain_text(
@@ -178,14 +183,15 @@ def test_revoke_then_setup_again_with_the_same_calendar_duplicates_nothing(
 
     setup()
     page.reload()
-    expect(page.locator(".link-detail")).to_contain_text("3 sent to the external calendar")
-    page.once("dialog", lambda dialog: dialog.accept())
+    expect(page.locator("article[data-link]")).to_contain_text("3 sent to the external calendar")
+    # A page that asks, not a script dialog (issue 18 §8).
+    page.get_by_role("link", name="Revoke access").click()
     page.get_by_role("button", name="Revoke access").click()
     expect(page.get_by_role("status")).to_contain_text("was revoked")
 
     setup()  # the same server, account and dedicated calendar
     page.reload()
-    detail = page.locator(".link-detail")
+    detail = page.locator("article[data-link]")
     expect(detail).to_contain_text("3 copies recognised again")
     expect(detail).not_to_contain_text("new from the external calendar")
     expect(detail).not_to_contain_text("sent to the external calendar")
@@ -199,3 +205,69 @@ def test_revoke_then_setup_again_with_the_same_calendar_duplicates_nothing(
     titles = sorted(i.event.title for i in reader.full_listing().items if i.event)
     assert titles == ["Session 0", "Session 1", "Session 2"]
     assert Meeting.objects.filter(owner=staff).count() == 3
+
+
+def test_reconnect_a_caldav_calendar_whose_password_stopped_working(
+    page: Page,
+    live_server,  # type: ignore[no-untyped-def]
+    radicale: CalDAVServer,
+) -> None:
+    """Issue 18 §1: *Needs reconnecting* says what is wrong and offers the one button that
+    fixes it; the form has the server and user filled in; the link, its copies and its cursor
+    stay. The administrator sees the same on *Settings > Integrations*."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calsync.engine.run import run_link
+    from connectors import credentials
+    from tests.engine.helpers import link_caldav
+    from tests.factories import make_meeting
+
+    staff = entitle(
+        UserFactory(role=Role.STAFF, email="rita@example.test", full_name="Rita Reconnect")
+    )
+    admin = UserFactory(tenant=staff.tenant, role=Role.ADMIN, email="boss@example.test")
+    make_meeting(staff, title="Kept once", start=timezone.now() + timedelta(days=2))
+    link, reader = link_caldav(staff, radicale)
+    run_link(link.pk)
+    cursor = CalendarLink.objects.get(pk=link.pk).cursor
+    CalendarLink.objects.filter(pk=link.pk).update(
+        state=LinkState.NEEDS_RECONNECT,
+        credentials=credentials.encrypt({"password": "changed-at-the-server"}),
+    )
+
+    def log_in(email: str) -> None:
+        page.goto(f"{live_server.url}/account/login/")
+        page.get_by_label("E-mail address").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+
+    log_in(admin.email)
+    page.goto(f"{live_server.url}/settings/integrations/")
+    health = page.locator("#sync-health")
+    expect(health.locator("tr", has_text="Rita Reconnect")).to_contain_text("Needs reconnecting")
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(staff.email)
+    page.goto(f"{live_server.url}/account/calendarsync/")
+    card = page.locator("article[data-link]")
+    expect(card.locator(".status-line")).to_contain_text(
+        "Needs reconnecting: iCloud / CalDAV (" + radicale.username + ") no longer accepts"
+    )
+    expect(card.get_by_role("button", name="Synchronise")).to_have_count(0)
+    card.get_by_role("link", name="Reconnect").click()
+    expect(page.get_by_label("Server address")).to_have_value(radicale.url)
+    expect(page.get_by_label("User name")).to_have_value(radicale.username)
+    page.get_by_label("New password").fill(radicale.password)
+    page.get_by_role("button", name="Reconnect").click()
+    expect(page.get_by_role("status")).to_contain_text("Reconnected iCloud / CalDAV")
+    expect(card.locator(".status-line")).to_contain_text("Up to date · synced just now")
+    assert CalendarLink.all_objects.count() == 1
+    assert CalendarLink.objects.get(pk=link.pk).cursor != "" and cursor
+    assert [i.event.title for i in reader.full_listing().items if i.event] == ["Kept once"]
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(admin.email)
+    page.goto(f"{live_server.url}/settings/integrations/")
+    expect(health.locator("tr", has_text="Rita Reconnect")).to_contain_text("Up to date")

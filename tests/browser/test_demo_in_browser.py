@@ -96,13 +96,13 @@ def test_the_demo_links_google_and_microsoft_and_sells_credits(page: Page, demo:
     page.locator("#allow").click()
     expect(page.get_by_role("status")).to_contain_text("Linked Microsoft 365 / Outlook")
     for _ in range(60):
-        if page.locator(".link-detail").count() == 2 and "repeats daily" in (
-            page.locator(".link-detail").nth(1).inner_text()
+        if page.locator("article[data-link]").count() == 2 and "repeats daily" in (
+            page.locator("article[data-link]").nth(1).inner_text()
         ):
             break
         time.sleep(1)
         page.reload()
-    outlook = page.locator(".link-detail").filter(has_text="Microsoft 365 / Outlook")
+    outlook = page.locator("article[data-link]").filter(has_text="Microsoft 365 / Outlook")
     expect(outlook).to_contain_text("repeats daily")
     expect(outlook).to_contain_text("exception on this repeated meeting")
     page.get_by_role("button", name="Log out").click()

@@ -78,9 +78,10 @@ def test_sign_up_invite_link_and_deactivate(
     # Lena buys calendar synchronisation for Pim (his free trial).
     page.goto(f"{live_server.url}/settings/integrations/calendar-sync/buy/")
     page.get_by_label("Practitioner").select_option(
-        label="Pim Practitioner (pim@lighthouse.example)"
+        label="Pim Practitioner (pim@lighthouse.example): free for 30 days, then 25 credits a month"
     )
     page.get_by_role("button", name="Purchase").click()
+    page.get_by_role("button", name="Confirm purchase").click()
     expect(page.get_by_role("status")).to_contain_text("bought for Pim Practitioner")
 
     # Pim links Google through the consent page.

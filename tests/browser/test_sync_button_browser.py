@@ -1,4 +1,4 @@
-"""*Synchronize* in a real browser: the press, the progress text and the result, with no page
+"""*Synchronise* in a real browser: the press, the progress text and the result, with no page
 reload. The first test runs the sync eagerly in the web process; the second sends it through
 Redis to a real worker process, as production does, and watches a first sync's "n of m"."""
 
@@ -30,7 +30,9 @@ def test_press_synchronize_and_see_the_result_without_a_reload(
     page: Page,
     live_server,  # type: ignore[no-untyped-def]
     radicale: CalDAVServer,
+    settings,  # type: ignore[no-untyped-def]
 ) -> None:
+    settings.CALSYNC_SYNC_BUTTON_SECONDS = 1
     staff = entitle(UserFactory(role=Role.STAFF, email="sync@example.test"))
     make_meeting(staff, title="Pushed by the button", start=timezone.now() + timedelta(days=2))
     link, reader = link_caldav(staff, radicale)
@@ -39,11 +41,39 @@ def test_press_synchronize_and_see_the_result_without_a_reload(
     # A marker on the window: a full reload would remove it.
     page.evaluate("window.notReloaded = true")
 
-    page.get_by_role("button", name="Synchronize").click()
+    button = page.get_by_role("button", name="Synchronise")
+    button.click()
     output = page.locator(f"#sync-output-{link.pk}")
+    changes = page.locator(f"#sync-changes-{link.pk}")
     expect(output).to_have_attribute("data-done", "1", timeout=30_000)
-    expect(output).to_contain_text("Last run: ok")
-    expect(output).to_contain_text("Last success")
+    # The status line the server renders, in words: no raw "ok", no "Not yet" after a sync.
+    expect(output).to_contain_text("Up to date · synced just now · next in")
+    expect(output.locator("time").first).to_have_attribute("title", re.compile(r"\d{4}, \d\d:\d\d"))
+    expect(changes).to_contain_text("Last changes, ")
+    expect(changes).to_contain_text("1 sent to the external calendar.")
+    # The button keeps the keyboard focus through the run (aria-disabled, not disabled).
+    assert page.evaluate("document.activeElement.closest('form.sync-now') !== null") is True
+    expect(page.locator("body")).not_to_contain_text("Not yet")
+    assert page.evaluate("window.notReloaded") is True
+    before = changes.inner_text()
+
+    # A second press that finds nothing to do: the line says so, the last changes stay as they
+    # were (with their own time) instead of reading as this run's result.
+    # (Radicale's copy is read back once after the first run, which the engine counts as an
+    # update: reach the quiet state first, then press.)
+    from calsync.engine.run import run_link
+
+    for _ in range(3):
+        if not run_link(link.pk).counts:
+            break
+    page.reload()
+    page.evaluate("window.notReloaded = true")
+    before = changes.inner_text()
+    page.wait_for_timeout(1_200)  # CALSYNC_SYNC_BUTTON_SECONDS, 1 here
+    button.click()
+    expect(output).to_have_attribute("data-done", "1", timeout=30_000)
+    expect(output).to_contain_text("Up to date · synced just now")
+    assert changes.inner_text() == before
     assert page.evaluate("window.notReloaded") is True
     assert [i.event.title for i in reader.full_listing().items] == ["Pushed by the button"]
     link.refresh_from_db()
@@ -89,12 +119,15 @@ def test_a_worker_s_first_sync_shows_how_many_meetings_of_how_many(
     log_in(page, live_server.url, staff.email)
     page.goto(f"{live_server.url}/account/calendarsync/")
     output = page.locator(f"#sync-output-{link.pk}")
-    page.get_by_role("button", name="Synchronize").click()
+    page.get_by_role("button", name="Synchronise").click()
     expect(output).to_have_text(
         re.compile(r"First synchronisation: ([1-9]|1[01]) of 12 meetings…"), timeout=30_000
     )
     expect(output).to_have_attribute("data-done", "1", timeout=30_000)
-    expect(output).to_contain_text("Last run: ok. 12 sent to the external calendar.")
+    expect(output).to_contain_text("Up to date · synced just now")
+    expect(page.locator(f"#sync-changes-{link.pk}")).to_contain_text(
+        "12 sent to the external calendar."
+    )
     assert worker.poll() is None
     link.refresh_from_db()
     assert link.cursor and (link.progress_done, link.progress_total) == (0, 0)

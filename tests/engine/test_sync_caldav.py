@@ -455,7 +455,7 @@ def test_the_page_shows_the_last_run_its_messages_and_asks_about_deletions(
     run_link(link.pk)
     client = login(staff)
     page = client.get(reverse("calsync:calendarsync")).content.decode()
-    assert "Finished" in page and "6 sent to the external calendar." in page
+    assert "Up to date · synced" in page and "6 sent to the external calendar." in page
     for item in reader.full_listing().items[:5]:
         reader.delete(item.external_id, etag=None)
     run_link(link.pk)

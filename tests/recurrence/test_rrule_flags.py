@@ -197,10 +197,12 @@ def test_no_end_uses_the_far_future_setting() -> None:
     tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO"], START)
     assert tr.flags == {Flag.NO_END} and tr.rule is not None
     assert tr.rule.until == FAR_FUTURE == date(2078, 12, 31)
-    assert "2078-12-31" in str(tr.message(Flag.NO_END))
+    # People read "no end date", never the internal far-future end (issue 18 §3).
+    assert "2078" not in str(tr.message(Flag.NO_END))
+    assert "repeats with no end date" in str(tr.message(Flag.NO_END))
     tr = from_rrule(["RRULE:FREQ=WEEKLY;BYDAY=MO"], START, far_future=date(2040, 1, 1))
     assert tr.rule is not None and tr.rule.until == date(2040, 1, 1)
-    assert "2040-01-01" in str(tr.message(Flag.NO_END))
+    assert "2040" not in str(tr.message(Flag.NO_END))
 
 
 # -- messages --------------------------------------------------------------------------------------

@@ -1,0 +1,18 @@
+"""CalSync's date and time formats for English (issue 18 §4): one way of writing a moment on
+every page, e-mail and script-updated line, in 24-hour time as the practices using CalSync
+write it ("1 December 2026, 21:47"), instead of Django's US defaults ("Dec. 1, 2026, 9:47
+p.m."). Templates and code name these formats (``|date:"DATETIME_FORMAT"``,
+``formats.date_format(value, "SHORT_DATETIME_FORMAT")``), never a pattern of their own, so
+another language's module (``calsync/formats/<code>/``) changes them all at once."""
+
+DATE_FORMAT = "j F Y"
+TIME_FORMAT = "H:i"
+DATETIME_FORMAT = "j F Y, H:i"
+YEAR_MONTH_FORMAT = "F Y"
+MONTH_DAY_FORMAT = "j F"
+SHORT_DATE_FORMAT = "j M Y"
+SHORT_DATETIME_FORMAT = "j M Y, H:i"
+FIRST_DAY_OF_WEEK = 1  # Monday, as the week view
+DECIMAL_SEPARATOR = "."
+THOUSAND_SEPARATOR = ","
+NUMBER_GROUPING = 3
