@@ -361,7 +361,7 @@ class SyncChange(models.Model):
     CALSYNC_HISTORY_RETENTION_DAYS are removed by a beat task."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    link = models.ForeignKey(CalendarLink, on_delete=models.CASCADE, related_name="changes")
+    link = models.ForeignKey(CalendarLink, on_delete=models.CASCADE, related_name="sync_changes")
     meeting = models.ForeignKey(
         "agenda.Meeting", on_delete=models.CASCADE, related_name="sync_changes"
     )

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ('conflicts', models.JSONField(blank=True, default=list)),
                 ('conflict_state', models.CharField(blank=True, choices=[('', 'No conflict'), ('open', 'To review'), ('kept', 'Result kept'), ('taken', 'Other side taken')], default='', max_length=5)),
                 ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('link', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='calsync.calendarlink')),
+                ('link', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sync_changes', to='calsync.calendarlink')),
                 ('meeting', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sync_changes', to='agenda.meeting')),
                 ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.tenant')),
             ],

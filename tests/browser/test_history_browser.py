@@ -127,11 +127,11 @@ def test_convert_a_daily_series_in_one_click(
     assert SyncMessage.objects.filter(code="daily").exists()
 
     page.goto(f"{live_server.url}/account/calendarsync/")
-    card = page.locator(".sync-messages li", has_text="repeats daily")
+    card = page.locator(".message-card", has_text="repeats daily")
     expect(card).to_contain_text("convert it in one click")
     card.get_by_role("button", name="Convert to weekly").click()
     expect(page.get_by_role("status")).to_contain_text("now repeats weekly")
-    expect(page.locator(".sync-messages li", has_text="repeats daily")).to_have_count(0)
+    expect(page.locator(".message-card", has_text="repeats daily")).to_have_count(0)
     meeting = Meeting.objects.get(title="Stand-up")
     assert meeting.rule is not None and len(meeting.rule.weekdays) == 7
     page.goto(f"{live_server.url}/calendar/meetings/{meeting.pk}/")
