@@ -69,10 +69,26 @@ def link_privacy(link: CalendarLink) -> Privacy:
     )
 
 
-def initial_levels(tenant: Tenant) -> dict[str, str]:
-    """A new link's levels: the practice's defaults, as ``CalendarLink`` field values."""
+def levels_for_new_link(tenant: Tenant, chosen: dict[str, str]) -> dict[str, str]:
+    """A new link's levels as ``CalendarLink`` field values: ``chosen`` (by kind, at Setup)
+    where given, the practice's defaults elsewhere. ``ValidationError`` for a level the practice
+    does not allow."""
     rules = practice_privacy(tenant)
-    return {f"privacy_{kind}": str(_default(rules, kind)) for kind in KINDS}
+    return _checked(rules, {kind: chosen.get(kind) or str(_default(rules, kind)) for kind in KINDS})
+
+
+def _checked(rules: PracticePrivacy, levels: dict[str, str]) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    for kind in KINDS:
+        level = _parse(levels[kind], kind)
+        if level not in allowed_levels(rules, kind):
+            raise ValidationError(
+                f"{KIND_LABELS[kind]}: your practice does not allow a level looser than "
+                f"“{PrivacyLevel(_default(rules, kind)).label}”.",
+                code="not_allowed",
+            )
+        chosen[f"privacy_{kind}"] = str(level)
+    return chosen
 
 
 def _parse(value: str, kind: Kind) -> Level:
@@ -88,17 +104,10 @@ def link_privacy_update(*, link: CalendarLink, actor: User, levels: dict[str, st
     """Set a link's levels (``levels``: by kind, "full", "title" or "busy"). ``ValidationError``
     for a level the practice does not allow. Returns whether anything changed; a change asks for
     a run that rewrites the existing outside copies (both ways)."""
-    rules = practice_privacy(link.tenant)
-    chosen: dict[str, str] = {}
-    for kind in KINDS:
-        level = _parse(levels.get(kind, getattr(link, f"privacy_{kind}")), kind)
-        if level not in allowed_levels(rules, kind):
-            raise ValidationError(
-                f"{KIND_LABELS[kind]}: your practice does not allow a level looser than "
-                f"“{PrivacyLevel(_default(rules, kind)).label}”.",
-                code="not_allowed",
-            )
-        chosen[f"privacy_{kind}"] = str(level)
+    rules = practice_privacy(link.tenant_id)
+    chosen = _checked(
+        rules, {kind: levels.get(kind) or getattr(link, f"privacy_{kind}") for kind in KINDS}
+    )
     if all(getattr(link, name) == value for name, value in chosen.items()):
         return False
     with transaction.atomic():
