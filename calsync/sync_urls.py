@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from calsync import views
+from calsync import privacy_views, views
 
 app_name = "calsync"
 
@@ -18,5 +18,6 @@ urlpatterns = [
     path("<int:pk>/sync/", views.sync_now, name="sync_now"),
     path("<int:pk>/status/", views.sync_status, name="sync_status"),
     path("<int:pk>/allow-deletions/", views.allow_deletions, name="allow_deletions"),
+    path("<int:pk>/privacy/", privacy_views.link_privacy, name="link_privacy"),
     path("version/", views.calendar_version, name="calendar_version"),
 ]
