@@ -24,7 +24,9 @@ HELP = _(
 
 
 class LinkPrivacyForm(forms.Form):
-    """The levels of one link, each limited to what the practice allows."""
+    """The levels of one link, each limited to what the practice allows. A level left out keeps
+    the link's (at Setup: the practice's default), so a client that knows nothing of levels
+    still sets a calendar up."""
 
     def __init__(
         self,
@@ -41,10 +43,11 @@ class LinkPrivacyForm(forms.Form):
                 label=LABELS[kind],
                 choices=[(str(level), PrivacyLevel(level).label) for level in allowed],
                 initial=current if current in allowed else str(allowed[0]),
+                required=False,
             )
 
     def levels(self) -> dict[str, str]:
-        return {str(kind): self.cleaned_data[str(kind)] for kind in KINDS}
+        return {str(k): self.cleaned_data[str(k)] for k in KINDS if self.cleaned_data.get(str(k))}
 
 
 class PracticePrivacyForm(forms.Form):
