@@ -200,3 +200,28 @@ def test_the_level_chosen_at_setup_is_the_new_links(
         "title",
         "full",
     )
+
+
+def test_the_migration_takes_earlier_pairs_of_personal_meetings_for_imported(staff: User) -> None:
+    """Mappings from before levels: a personal meeting's pair keeps full two-way sync (it may be
+    the user's own outside event), an appointment's is ours and follows the levels."""
+    import importlib
+
+    from django.apps import apps
+
+    from agenda.models import MeetingKind
+    from calsync.models import EventMapping
+    from tests.factories import make_meeting
+
+    migration = importlib.import_module("calsync.migrations.0005_privacy_levels")
+    link = a_link(staff)
+    personal = make_meeting(staff, title="Dentist", kind=MeetingKind.PERSONAL)
+    ours = make_meeting(staff, title="Review")
+    for n, meeting in enumerate([personal, ours]):
+        EventMapping.objects.create(
+            link=link, meeting=meeting, external_id=f"e{n}", etag="1", snapshot={"title": "x"}
+        )
+    migration.mark_imported(apps, None)
+    snapshots = {m.meeting_id: m.snapshot for m in EventMapping.objects.filter(link=link)}
+    assert snapshots[personal.pk] == {"title": "x", "_imported": True}
+    assert snapshots[ours.pk] == {"title": "x"}
