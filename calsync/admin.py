@@ -15,7 +15,13 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
 from calsync import push, scheduler, tasks
-from calsync.models import LIVE_CHANNEL_STATES, CalendarLink, PushChannel, SyncRun
+from calsync.models import (
+    LIVE_CHANNEL_STATES,
+    CalendarLink,
+    PracticePrivacy,
+    PushChannel,
+    SyncRun,
+)
 
 
 class ReadOnly:
@@ -146,3 +152,19 @@ class PushChannelAdmin(ReadOnly, admin.ModelAdmin[PushChannel]):
                 (channel.pk, "recreated by an operator"), queue="interactive"
             )
         self.message_user(request, f"{len(channels)} channel(s) queued to be recreated.")
+
+
+@admin.register(PracticePrivacy)
+class PracticePrivacyAdmin(ReadOnly, admin.ModelAdmin[PracticePrivacy]):
+    """Each practice's privacy rules (issue 16 §1), as its administrators set them in *Settings >
+    Privacy*; a link's own levels are on the link."""
+
+    list_display = (
+        "tenant",
+        "client_level",
+        "other_level",
+        "personal_level",
+        "staff_may_loosen",
+        "updated_at",
+    )
+    search_fields = ("tenant__name",)

@@ -225,3 +225,23 @@ def test_the_migration_takes_earlier_pairs_of_personal_meetings_for_imported(sta
     snapshots = {m.meeting_id: m.snapshot for m in EventMapping.objects.filter(link=link)}
     assert snapshots[personal.pk] == {"title": "x", "_imported": True}
     assert snapshots[ours.pk] == {"title": "x"}
+
+
+def test_operators_see_the_practice_rules_in_the_admin(staff: User, admin_user: User) -> None:
+    from django.test import Client
+
+    assert staff.tenant is not None
+    practice_privacy_update(
+        tenant=staff.tenant,
+        actor=admin_user,
+        levels={"client": "busy", "other": "full", "personal": "title"},
+        staff_may_loosen=False,
+        titles={"client": "Client appointment", "other": "Busy", "personal": "Busy"},
+    )
+    operator = User.objects.create_superuser("ops@example.test", "ops-password-123")
+    client = Client()
+    client.force_login(operator)
+    page = client.get(reverse("admin:calsync_practiceprivacy_changelist"))
+    assert page.status_code == 200
+    assert staff.tenant.name in page.content.decode()
+    assert client.get(reverse("admin:calsync_practiceprivacy_add")).status_code == 403
