@@ -414,6 +414,18 @@ def _unmapped_remote(
         # One of our copies whose mapping was lost: adopt it, then bring it up to date.
         meeting = ours[item.meeting_id]
         adopted.add(item.meeting_id)
+        if meeting.snapshot is None:
+            # Our copy of a meeting deleted here since a crash lost its mapping: it goes too
+            # (QUALITY I4), instead of coming back as an event made outside.
+            result.actions.append(
+                DeleteThere(
+                    "our copy of a meeting deleted here",
+                    item.meeting_id,
+                    item.external_id,
+                    item.etag,
+                )
+            )
+            return
         # Our copy: it holds the meeting's redaction.
         sent = None if meeting.snapshot is None else privacy.sent(meeting.snapshot, _kind(meeting))
         if (

@@ -554,7 +554,7 @@ def _unmapped_candidates(
     names: ResourceNames,
     notes: list[p.Note],
 ) -> dict[int, p.Local]:
-    """Our live meetings that incoming copies name (by the id we wrote on them) and that are not
+    """Our meetings that incoming copies name (by the id we wrote on them) and that are not
     mapped on this link: a mapping lost in a crash, or a calendar linked again after a revoke
     (the revoked link's mappings stay for history, so only this link's count)."""
     wanted = {r.meeting_id for r in remotes if r.meeting_id and r.external_id not in mapped_ids}
@@ -565,7 +565,8 @@ def _unmapped_candidates(
             "meeting_id", flat=True
         )
     )
-    meetings = Meeting.objects.filter(owner=link.user, pk__in=wanted - mapped).prefetch_related(
+    # Tombstones too: a copy of a meeting deleted here is deleted there, not imported back.
+    meetings = Meeting.all_objects.filter(owner=link.user, pk__in=wanted - mapped).prefetch_related(
         "resources", "attendance__user"
     )
     return {v.meeting_id: v for v in _local_views(meetings, False, now, names, notes)}
