@@ -124,6 +124,9 @@ class SyncMachine(RuleBasedStateMachine):
         TOTALS["examples"] += 1
         if type(self).fake is not None:
             type(self).fake.now = None  # each example starts with the provider's clock right
+            # and with none of an earlier example's notifications still to deliver (they would
+            # ask for runs of that example's link, not this one's).
+            type(self).fake.courier.outbox.clear()
         tenant = TenantFactory()
         level = type(self).level
         PracticePrivacy.objects.create(
