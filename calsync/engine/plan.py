@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from calsync.engine.fields import FULL_PRIVACY, SYNCED_FIELDS, Kind, Privacy, Snapshot
+from calsync.engine.fields import FULL_PRIVACY, SYNCED_FIELDS, Kind, Level, Privacy, Snapshot
 from connectors.events import TIME_FIELDS
 
 
@@ -559,7 +559,11 @@ def _mapped(
     restricted = readable != frozenset(SYNCED_FIELDS)
     there_changed = there.snapshot != base
     if here is not None and here.snapshot is None:  # deleted here
-        if there_changed and _restrict(there.snapshot, base, readable) != base:
+        # An outside edit brings the meeting back (QUALITY I3) only from a copy that holds it:
+        # a redacted copy would come back as "Busy" with nothing of the meeting, so there the
+        # deletion made here wins, and so does it over an edit of what is not read back.
+        holds_it = privacy.level(kind, imported=mapping.imported) == Level.FULL
+        if there_changed and holds_it and _restrict(there.snapshot, base, readable) != base:
             result.actions.append(
                 Forget("deleted here but edited there", mapping.meeting_id, mapping.external_id)
             )

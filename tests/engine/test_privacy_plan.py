@@ -173,3 +173,22 @@ def test_a_level_change_rewrites_the_copy_in_the_changed_fields_only() -> None:
     assert isinstance(back, p.UpdateThere) and back.snapshot == MEETING
     assert back.fields == update.fields
     assert frozenset(SYNCED_FIELDS) >= back.fields
+
+
+def test_a_redacted_copy_moved_outside_does_not_bring_back_a_meeting_deleted_here() -> None:
+    """It holds nothing of the meeting: the deletion made here wins (at full details the edit
+    outside still does, QUALITY I3)."""
+    moved = {"start": "2026-12-03T11:00:00+00:00", "end": "2026-12-03T12:00:00+00:00"}
+    deleted = p.Local(7, None, NOW, 5)
+    copy = BUSY.sent(MEETING, Kind.OTHER)
+    [delete] = _plan(
+        [deleted], [p.Remote("ext", "e2", {**copy, **moved}, NOW)], _pair(Kind.OTHER, copy), BUSY
+    ).actions
+    assert isinstance(delete, p.DeleteThere)
+    full = _plan(
+        [deleted],
+        [p.Remote("ext", "e2", {**MEETING, **moved}, NOW)],
+        _pair(Kind.OTHER, MEETING),
+        Privacy(),
+    ).actions
+    assert [type(a) for a in full] == [p.Forget, p.CreateHere]
