@@ -15,7 +15,14 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
 from calsync import push, scheduler, tasks
-from calsync.models import LIVE_CHANNEL_STATES, CalendarLink, PushChannel, SyncChange, SyncRun
+from calsync.models import (
+    LIVE_CHANNEL_STATES,
+    CalendarLink,
+    PracticePrivacy,
+    PushChannel,
+    SyncChange,
+    SyncRun,
+)
 
 
 class ReadOnly:
@@ -178,3 +185,19 @@ class SyncChangeAdmin(ReadOnly, admin.ModelAdmin[SyncChange]):
     @admin.display(description="Fields")
     def changed_fields(self, obj: SyncChange) -> str:
         return ", ".join(sorted(obj.fields))
+
+
+@admin.register(PracticePrivacy)
+class PracticePrivacyAdmin(ReadOnly, admin.ModelAdmin[PracticePrivacy]):
+    """Each practice's privacy rules (issue 16 §1), as its administrators set them in *Settings >
+    Privacy*; a link's own levels are on the link."""
+
+    list_display = (
+        "tenant",
+        "client_level",
+        "other_level",
+        "personal_level",
+        "staff_may_loosen",
+        "updated_at",
+    )
+    search_fields = ("tenant__name",)

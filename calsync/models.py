@@ -10,6 +10,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 
@@ -33,6 +34,15 @@ class LinkState(models.TextChoices):
     ACTIVE = "active", "Active"
     NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
     REVOKED = "revoked", "Revoked"
+
+
+class PrivacyLevel(models.TextChoices):
+    """What a link's outside copy of a meeting holds (issue 16 §1; ``calsync.engine.fields``
+    applies it): loosest first."""
+
+    FULL = "full", _("Full details")
+    TITLE = "title", _("Title and time")
+    BUSY = "busy", _("Busy only")
 
 
 class LiveLinkManager(models.Manager["CalendarLink"]):
@@ -82,6 +92,22 @@ class CalendarLink(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     # Set by the user on the page after a run stopped at the mass-delete guard (PRODUCT 18).
     allow_mass_delete = models.BooleanField(default=False)
+    # The privacy level per kind of meeting (issue 16 §1), as the staff member chose it; the
+    # practice's rules may make it stricter (``calsync.privacy.link_privacy``). Links from
+    # before levels existed send full details, as they did.
+    privacy_client = models.CharField(
+        max_length=8, choices=PrivacyLevel.choices, default=PrivacyLevel.FULL
+    )
+    privacy_other = models.CharField(
+        max_length=8, choices=PrivacyLevel.choices, default=PrivacyLevel.FULL
+    )
+    privacy_personal = models.CharField(
+        max_length=8, choices=PrivacyLevel.choices, default=PrivacyLevel.FULL
+    )
+    # Bumped by every change of the levels or of the practice's privacy rules; a run that
+    # rewrote the copies at a version stores it in ``privacy_applied`` (fenced, with the cursor).
+    privacy_version = models.PositiveIntegerField(default=0)
+    privacy_applied = models.PositiveIntegerField(default=0)
 
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -408,3 +434,28 @@ class SyncChange(models.Model):
     def field_rows(self) -> list[tuple[str, object, object]]:
         """(field, old, new) sorted by field, for the pages."""
         return [(name, pair[0], pair[1]) for name, pair in sorted(self.fields.items())]
+
+
+class PracticePrivacy(models.Model):
+    """A practice's privacy rules for its staff's links (issue 16 §1): the level a new link
+    starts at per kind of meeting, whether staff may choose a looser one, and the neutral titles
+    of busy copies. A practice without a row has the defaults (full details, loosening allowed)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="privacy")
+    client_level = models.CharField(
+        max_length=8, choices=PrivacyLevel.choices, default=PrivacyLevel.FULL
+    )
+    other_level = models.CharField(
+        max_length=8, choices=PrivacyLevel.choices, default=PrivacyLevel.FULL
+    )
+    personal_level = models.CharField(
+        max_length=8, choices=PrivacyLevel.choices, default=PrivacyLevel.FULL
+    )
+    staff_may_loosen = models.BooleanField(default=True)
+    client_title = models.CharField(max_length=120, default="Client appointment")
+    other_title = models.CharField(max_length=120, default="Busy")
+    personal_title = models.CharField(max_length=120, default="Busy")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"privacy of {self.tenant_id}"

@@ -22,6 +22,7 @@ from calsync.models import (
     PushChannel,
     Target,
 )
+from calsync.privacy import levels_for_new_link
 from connectors import credentials, registry
 from connectors.credentials import CredentialError
 from connectors.errors import ConnectorError
@@ -42,9 +43,11 @@ def link_create(
     target: Target | str,
     secrets: dict[str, Any],
     server_url: str = "",
+    privacy: dict[str, str] | None = None,
 ) -> CalendarLink:
-    """Store a new link with its credentials encrypted. ``ValidationError`` if this calendar is
-    linked already."""
+    """Store a new link with its credentials encrypted. ``privacy``: the privacy level per kind
+    of meeting chosen at Setup (the practice's defaults for any not given). ``ValidationError``
+    if this calendar is linked already or a level is looser than the practice allows."""
     if not user.is_practice_staff or user.tenant is None:
         raise ValidationError("Only staff members have a calendar to link.")
     entitlement = sync_entitlement(user)
@@ -61,6 +64,8 @@ def link_create(
         calendar_name=calendar_name,
         credentials=credentials.encrypt(secrets),
         next_sync_at=timezone.now(),
+        # The practice's default privacy levels, or the staff member's choice within them.
+        **levels_for_new_link(user.tenant, privacy or {}),
     )
     link.full_clean(exclude=["credentials"], validate_constraints=False)
     try:

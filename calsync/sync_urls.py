@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from calsync import history_views, views
+from calsync import history_views, privacy_views, views
 
 app_name = "calsync"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("<int:pk>/sync/", views.sync_now, name="sync_now"),
     path("<int:pk>/status/", views.sync_status, name="sync_status"),
     path("<int:pk>/allow-deletions/", views.allow_deletions, name="allow_deletions"),
+    path("<int:pk>/privacy/", privacy_views.link_privacy, name="link_privacy"),
     path("version/", views.calendar_version, name="calendar_version"),
     # The sync history's answers (calsync/history_views.py, issue 16 §2).
     path("<int:pk>/undo-last-run/", history_views.undo_last_run, name="undo_last_run"),

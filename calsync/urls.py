@@ -6,7 +6,7 @@ from accounts import views as account_views
 from accounts.forms import AdminLoginForm
 from agenda import settings_views
 from billing import views as billing_views
-from calsync import views, webhooks
+from calsync import privacy_views, views, webhooks
 
 # The Django admin's login is throttled like the app's (per account and per client address).
 admin.site.login_form = AdminLoginForm
@@ -43,6 +43,7 @@ urlpatterns = [
     path("settings/resources/", settings_views.resource_add, name="settings_resource_add"),
     path("settings/clients/", settings_views.client_add, name="settings_client_add"),
     path("settings/integrations/", include("billing.urls")),
+    path("settings/privacy/", privacy_views.settings_privacy, name="settings_privacy"),
     path("billing/stripe/webhook/", billing_views.stripe_webhook, name="stripe_webhook"),
     path("health/", views.health, name="health"),
     # The providers' push notifications (calsync/webhooks.py), under CALSYNC_PUBLIC_URL.

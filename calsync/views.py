@@ -44,6 +44,7 @@ from calsync.models import (
     SyncRun,
     Target,
 )
+from calsync.privacy_views import SETUP_PRIVACY, remember_setup_privacy, setup_privacy_form
 from calsync.services import (
     dedicated_calendar_name,
     link_create,
@@ -147,7 +148,9 @@ def setup_caldav(request: HttpRequest) -> HttpResponse:
     user = current_user(request)
     icloud = request.GET.get("icloud") == "1" or request.POST.get("icloud") == "1"
     form = CalDAVSetupForm(request.POST or None, icloud=icloud)
-    if request.method == "POST" and form.is_valid():
+    privacy = setup_privacy_form(request)
+    if request.method == "POST" and form.is_valid() and privacy.is_valid():
+        remember_setup_privacy(request, privacy)
         data = form.cleaned_data
         try:
             server_url = check_server_url(data["server_url"])
@@ -182,7 +185,11 @@ def setup_caldav(request: HttpRequest) -> HttpResponse:
                     "calendars": [[c.calendar_id, c.name] for c in calendars],
                 }
                 return redirect("calsync:setup_caldav_choose")
-    return render(request, "calsync/setup_caldav.html", {"form": form, "icloud": icloud})
+    return render(
+        request,
+        "calsync/setup_caldav.html",
+        {"form": form, "icloud": icloud, "privacy_form": privacy},
+    )
 
 
 @staff_required
@@ -237,6 +244,8 @@ def _finish_caldav(
 def _save_link(request: HttpRequest, success: str, **link: Any) -> HttpResponse:
     """The last step of every setup: store the link (``link_create`` checks billing and
     duplicates) and say what happened on the CalendarSync page."""
+    # The privacy levels chosen on the Setup page (the practice's defaults without).
+    link.setdefault("privacy", request.session.pop(SETUP_PRIVACY, None))
     try:
         created = link_create(user=current_user(request), **link)
     except ValidationError as exc:
@@ -259,14 +268,16 @@ def setup_google(request: HttpRequest) -> HttpResponse:
     if refused := _not_entitled(request):
         return refused
     form = GoogleSetupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    privacy = setup_privacy_form(request)
+    if request.method == "POST" and form.is_valid() and privacy.is_valid():
+        remember_setup_privacy(request, privacy)
         url = google_oauth.start(
             request.session,
             redirect_uri=request.build_absolute_uri(reverse("calsync:google_callback")),
             target=form.cleaned_data["target"],
         )
         return redirect(url)
-    return render(request, "calsync/setup_google.html", {"form": form})
+    return render(request, "calsync/setup_google.html", {"form": form, "privacy_form": privacy})
 
 
 @staff_required
@@ -323,7 +334,9 @@ def setup_microsoft(request: HttpRequest) -> HttpResponse:
     if refused := _not_entitled(request):
         return refused
     form = MicrosoftSetupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    privacy = setup_privacy_form(request)
+    if request.method == "POST" and form.is_valid() and privacy.is_valid():
+        remember_setup_privacy(request, privacy)
         try:
             url = microsoft_oauth.start(
                 request.session,
@@ -334,7 +347,7 @@ def setup_microsoft(request: HttpRequest) -> HttpResponse:
             messages.error(request, str(exc))
             return redirect("calsync:calendarsync")
         return redirect(url)
-    return render(request, "calsync/setup_microsoft.html", {"form": form})
+    return render(request, "calsync/setup_microsoft.html", {"form": form, "privacy_form": privacy})
 
 
 @staff_required

@@ -10,6 +10,7 @@ users* is not in it (PRODUCT 12); nor is the client of an appointment.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 from accounts.models import Role, User
 from agenda.models import Client, Meeting, MeetingKind, MeetingStatus, Resource, nearest_reminder
 from agenda.services import MeetingData
-from connectors.events import EVENT_FIELDS, Attendee, EventData, EventStatus
+from connectors.events import EVENT_FIELDS, TIME_FIELDS, Attendee, EventData, EventStatus
 from recurrence import Frequency, Rule, Weekday
 
 Snapshot = dict[str, Any]
@@ -296,3 +297,110 @@ def meeting_data_from_snapshot(
 
 def _client_of(base: Meeting | None) -> Client | None:
     return base.client if base is not None else None
+
+
+# -- privacy levels (issue 16 §1, PRODUCT 37) --------------------------------------------------
+#
+# What a meeting's outside copy holds is decided here, per link and per kind of meeting, never in
+# the connectors: they write whatever ``EventData`` they are given. The planner compares and
+# merges the *redaction* of a meeting (what goes out) with the mapping's base (what the copy held
+# last time), so a redacted field coming back (the neutral title, an empty description) is the
+# base and never an edit that blanks the meeting here. An outside change is read back only in the
+# fields the level sends as they are (``readable_fields``): the neutral title of a busy copy is
+# not, and neither is a field the level leaves out; the times, the repetition and a cancellation
+# always are (PRODUCT 15). What an outside edit put into a field that is not read back is written
+# back to the redaction, so the copy converges to "the redaction of the meeting".
+
+
+class Level(enum.StrEnum):
+    FULL = "full"
+    TITLE = "title"  # title and time: no description, attendees or location
+    BUSY = "busy"  # the practice's neutral title and the time, nothing else
+
+
+# Looser to stricter: staff may choose a level at least as strict as the practice allows.
+STRICTNESS = {Level.FULL: 0, Level.TITLE: 1, Level.BUSY: 2}
+
+
+class Kind(enum.StrEnum):
+    """The kinds of meeting a level is set for."""
+
+    CLIENT = "client"  # a client appointment: a meeting with a client
+    OTHER = "other"  # any other appointment
+    PERSONAL = "personal"
+
+
+def kind_of(meeting: Meeting) -> Kind:
+    if meeting.client_id is not None:
+        return Kind.CLIENT
+    return Kind.PERSONAL if meeting.kind == MeetingKind.PERSONAL else Kind.OTHER
+
+
+_TIMING = TIME_FIELDS | {"rule"}
+# The fields each level sends as the meeting holds them.
+SENT_FIELDS: dict[Level, frozenset[str]] = {
+    Level.FULL: frozenset(EVENT_FIELDS),
+    Level.TITLE: _TIMING | {"title", "reminder", "status"},
+    Level.BUSY: _TIMING,
+}
+# What a field the level does not send holds in the copy (the title: the practice's neutral
+# title, see ``redact``). Tentative is a detail too: a busy copy is plainly busy.
+_BLANK: dict[str, Any] = {
+    "description": "",
+    "location": "",
+    "attendees": [],
+    "reminder": None,
+    "status": "confirmed",
+}
+DEFAULT_TITLES = {Kind.CLIENT: "Client appointment", Kind.OTHER: "Busy", Kind.PERSONAL: "Busy"}
+
+
+def strictest(*levels: Level) -> Level:
+    return max(levels, key=STRICTNESS.__getitem__)
+
+
+def redact(snapshot: Snapshot, level: Level, title: str) -> Snapshot:
+    """The copy of ``snapshot`` a link at ``level`` sends out; ``title``: the neutral title of
+    a busy copy. The identity on every field the level sends, so what is read back of those is
+    the meeting's own value."""
+    if level == Level.FULL:
+        return snapshot
+    sent = SENT_FIELDS[level]
+    return {
+        name: value if name in sent else (title if name == "title" else _BLANK[name])
+        for name, value in snapshot.items()
+    }
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """A link's privacy levels per kind of meeting and the practice's neutral titles. A copy of
+    an event that was made outside (``imported``) keeps full two-way sync whatever the level: it
+    is the user's own event, and redacting it would overwrite what they wrote there."""
+
+    client: Level = Level.FULL
+    other: Level = Level.FULL
+    personal: Level = Level.FULL
+    client_title: str = DEFAULT_TITLES[Kind.CLIENT]
+    other_title: str = DEFAULT_TITLES[Kind.OTHER]
+    personal_title: str = DEFAULT_TITLES[Kind.PERSONAL]
+
+    def level(self, kind: str, *, imported: bool = False) -> Level:
+        if imported:
+            return Level.FULL
+        return Level(getattr(self, str(kind)))
+
+    def title(self, kind: str) -> str:
+        return str(getattr(self, f"{kind}_title"))
+
+    def sent(self, snapshot: Snapshot, kind: str, *, imported: bool = False) -> Snapshot:
+        return redact(snapshot, self.level(kind, imported=imported), self.title(kind))
+
+    def readable(self, kind: str, *, imported: bool = False) -> frozenset[str]:
+        """The fields an outside change may set here: those sent as the meeting holds them, and
+        of a client appointment only its time (PRODUCT 15)."""
+        fields = SENT_FIELDS[self.level(kind, imported=imported)]
+        return fields & CLIENT_APPOINTMENT_FIELDS if kind == Kind.CLIENT else fields
+
+
+FULL_PRIVACY = Privacy()

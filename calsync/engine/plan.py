@@ -14,7 +14,11 @@ The rules, against the mapping's snapshot (the base):
 * deletions: a deleted side deletes the other unless the other was edited, in which case the
   edit wins and the item is recreated (QUALITY I3, I4);
 * an unknown external item carrying one of our meeting ids re-adopts its meeting instead of
-  creating a second one (a mapping lost in a crash, QUALITY I2, I10).
+  creating a second one (a mapping lost in a crash, QUALITY I2, I10);
+* privacy levels (issue 16 §1): a meeting is compared, merged and written as its redaction
+  (``Privacy.sent``: what its copy may hold), and an outside change is taken only in the
+  fields the pair reads back (``Privacy.readable``); the rest of the copy is written back to
+  the redaction. ``Local.snapshot`` is always the meeting's own, unredacted.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from calsync.engine.fields import CLIENT_APPOINTMENT_FIELDS, SYNCED_FIELDS, Snapshot
+from calsync.engine.fields import FULL_PRIVACY, SYNCED_FIELDS, Kind, Level, Privacy, Snapshot
 from connectors.events import TIME_FIELDS
 
 
@@ -38,6 +42,7 @@ class Local:
     client_appointment: bool = False
     # False for what the first sync leaves alone (past meetings, PRODUCT 8).
     eligible: bool = True
+    kind: str = Kind.OTHER  # for its privacy level (a client appointment: client_appointment)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,13 @@ class Mapping:
     snapshot: Snapshot
     organizer: bool = True
     client_appointment: bool = False
+    kind: str = Kind.OTHER
+    # The pair began as an event made outside: full two-way whatever the privacy level.
+    imported: bool = False
+
+
+def _kind(item: Local | Mapping) -> str:
+    return Kind.CLIENT if item.client_appointment else item.kind
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -86,6 +98,9 @@ class UpdateHere(Action):
     etag: str
     # The base to store once applied (what both sides hold afterwards, if nothing else changes).
     base: Snapshot
+    # The fields taken from ``snapshot``; the meeting keeps its own value of every other one
+    # (a client appointment's details, what a privacy level does not send).
+    fields: frozenset[str] = frozenset(SYNCED_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -292,6 +307,7 @@ def plan(
     unmapped_meetings: dict[int, Local] | None = None,
     prior: dict[str, tuple[Mapping, Local]] | None = None,
     listed_window: tuple[datetime, datetime] | None = None,
+    privacy: Privacy = FULL_PRIVACY,
 ) -> Plan:
     """Decide what to do. ``full_listing``: ``remote`` is the whole calendar (a first sync,
     after an expired cursor, the daily reconcile), so a mapped item missing from it was deleted
@@ -299,7 +315,8 @@ def plan(
     it: then it was not listed, and stays as it is). ``unmapped_meetings``:
     our live, unmapped meetings by id, for re-adopting copies that carry our id. ``prior``: by
     external id, the pairs an earlier (revoked) link kept with this same calendar, each with its
-    meeting as it is now: adopted with the earlier link's base, then merged as any mapped pair."""
+    meeting as it is now: adopted with the earlier link's base, then merged as any mapped pair.
+    ``privacy``: the link's levels (what each meeting's copy holds)."""
     result = Plan()
     by_external = {m.external_id: m for m in mappings}
     by_meeting = {m.meeting_id: m for m in mappings}
@@ -344,14 +361,16 @@ def plan(
                 meeting,
                 there,
                 known.snapshot,
+                privacy,
                 organizer=known.organizer,
+                imported=known.imported,
             )
             continue
         if pair is None:
-            _unmapped_remote(result, link_id, there, unmapped_meetings or {}, adopted)
+            _unmapped_remote(result, link_id, there, unmapped_meetings or {}, adopted, privacy)
             continue
         seen_meetings.add(pair.meeting_id)
-        _mapped(result, link_id, pair, local_by_id.get(pair.meeting_id), there)
+        _mapped(result, link_id, pair, local_by_id.get(pair.meeting_id), there, privacy)
 
     for here in local:
         if here.meeting_id in seen_meetings or here.meeting_id in adopted:
@@ -360,23 +379,27 @@ def plan(
         if mapped is None:
             if here.snapshot is not None and here.eligible:
                 key = idempotency_key(link_id, here)
+                sent = privacy.sent(here.snapshot, _kind(here))
                 result.actions.append(
-                    CreateThere("new here", here.meeting_id, here.snapshot, key, here.change_seq)
+                    CreateThere("new here", here.meeting_id, sent, key, here.change_seq)
                 )
             continue
         if here.snapshot is None:
             result.actions.append(
                 DeleteThere("deleted here", here.meeting_id, mapped.external_id, mapped.etag)
             )
-        elif here.snapshot != _content(mapped.snapshot) and mapped.organizer:
-            # (An event we only attend keeps our edits here, PRODUCT 16.)
+            continue
+        sent = privacy.sent(here.snapshot, _kind(mapped), imported=mapped.imported)
+        if sent != _content(mapped.snapshot) and mapped.organizer:
+            # (An event we only attend keeps our edits here, PRODUCT 16.) A change of the
+            # privacy level makes every copy's redaction differ from its base: this rewrites it.
             result.actions.append(
                 update_there(
                     "changed here",
                     here.meeting_id,
                     mapped.external_id,
                     mapped.etag,
-                    here.snapshot,
+                    sent,
                     current=_content(mapped.snapshot),
                     version=here.change_seq,
                 )
@@ -389,7 +412,12 @@ def plan(
 
 
 def _unmapped_remote(
-    result: Plan, link_id: int, item: Remote, ours: dict[int, Local], adopted: set[int]
+    result: Plan,
+    link_id: int,
+    item: Remote,
+    ours: dict[int, Local],
+    adopted: set[int],
+    privacy: Privacy,
 ) -> None:
     if item.snapshot is None:
         return  # a deletion of something we never held (Radicale reports such, §3.1)
@@ -397,8 +425,22 @@ def _unmapped_remote(
         # One of our copies whose mapping was lost: adopt it, then bring it up to date.
         meeting = ours[item.meeting_id]
         adopted.add(item.meeting_id)
+        if meeting.snapshot is None:
+            # Our copy of a meeting deleted here since a crash lost its mapping: it goes too
+            # (QUALITY I4), instead of coming back as an event made outside.
+            result.actions.append(
+                DeleteThere(
+                    "our copy of a meeting deleted here",
+                    item.meeting_id,
+                    item.external_id,
+                    item.etag,
+                )
+            )
+            return
+        # Our copy: it holds the meeting's redaction.
+        sent = None if meeting.snapshot is None else privacy.sent(meeting.snapshot, _kind(meeting))
         if (
-            meeting.snapshot is not None
+            sent is not None
             and item.meeting_version is not None
             and item.meeting_version == meeting.change_seq
         ):
@@ -411,7 +453,8 @@ def _unmapped_remote(
                 "our copy of this version, mapping recovered",
                 meeting,
                 item,
-                meeting.snapshot,
+                sent,
+                privacy,
             )
             return
         for code, text in item.problems:
@@ -433,14 +476,14 @@ def _unmapped_remote(
                 item.snapshot,
             )
         )
-        if meeting.snapshot is not None and meeting.snapshot != item.snapshot:
+        if sent is not None and sent != item.snapshot:
             result.actions.append(
                 update_there(
                     "recovered copy out of date",
                     item.meeting_id,
                     item.external_id,
                     item.etag,
-                    meeting.snapshot,
+                    sent,
                     current=item.snapshot,
                     version=meeting.change_seq,
                 )
@@ -462,8 +505,10 @@ def _adopt_pair(
     meeting: Local,
     there: Remote,
     base: Snapshot,
+    privacy: Privacy,
     *,
     organizer: bool = True,
+    imported: bool = False,
 ) -> None:
     """Record a mapping for an unmapped pair whose base is known, then plan it like any mapped
     pair (a merge against ``base``)."""
@@ -475,8 +520,10 @@ def _adopt_pair(
         base,
         organizer=organizer,
         client_appointment=meeting.client_appointment,
+        kind=meeting.kind,
+        imported=imported,
     )
-    _mapped(result, link_id, pair, meeting, there)
+    _mapped(result, link_id, pair, meeting, there, privacy)
 
 
 def _content(snapshot: Snapshot) -> Snapshot:
@@ -485,12 +532,24 @@ def _content(snapshot: Snapshot) -> Snapshot:
 
 
 def _mapped(
-    result: Plan, link_id: int, mapping: Mapping, here: Local | None, there: Remote
+    result: Plan,
+    link_id: int,
+    mapping: Mapping,
+    here: Local | None,
+    there: Remote,
+    privacy: Privacy = FULL_PRIVACY,
 ) -> None:
     base = _content(mapping.snapshot)
-    here_changed = here is not None and here.snapshot != base
+    kind = _kind(mapping)
+    # What the meeting's copy holds at the link's privacy level (the meeting itself at full).
+    sent = (
+        None
+        if here is None or here.snapshot is None
+        else privacy.sent(here.snapshot, kind, imported=mapping.imported)
+    )
+    here_changed = here is not None and sent != base
     if there.snapshot is None:  # deleted there
-        if here is not None and here.snapshot is not None and here_changed:
+        if here is not None and sent is not None and here_changed:
             # QUALITY I3: an edit beats a concurrent delete: put it back there.
             result.actions.append(
                 Forget("deleted there but edited here", mapping.meeting_id, mapping.external_id)
@@ -499,7 +558,7 @@ def _mapped(
                 CreateThere(
                     "edited here, recreated there",
                     mapping.meeting_id,
-                    here.snapshot,
+                    sent,
                     idempotency_key(link_id, here),
                     here.change_seq,
                 )
@@ -523,9 +582,17 @@ def _mapped(
                 **_about(there.snapshot),
             )
         )
+    # A field the pair does not read back is the practice's: an outside change to it is not
+    # taken (PRODUCT 15 for a client appointment; the privacy level's redacted fields).
+    readable = privacy.readable(kind, imported=mapping.imported)
+    restricted = readable != frozenset(SYNCED_FIELDS)
     there_changed = there.snapshot != base
     if here is not None and here.snapshot is None:  # deleted here
-        if there_changed:
+        # An outside edit brings the meeting back (QUALITY I3) only from a copy that holds it:
+        # a redacted copy would come back as "Busy" with nothing of the meeting, so there the
+        # deletion made here wins, and so does it over an edit of what is not read back.
+        holds_it = privacy.level(kind, imported=mapping.imported) == Level.FULL
+        if there_changed and holds_it and _restrict(there.snapshot, base, readable) != base:
             result.actions.append(
                 Forget("deleted here but edited there", mapping.meeting_id, mapping.external_id)
             )
@@ -548,23 +615,26 @@ def _mapped(
         return
     if there_changed and not there.importable:
         return  # a series changed into something we cannot hold: its note says so
-    client = mapping.client_appointment
     if there_changed and not here_changed:
-        taken = (
-            _restrict(there.snapshot, base, CLIENT_APPOINTMENT_FIELDS)
-            if client
-            else (there.snapshot)
-        )
-        result.actions.append(
-            UpdateHere(
-                "changed there", mapping.meeting_id, taken, mapping.external_id, there.etag, taken
+        taken = _restrict(there.snapshot, base, readable) if restricted else there.snapshot
+        if taken != base:
+            result.actions.append(
+                UpdateHere(
+                    "changed there",
+                    mapping.meeting_id,
+                    taken,
+                    mapping.external_id,
+                    there.etag,
+                    taken,
+                    readable,
+                )
             )
-        )
         if taken != there.snapshot and mapping.organizer:
-            # A client appointment's other fields stay ours: write them back (PRODUCT 15).
+            # A client appointment's other fields, and what the privacy level does not send,
+            # stay ours: write them back (PRODUCT 15, issue 16 §1).
             result.actions.append(
                 update_there(
-                    "client appointment details are ours",
+                    "details are the practice's",
                     mapping.meeting_id,
                     mapping.external_id,
                     there.etag,
@@ -572,8 +642,12 @@ def _mapped(
                     current=there.snapshot,
                 )
             )
+        elif taken == base:
+            result.actions.append(
+                RecordEtag("changed only where not read", mapping.external_id, there.etag)
+            )
         return
-    assert here is not None and here.snapshot is not None
+    assert here is not None and sent is not None
     if here_changed and not there_changed:
         if mapping.organizer:
             result.actions.append(
@@ -582,25 +656,29 @@ def _mapped(
                     mapping.meeting_id,
                     mapping.external_id,
                     there.etag or mapping.etag,
-                    here.snapshot,
+                    sent,
                     current=there.snapshot,
                     version=here.change_seq,
                 )
             )
         return
     # Both changed.
-    there_snap = (
-        _restrict(there.snapshot, base, CLIENT_APPOINTMENT_FIELDS) if client else (there.snapshot)
-    )
+    there_snap = _restrict(there.snapshot, base, readable) if restricted else there.snapshot
     here_newer = there.updated_at is None or here.updated_at >= there.updated_at
     merged, conflicts = merge(
-        base, here.snapshot, there_snap, here_newer=here_newer, meeting_id=mapping.meeting_id
+        base, sent, there_snap, here_newer=here_newer, meeting_id=mapping.meeting_id
     )
     result.conflicts.extend(conflicts)
-    if merged != here.snapshot:
+    if merged != sent:
         result.actions.append(
             UpdateHere(
-                "merged", mapping.meeting_id, merged, mapping.external_id, there.etag, merged
+                "merged",
+                mapping.meeting_id,
+                merged,
+                mapping.external_id,
+                there.etag,
+                merged,
+                readable,
             )
         )
     if merged != there.snapshot and mapping.organizer:
@@ -614,7 +692,7 @@ def _mapped(
                 current=there.snapshot,
             )
         )
-    elif merged == there.snapshot and merged == here.snapshot:
+    elif merged == there.snapshot and merged == sent:
         result.actions.append(RecordEtag("merged to equal", mapping.external_id, there.etag))
 
 

@@ -35,9 +35,12 @@ from agenda.services import meeting_create, meeting_delete, meeting_update
 from calsync import history
 from calsync.engine import plan as p
 from calsync.engine.fields import (
+    FULL_PRIVACY,
+    SYNCED_FIELDS,
     Directory,
     ResourceNames,
     event_from_snapshot,
+    kind_of,
     meeting_data_from_snapshot,
     resource_names,
     snapshot_of_event,
@@ -52,6 +55,7 @@ from calsync.models import (
     SyncMessage,
     SyncRun,
 )
+from calsync.privacy import link_privacy
 from connectors import credentials, registry
 from connectors.base import Connector
 from connectors.errors import (
@@ -326,6 +330,7 @@ def _local_view(meeting: Meeting, first_sync: bool, now: datetime, names: Resour
         client_appointment=meeting.client_id is not None,
         # PRODUCT 8: past meetings are not sent on a first sync.
         eligible=not first_sync or _last_end(meeting.end, meeting.rule, meeting.zone) > now,
+        kind=kind_of(meeting),
     )
 
 
@@ -409,7 +414,11 @@ def _sync(
     # the lock nor the query.
     high_water = link.pushed_seq
     changed: Any = []
-    if first_sync or peek_change_seq() > link.pushed_seq:
+    # A changed privacy level (issue 16 §1): every meeting this link holds a copy of is looked
+    # at again, so its copy is rewritten to the new redaction in this one run, both ways
+    # (tightening takes details out, loosening puts them in).
+    relevel = link.privacy_applied < link.privacy_version
+    if first_sync or relevel or peek_change_seq() > link.pushed_seq:
         high_water = committed_high_water()
         if first_sync:
             # Everything live is a candidate; eligibility (future only) is decided per meeting.
@@ -418,6 +427,11 @@ def _sync(
             changed = meetings_changed_since(owner, link.pushed_seq).filter(
                 change_seq__lte=high_water
             )
+            if relevel:
+                copied = EventMapping.objects.filter(link=link).values("meeting_id")
+                changed = changed | Meeting.objects.filter(
+                    owner=owner, change_seq__lte=high_water, pk__in=copied
+                )
         changed = changed.select_related("client").prefetch_related("resources", "attendance__user")
     notes: list[p.Note] = []
     names: ResourceNames = {}
@@ -431,11 +445,16 @@ def _sync(
         extra={"first_sync": first_sync, "full_listing": full},
     )
     mappings: dict[str, Any] = {}
+    privacy = FULL_PRIVACY
     if locals_ or changes.items or full:
         mappings = {
             m.external_id: m
-            for m in EventMapping.objects.filter(link=link).annotate(client=F("meeting__client_id"))
+            for m in EventMapping.objects.filter(link=link).annotate(
+                client=F("meeting__client_id"), meeting_kind=F("meeting__kind")
+            )
         }
+        # Only a run with something to plan asks for the levels: a quiet poll stays as cheap.
+        privacy = link_privacy(link)
     ignore = frozenset({owner.email.lower(), link.account.lower()})
     remotes = [_remote_view(i, ignore, first_sync, now, names) for i in changes.items]
     ours = _unmapped_candidates(link, remotes, set(mappings), now, names, notes)
@@ -444,17 +463,7 @@ def _sync(
         link_id=link.pk,
         local=locals_,
         remote=remotes,
-        mappings=[
-            p.Mapping(
-                m.meeting_id,
-                m.external_id,
-                m.etag,
-                m.snapshot,
-                organizer=m.snapshot.get("_organizer", True),
-                client_appointment=m.client is not None,
-            )
-            for m in mappings.values()
-        ],
+        mappings=[_pair(m) for m in mappings.values()],
         full_listing=full,
         listed_window=changes.window if full else None,
         mass_delete_share=settings.CALSYNC_MASS_DELETE_SHARE,
@@ -462,6 +471,7 @@ def _sync(
         allow_mass_delete=link.allow_mass_delete,
         unmapped_meetings=ours,
         prior=prior,
+        privacy=privacy,
     )
     _notes(link, notes + decided.notes)
     if decided.stopped:
@@ -493,6 +503,8 @@ def _sync(
         failure_count=0,
         last_error="",
         allow_mass_delete=False,
+        # The level this run wrote every copy at (a change made meanwhile runs again).
+        privacy_applied=link.privacy_version,
         **({"last_full_sync_at": now} if full else {}),
         **_END_OF_RUN,
     )
@@ -555,7 +567,7 @@ def _unmapped_candidates(
     names: ResourceNames,
     notes: list[p.Note],
 ) -> dict[int, p.Local]:
-    """Our live meetings that incoming copies name (by the id we wrote on them) and that are not
+    """Our meetings that incoming copies name (by the id we wrote on them) and that are not
     mapped on this link: a mapping lost in a crash, or a calendar linked again after a revoke
     (the revoked link's mappings stay for history, so only this link's count)."""
     wanted = {r.meeting_id for r in remotes if r.meeting_id and r.external_id not in mapped_ids}
@@ -566,7 +578,8 @@ def _unmapped_candidates(
             "meeting_id", flat=True
         )
     )
-    meetings = Meeting.objects.filter(owner=link.user, pk__in=wanted - mapped).prefetch_related(
+    # Tombstones too: a copy of a meeting deleted here is deleted there, not imported back.
+    meetings = Meeting.all_objects.filter(owner=link.user, pk__in=wanted - mapped).prefetch_related(
         "resources", "attendance__user"
     )
     return {v.meeting_id: v for v in _local_views(meetings, False, now, names, notes)}
@@ -596,7 +609,7 @@ def _prior_pairs(
             link__state=LinkState.REVOKED,
         )
         .exclude(link=link)
-        .annotate(client=F("meeting__client_id"))
+        .annotate(client=F("meeting__client_id"), meeting_kind=F("meeting__kind"))
         .order_by("link__revoked_at", "pk")  # the latest earlier link wins
     )
     # Matched here rather than with an IN over every listed id (a first sync may list thousands).
@@ -611,20 +624,27 @@ def _prior_pairs(
     }
     views = {v.meeting_id: v for v in _local_views(meetings.values(), False, now, names, notes)}
     return {
-        external_id: (
-            p.Mapping(
-                m.meeting_id,
-                external_id,
-                m.etag,
-                m.snapshot,
-                organizer=m.snapshot.get("_organizer", True),
-                client_appointment=m.client is not None,
-            ),
-            views[m.meeting_id],
-        )
+        external_id: (_pair(m), views[m.meeting_id])
         for external_id, m in latest.items()
         if m.meeting_id in views
     }
+
+
+def _pair(m: EventMapping) -> p.Mapping:
+    """The planner's view of a mapping row annotated with its meeting's client and kind. The
+    bookkeeping keys of its snapshot: ``_organizer`` (False: an event we only attend) and
+    ``_imported`` (the pair began as an event made outside)."""
+    kind = "personal" if getattr(m, "meeting_kind", "") == "personal" else "other"
+    return p.Mapping(
+        m.meeting_id,
+        m.external_id,
+        m.etag,
+        m.snapshot,
+        organizer=m.snapshot.get("_organizer", True),
+        client_appointment=getattr(m, "client", None) is not None,
+        kind=kind,
+        imported=bool(m.snapshot.get("_imported", False)),
+    )
 
 
 class _Executor:
@@ -788,7 +808,7 @@ class _Executor:
                 meeting=meeting,
                 external_id=remote.external_id,
                 etag=remote.etag,
-                snapshot={**remote.snapshot, "_organizer": remote.organizer},
+                snapshot={**remote.snapshot, "_organizer": remote.organizer, "_imported": True},
             )
             self._history(a, meeting.pk, None, remote.snapshot, flagged=bool(remote.problems))
         self._count("created_here")
@@ -797,17 +817,17 @@ class _Executor:
         with transaction.atomic():
             _check_lease(self.link.pk, self.token)
             meeting = Meeting.objects.select_related("client").get(pk=a.meeting_id)
-            meeting_update(
-                meeting=meeting,
-                data=meeting_data_from_snapshot(a.snapshot, self.directory, base=meeting),
-            )
+            meeting_update(meeting=meeting, data=_taken(meeting, a, self.directory))
             self._save_mapping(a.external_id, etag=a.etag, snapshot=a.base, checked=True)
             remote = self.remotes.get(a.external_id)
+            # Only the fields taken count: at a privacy level the update's snapshot holds the
+            # redaction ("Busy") in the fields not read back, which the meeting kept.
+            before = self._here_before(a.meeting_id, a.external_id)
             self._history(
                 a,
                 a.meeting_id,
-                self._here_before(a.meeting_id, a.external_id),
-                a.snapshot,
+                _only(before, a.fields),
+                _only(a.snapshot, a.fields),
                 flagged=bool(remote and remote.problems),
             )
         self._count("updated_here")
@@ -861,11 +881,31 @@ class _Executor:
             if not checked:
                 _check_lease(self.link.pk, self.token)
             mapping = EventMapping.objects.get(link=self.link, external_id=external_id)
-            organizer = mapping.snapshot.get("_organizer", True)
+            kept = {k: v for k, v in mapping.snapshot.items() if k in ("_organizer", "_imported")}
             mapping.etag = etag
-            mapping.snapshot = {**snapshot, "_organizer": organizer}
+            mapping.snapshot = {**snapshot, "_organizer": True, **kept}
             mapping.updated_at = timezone.now()
             mapping.save(update_fields=["etag", "snapshot", "updated_at"])
+
+
+def _taken(meeting: Meeting, a: p.UpdateHere, directory: Directory) -> Any:
+    """The meeting's data after an ``UpdateHere``: the action's fields from its snapshot, every
+    other one as the meeting holds it (what a privacy level does not send comes back redacted or
+    not at all, and must not blank the meeting here)."""
+    snapshot = a.snapshot
+    if a.fields != frozenset(SYNCED_FIELDS):
+        own = snapshot_of_meeting(
+            meeting,
+            list(meeting.resources.all()),
+            [x.user for x in meeting.attendance.all()],
+            resource_names=directory.resource_names,
+        )
+        snapshot = {**own, **{name: a.snapshot[name] for name in a.fields}}
+    return meeting_data_from_snapshot(snapshot, directory, base=meeting)
+
+
+def _only(snapshot: dict[str, Any] | None, fields: frozenset[str]) -> dict[str, Any] | None:
+    return None if snapshot is None else {k: v for k, v in snapshot.items() if k in fields}
 
 
 def _describe(action: p.Action) -> str:
