@@ -87,6 +87,14 @@ def _close_old_connections(task: Any = None, **_: Any) -> None:
     close_old_connections()
 
 
+@signals.worker_ready.connect
+def _serve_metrics(**_: Any) -> None:
+    """The worker's Prometheus counters on CALSYNC_METRICS_PORT (calsync/metrics.py)."""
+    from calsync.metrics import serve_worker_metrics
+
+    serve_worker_metrics()
+
+
 @signals.setup_logging.connect
 def _log_as_django_does(**_: Any) -> None:
     """Workers and beat log exactly as the web does: Django's ``LOGGING`` (the level from

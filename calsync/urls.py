@@ -6,7 +6,7 @@ from accounts import views as account_views
 from accounts.forms import AdminLoginForm
 from agenda import settings_views
 from billing import views as billing_views
-from calsync import views, webhooks
+from calsync import metrics, views, webhooks
 
 # The Django admin's login is throttled like the app's (per account and per client address).
 admin.site.login_form = AdminLoginForm
@@ -45,6 +45,7 @@ urlpatterns = [
     path("settings/integrations/", include("billing.urls")),
     path("billing/stripe/webhook/", billing_views.stripe_webhook, name="stripe_webhook"),
     path("health/", views.health, name="health"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     # The providers' push notifications (calsync/webhooks.py), under CALSYNC_PUBLIC_URL.
     path("push/google/", webhooks.google, name="push_google"),
     path("push/microsoft/", webhooks.microsoft, name="push_microsoft"),

@@ -32,6 +32,7 @@ from agenda.changeseq import committed_high_water
 from agenda.models import Meeting
 from agenda.selectors import meetings_changed_since
 from agenda.services import meeting_create, meeting_delete, meeting_update
+from calsync import metrics
 from calsync.engine import plan as p
 from calsync.engine.fields import (
     Directory,
@@ -224,8 +225,10 @@ def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
     at a 3-minute cadence quiet runs would otherwise be most of the table. Every log line of the
     run carries its tenant, link and run ids (calsync/logcontext.py)."""
     now = now or timezone.now()
+    began = time.monotonic()
     leased = _acquire(link_id, now)
     if leased is None:
+        metrics.RUNS.labels(provider="unknown", outcome="skipped").inc()
         # The rare path pays the second query: was the link busy, or is it not syncing at all?
         if CalendarLink.objects.filter(
             pk=link_id, state=LinkState.ACTIVE, billing_paused=False
@@ -235,6 +238,7 @@ def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
         log.debug("link gone, paused or not active; not running", extra={"link_id": link_id})
         return Outcome("gone", detail="paused or gone")
     link = leased.link
+    previous_success = link.last_success_at
     run_id = f"{link.pk}.{link.lease_token}"
     running = RUNNING_LINK.set(link.pk)
     try:
@@ -244,6 +248,9 @@ def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
         RUNNING_LINK.reset(running)
     outcome.run_id = run_id
     outcome.tenant_id = link.tenant_id
+    metrics.observe_run(
+        link.provider, outcome.status, time.monotonic() - began, previous_success, timezone.now()
+    )
     return outcome
 
 

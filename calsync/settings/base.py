@@ -334,6 +334,12 @@ CELERY_TIMEZONE = "UTC"
 # The run lease of the engine (calsync/engine/run.py): above CELERY_TASK_TIME_LIMIT, below the
 # visibility timeout (tests/test_celery.py checks the order).
 CALSYNC_LEASE_SECONDS = env.int("CALSYNC_LEASE_SECONDS", default=600)
+# Prometheus metrics (calsync/metrics.py, README "Metrics"). The web's /metrics answers 404 until
+# a token is set, then only to "Authorization: Bearer <token>". Workers serve their own counters
+# on a port of their own (0: off), bound to CALSYNC_METRICS_ADDRESS; publish neither port.
+CALSYNC_METRICS_TOKEN = env.str("CALSYNC_METRICS_TOKEN", default="")
+CALSYNC_METRICS_PORT = env.int("CALSYNC_METRICS_PORT", default=0)
+CALSYNC_METRICS_ADDRESS = env.str("CALSYNC_METRICS_ADDRESS", default="127.0.0.1")
 # How often beat sends the heartbeat task that /health/ reports.
 CALSYNC_HEARTBEAT_SECONDS = env.float("CALSYNC_HEARTBEAT_SECONDS", default=60.0)
 
