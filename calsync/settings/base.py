@@ -103,8 +103,9 @@ SESSION_COOKIE_AGE = 60 * 60 * 12
 CALSYNC_NO_END_DATE: date = date.fromisoformat(env.str("CALSYNC_NO_END_DATE", default="2078-12-31"))
 # A user counts as active when they used the web app within this many minutes (PRODUCT 23).
 CALSYNC_ACTIVE_WINDOW_MINUTES = env.int("CALSYNC_ACTIVE_WINDOW_MINUTES", default=30)
-CALSYNC_ACTIVE_POLL_MINUTES = env.int("CALSYNC_ACTIVE_POLL_MINUTES", default=3)
-CALSYNC_INACTIVE_POLL_MINUTES = env.int("CALSYNC_INACTIVE_POLL_MINUTES", default=50)
+# Minutes, fractions allowed (tests/test_many_hosts.py polls every 20 s).
+CALSYNC_ACTIVE_POLL_MINUTES = env.float("CALSYNC_ACTIVE_POLL_MINUTES", default=3.0)
+CALSYNC_INACTIVE_POLL_MINUTES = env.float("CALSYNC_INACTIVE_POLL_MINUTES", default=50.0)
 # Each poll interval is stretched or shrunk by up to this share, so links set up together spread.
 CALSYNC_POLL_JITTER = env.float("CALSYNC_POLL_JITTER", default=0.1)
 # How often beat runs the dispatcher, and how many links one claiming statement takes.
