@@ -209,7 +209,7 @@ def meeting_create(*, owner: User, data: MeetingData) -> Meeting:
     assert owner.tenant is not None
     meeting = Meeting(tenant=owner.tenant, owner=owner)
     _apply(meeting, data)
-    meeting.change_seq = next_change_seq()
+    meeting.change_seq = next_change_seq(owner.pk)
     meeting.created_at = meeting.updated_at = timezone.now()
     meeting.full_clean()
     meeting.save()
@@ -263,7 +263,7 @@ def meeting_update(*, meeting: Meeting, data: MeetingData) -> Meeting:
     )
     if unchanged:
         return locked
-    locked.change_seq = next_change_seq()
+    locked.change_seq = next_change_seq(owner.pk)
     locked.updated_at = timezone.now()
     locked.full_clean()
     locked.save()
@@ -278,7 +278,7 @@ def meeting_delete(*, meeting: Meeting) -> None:
     """Delete ``meeting``, leaving a tombstone with a new change number for sync."""
     now = timezone.now()
     deleted = Meeting.all_objects.filter(pk=meeting.pk, deleted_at__isnull=True).update(
-        deleted_at=now, updated_at=now, change_seq=next_change_seq()
+        deleted_at=now, updated_at=now, change_seq=next_change_seq(meeting.owner_id)
     )
     meeting.deleted_at = now
     if deleted:

@@ -1,8 +1,17 @@
-"""Polls per second one worker process sustains against the Google fake (issue 7; QUALITY.md,
-Performance: 20,000 active links in the 3-minute cycle, about 110 polls/s).
+"""Polls per second one 2-core worker host sustains against the Google fake, at loopback
+latency and at a real provider's (issue 7, issue 17 §1; QUALITY.md, Performance: 20,000 active
+links in the 3-minute cycle, about 110 polls/s).
 
     DJANGO_SETTINGS_MODULE=calsync.settings.test .venv/bin/python bench/poll_bench.py \
-        [--links N] [--pools solo,prefork] [--profile]
+        [--links N] [--latency-ms 1,150] [--jitter 0.2] \
+        [--workers solo,prefork4,threads16,2xthreads16] [--slow-polls 200] [--profile]
+
+``--workers``: the worker configurations measured, each ``[Nx]<pool><concurrency>``: N worker
+processes (default 1) of Celery pool ``solo``/``prefork``/``threads`` with that concurrency
+(``solo`` is always 1). Each configuration runs at each ``--latency-ms`` (the fake's fixed delay
+per request, plus up to ``--jitter`` of it at random, ``tests/fakes/server.Latency``); a
+configuration with fewer than 8 polls in flight runs only ``--slow-polls`` of the links at a
+latency above 10 ms (it would take minutes otherwise; its rate is the same).
 
 Set ``TEST_DATABASE_URL`` and ``TEST_REDIS_URL`` first when another checkout runs its tests on
 the same machine: the throwaway database is ``test_<name>`` of the first, and the broker is the
@@ -14,7 +23,7 @@ second (its queues are purged before and after).
 * the quiet poll in this process: ``calsync.tasks.sync_link`` called N times, no broker (the
   engine's own cost), its SQL queries, and (``--profile``) its cProfile top entries;
 * the same N polls sent to the real Redis broker on the ``background`` queue, as the dispatcher
-  sends them, and run by ONE real Celery worker process (``-c 1``, each pool in ``--pools``):
+  sends them, and run by real Celery worker processes (each configuration in ``--workers``):
   wall time from the first send until the last link's ``last_success_at``, the worker's CPU
   (``/proc/<pid>/stat``, children included), its PostgreSQL backends' CPU and the requests the
   fake saw. The worker has production's database settings (``CONN_MAX_AGE=60``, health checks),
@@ -34,6 +43,7 @@ import logging
 import math
 import os
 import pstats
+import re
 import subprocess
 import sys
 import tempfile
@@ -236,7 +246,7 @@ def in_process(fake: GoogleFake, link_ids: list[int]) -> Figures:
     wall = time.perf_counter() - wall0
     thread = time.thread_time() - thread0
     return Figures(
-        "in-process sync_link, no broker",
+        "in-process sync_link, no broker, 0 ms",
         len(link_ids),
         wall,
         worker_cpu=thread,
@@ -254,7 +264,33 @@ def database_url() -> str:
     return f"postgres://{auth}@{host}/{db['NAME']}?conn_max_age=60&conn_health_checks=true"
 
 
-def start_worker(pool: str, fake: GoogleFake, log: Path) -> subprocess.Popen[bytes]:
+@dataclass(frozen=True)
+class WorkerConfig:
+    processes: int
+    pool: str
+    concurrency: int
+
+    @classmethod
+    def parse(cls, text: str) -> WorkerConfig:
+        match = re.fullmatch(r"(?:(\d+)x)?(solo|prefork|threads)(\d*)", text.strip())
+        if match is None:
+            raise SystemExit(f"--workers: cannot read {text!r} (e.g. solo, prefork4, 2xthreads16)")
+        processes, pool, concurrency = match.groups()
+        return cls(int(processes or 1), pool, 1 if pool == "solo" else int(concurrency or 1))
+
+    @property
+    def in_flight(self) -> int:
+        return self.processes * self.concurrency
+
+    @property
+    def label(self) -> str:
+        many = f"{self.processes} x " if self.processes > 1 else ""
+        return f"{many}-P {self.pool} -c {self.concurrency}"
+
+
+def start_worker(
+    config: WorkerConfig, index: int, fake: GoogleFake, log: Path
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "calsync.settings.test",
@@ -264,8 +300,9 @@ def start_worker(pool: str, fake: GoogleFake, log: Path) -> subprocess.Popen[byt
         "LOG_LEVEL": "INFO",
         **fake.django_settings(),
     }
-    name = f"pollbench-{os.getpid()}-{pool}@%h"
-    argv = ["worker", "-Q", "background", "-c", "1", "-P", pool, "-n", name]
+    name = f"pollbench-{os.getpid()}-{config.pool}{config.concurrency}-{index}@%h"
+    argv = ["worker", "-Q", "background", "-c", str(config.concurrency), "-P", config.pool]
+    argv += ["-n", name]
     command = [sys.executable, "-m", "celery", "-A", "calsync", *argv]
     with log.open("ab") as out:
         return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
@@ -274,49 +311,76 @@ def start_worker(pool: str, fake: GoogleFake, log: Path) -> subprocess.Popen[byt
 
 
 def wait_synced(
-    since: datetime, count: int, worker: subprocess.Popen[bytes], log: Path, timeout: float
+    since: datetime,
+    count: int,
+    workers: list[subprocess.Popen[bytes]],
+    log: Path,
+    timeout: float,
 ) -> None:
     deadline = time.monotonic() + timeout
     while CalendarLink.objects.filter(last_success_at__gt=since).count() < count:
-        if worker.poll() is not None:
-            raise SystemExit(f"the worker died:\n{log.read_text()[-3000:]}")
+        if any(worker.poll() is not None for worker in workers):
+            raise SystemExit(f"a worker died:\n{log.read_text()[-3000:]}")
         if time.monotonic() > deadline:
             raise SystemExit(f"{count} polls did not finish in {timeout:.0f} s")
         time.sleep(0.1)
 
 
-def through_worker(
+def consuming(on: bool, count: int) -> None:
+    """Every worker of this run stops (or starts again) consuming the background queue; a
+    worker whose reply is late on a loaded machine is asked again by name."""
+    control = app.control.add_consumer if on else app.control.cancel_consumer
+    answered: set[str] = set()
+    for _ in range(10):
+        if len(answered) >= count:
+            return
+        for reply in control("background", reply=True, timeout=3):
+            answered |= set(reply)
+    raise SystemExit(f"only {sorted(answered)} of {count} workers answered the control message")
+
+
+def through_workers(
     fake: GoogleFake,
     link_ids: list[int],
     *,
-    pool: str,
+    config: WorkerConfig,
     label: str,
     log: Path,
 ) -> Figures:
     app.control.purge()
-    worker = start_worker(pool, fake, log)
+    workers = [start_worker(config, i, fake, log) for i in range(config.processes)]
     try:
-        # Warm-up: the worker's start, imports and first connections stay out of the figures.
+        # Warm-up: the workers' start, imports and first connections stay out of the figures.
+        latency = fake.latency.setting
+        fake.set_latency(0)
         warm = timezone.now()
-        for link_id in link_ids[:5]:
+        warm_ids = link_ids[: max(5, 2 * config.in_flight)]
+        for link_id in warm_ids:
             tasks.sync_link.apply_async((link_id,), queue="background")
-        wait_synced(warm, min(5, len(link_ids)), worker, log, timeout=120)
+        wait_synced(warm, len(warm_ids), workers, log, timeout=300)
         time.sleep(0.5)  # the last warm-up task's acknowledgement
+        fake.latency.set(latency)
 
-        pids = with_descendants(worker.pid)
+        pids = [p for worker in workers for p in with_descendants(worker.pid)]
         backends = postgres_backends()
         cpu0 = sum(cpu_seconds(p) for p in pids)
         pg0 = sum(cpu_seconds(p) for p in backends)
-        fake.clear_log()
-        proc0, thread0 = time.process_time(), time.thread_time()
-        start = timezone.now()
+        # The polls are queued while the workers do not consume, then let go at once: the
+        # producer (this process, which also serves the fake) would otherwise pace the
+        # workers (sending 1,000 tasks took up to 16 s with 32 requests in flight here).
+        consuming(False, len(workers))
         begin = time.perf_counter()
         for link_id in link_ids:
             # As the dispatcher sends them (calsync/scheduler.dispatch).
             tasks.sync_link.apply_async((link_id,), queue="background")
         enqueue = time.perf_counter() - begin
-        wait_synced(start, len(link_ids), worker, log, timeout=60 + len(link_ids))
-        # The worker's own clock stamps the last poll's end; the 0.1 s polling here does not
+        fake.clear_log()
+        proc0, thread0 = time.process_time(), time.thread_time()
+        start = timezone.now()
+        consuming(True, len(workers))
+        timeout = 60 + len(link_ids) * (1 + latency.fixed * 2)
+        wait_synced(start, len(link_ids), workers, log, timeout=timeout)
+        # The workers' own clock stamps the last poll's end; the 0.1 s polling here does not
         # add to the figure.
         last = CalendarLink.objects.aggregate(last=Max("last_success_at"))["last"]
         wall = (last - start).total_seconds()
@@ -335,7 +399,8 @@ def through_worker(
             enqueue=enqueue,
         )
     finally:
-        Worker(worker, log).stop()
+        for worker in workers:
+            Worker(worker, log).stop()
         app.control.purge()
 
 
@@ -374,18 +439,47 @@ def table(rows: list[Figures]) -> str:
         pg = f"{f.postgres_cpu / f.polls * 1000:6.2f}" if f.postgres_cpu is not None else "   n/a"
         lines.append(
             f"{f.label:36} {f.wall:7.2f} {f.rate:8.1f} {f.worker_cpu / f.polls * 1000:12.2f} "
-            f"{f.fake_cpu / f.requests * 1000:8.2f} {pg} {f.requests / f.polls:9.2f}"
+            f"{f.fake_cpu / max(f.requests, 1) * 1000:8.2f} {pg} {f.requests / f.polls:9.2f}"
         )
+    return "\n".join(lines)
+
+
+def side_by_side(
+    configs: list[WorkerConfig], latencies: list[float], results: dict[tuple[str, float], Figures]
+) -> str:
+    """polls/s, CPU ms per poll and requests per poll of each worker configuration, one column
+    group per latency."""
+    groups = "".join(f" | {f'{ms:g} ms per request':^31}" for ms in latencies)
+    sub = "".join(f" | {'polls/s':>8} {'CPU ms/poll':>11} {'req/poll':>9}" for _ in latencies)
+    lines = [f"{'':28} {'in flight':>9}{groups}", f"{'worker host':28} {'':>9}{sub}"]
+    for config in configs:
+        cells = ""
+        for ms in latencies:
+            f = results[(config.label, ms)]
+            cells += (
+                f" | {f.rate:8.1f} {f.worker_cpu / f.polls * 1000:11.2f} "
+                f"{f.requests / f.polls:9.2f}"
+            )
+        lines.append(f"{config.label:28} {config.in_flight:>9}{cells}")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--links", type=int, default=1000)
-    parser.add_argument("--pools", default="solo,prefork", help="comma-separated Celery pools")
+    parser.add_argument(
+        "--workers",
+        default="solo,prefork4,threads16,2xthreads16",
+        help="comma-separated worker configurations: [Nx]<pool><concurrency>",
+    )
+    parser.add_argument("--latency-ms", default="1,150", help="the fake's delay per request")
+    parser.add_argument("--jitter", type=float, default=0.2, help="jitter, a share of the delay")
+    parser.add_argument("--slow-polls", type=int, default=200)
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process polls")
     args = parser.parse_args()
     count = args.links
+    configs = [WorkerConfig.parse(text) for text in args.workers.split(",")]
+    latencies = [float(ms) for ms in args.latency_ms.split(",")]
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
@@ -415,53 +509,63 @@ def main() -> None:
         )
         runs = SyncRun.objects.count()
 
-        rows = [in_process(fake, link_ids)]
+        engine = in_process(fake, link_ids)
         assert_all_quiet(runs)
         whole_sql, engine_sql = sql_per_poll(link_ids[0])
-        pools = args.pools.split(",")
+        results: dict[tuple[str, float], Figures] = {}
+        rows = [engine]
         enqueue = []
-        for pool in pools:
-            figures = through_worker(
-                fake, link_ids, pool=pool, label=f"worker -P {pool} -c 1",
-                log=logs / f"worker-{pool}.log",
-            )  # fmt: skip
-            assert_all_quiet(runs)
-            rows.append(figures)
-            enqueue.append(figures.enqueue or 0.0)
+        for ms in latencies:
+            for config in configs:
+                fake.set_latency(ms, ms * args.jitter, seed=17)
+                slow = config.in_flight < 8 and ms > 10
+                polled = link_ids[: args.slow_polls] if slow else link_ids
+                label = f"{config.label} at {ms:g} ms" + (f" ({len(polled)} links)" if slow else "")
+                figures = through_workers(
+                    fake, polled, config=config, label=label,
+                    log=logs / f"worker-{config.pool}{config.concurrency}.log",
+                )  # fmt: skip
+                fake.set_latency(0)
+                assert_all_quiet(runs)
+                results[(config.label, ms)] = figures
+                rows.append(figures)
+                enqueue.append(figures.enqueue or 0.0)
 
         load = os.getloadavg()[0]
         print(
             f"\nQuiet polls of {count} Google links. The Google fake is a thread of this bench "
-            f"process, the worker a process of its own; {os.cpu_count()} CPUs shared with "
+            f"process (each answer after the latency: fixed, plus up to {args.jitter:.0%} "
+            f"jitter), the workers processes of their own; {os.cpu_count()} CPUs shared with "
             f"PostgreSQL and Redis (1-minute load average {load:.1f} at the end)"
         )
         print(table(rows))
         print(
-            "  CPU ms/poll: the process running the polls (the worker with its children; "
+            "  CPU ms/poll: the processes running the polls (the workers with their children; "
             "in-process: the calling thread)\n"
-            "  fake ms: the fake's CPU per request; PG ms: the PostgreSQL backend's CPU per poll "
+            "  fake ms: the fake's CPU per request; PG ms: the PostgreSQL backends' CPU per poll "
             "(n/a: a new backend for every poll)\n"
-            f"  sending the {count} tasks to Redis took {min(enqueue, default=0):.1f}-"
-            f"{max(enqueue, default=0):.1f} s, overlapping the polls"
-        )
-        requests = ", ".join(f"{f.requests / f.polls:.2f}" for f in rows)
-        print(
-            f"SQL queries per quiet poll: {whole_sql} (the task's own {whole_sql - engine_sql}, "
-            f"run_link's {engine_sql}); provider requests per poll: {requests}"
+            f"  the tasks were queued before the workers consumed (sending took "
+            f"{min(enqueue, default=0):.1f}-{max(enqueue, default=0):.1f} s), so the producer "
+            "does not pace the polls"
         )
         print(
-            f"\nActive links one worker process carries in a 3-minute cycle (polls/s x "
-            f"{CYCLE_SECONDS}; target {TARGET_LINKS:,}, about {TARGET_LINKS / CYCLE_SECONDS:.0f} "
-            "polls/s):"
+            f"SQL statements per quiet poll: {whole_sql} (the task's own {whole_sql - engine_sql}, "
+            f"run_link's {engine_sql}); provider requests per poll: "
+            f"{min(f.requests / f.polls for f in rows):.2f}-"
+            f"{max(f.requests / f.polls for f in rows):.2f}"
         )
-        engine = rows[0]
-        for f in rows[1:]:
-            carried = f.rate * CYCLE_SECONDS
-            needed = math.ceil(TARGET_LINKS / carried)
-            print(
-                f"  {f.label:36} {carried:7,.0f}   {needed} process{'es' if needed > 1 else ''} "
-                f"for {TARGET_LINKS:,}   in-process {engine.rate / f.rate:.2f}x as fast"
+        print(f"\nOne worker host, side by side ({os.cpu_count()} CPUs):")
+        print(side_by_side(configs, latencies, results))
+        print(
+            f"\nActive links a host carries in a 3-minute cycle (polls/s x {CYCLE_SECONDS}; "
+            f"target {TARGET_LINKS:,}, about {TARGET_LINKS / CYCLE_SECONDS:.0f} polls/s):"
+        )
+        for config in configs:
+            carried = "   ".join(
+                f"{results[(config.label, ms)].rate * CYCLE_SECONDS:7,.0f} at {ms:g} ms"
+                for ms in latencies
             )
+            print(f"  {config.label:28} {carried}")
         print(f"(worker logs in {logs})")
         if args.profile:
             print(f"\ncProfile of {count} in-process quiet polls (this thread only; fake excluded)")

@@ -52,7 +52,6 @@ def sync_link(self: Task[[int, bool], str], link_id: int, poll: bool = False) ->
     Every log line from here down (the engine's, the connector's, the client libraries') carries
     the tenant, link and task ids, and the engine adds the run id (calsync/logcontext.py)."""
     from calsync.engine.run import run_link
-    from calsync.models import CalendarLink
     from calsync.scheduler import after_run, run_again_later, run_started, sync_paused
 
     with bound(link_id=link_id, task_id=self.request.id):
@@ -60,27 +59,21 @@ def sync_link(self: Task[[int, bool], str], link_id: int, poll: bool = False) ->
         if sync_paused():
             log.info("sync paused by the operators; not running")
             return "paused"
-        link = (
-            CalendarLink.objects.filter(pk=link_id)
-            .only("pk", "tenant_id", "state", "billing_paused")
-            .first()
-        )
-        if link is None or not link.syncs:
-            log.debug("link gone, paused or not active; not running")
+        # The link's check ("still syncing?") is folded into the engine's lease statement
+        # (calsync/engine/run.py ``_ACQUIRE_SQL``): a quiet poll is that and the cursor UPDATE.
+        started = timezone.now()
+        outcome = run_link(link_id)
+        if outcome.status == "gone":
             return "gone"
-        with bound(tenant_id=link.tenant_id):
-            log.debug("sync starting")
-            started = timezone.now()
-            outcome = run_link(link_id)
-            with bound(run_id=outcome.run_id or None):
-                if outcome.status == "skipped" and not poll:
-                    run_again_later(link_id)
-                after_run(link_id, outcome)
-                if poll and outcome.counts:
-                    from calsync.push import after_poll
+        with bound(tenant_id=outcome.tenant_id, run_id=outcome.run_id or None):
+            if outcome.status == "skipped" and not poll:
+                run_again_later(link_id)
+            after_run(link_id, outcome)
+            if poll and outcome.counts:
+                from calsync.push import after_poll
 
-                    after_poll(link_id, outcome.counts, started)
-                log.info("sync finished: %s", outcome.status, extra={"status": outcome.status})
+                after_poll(link_id, outcome.counts, started)
+            log.info("sync finished: %s", outcome.status, extra={"status": outcome.status})
         return outcome.status
 
 

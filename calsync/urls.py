@@ -6,7 +6,7 @@ from accounts import views as account_views
 from accounts.forms import AdminLoginForm
 from agenda import settings_views
 from billing import views as billing_views
-from calsync import privacy_views, views, webhooks
+from calsync import metrics, privacy_views, views, webhooks
 
 # The Django admin's login is throttled like the app's (per account and per client address).
 admin.site.login_form = AdminLoginForm
@@ -46,6 +46,7 @@ urlpatterns = [
     path("settings/privacy/", privacy_views.settings_privacy, name="settings_privacy"),
     path("billing/stripe/webhook/", billing_views.stripe_webhook, name="stripe_webhook"),
     path("health/", views.health, name="health"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     # The providers' push notifications (calsync/webhooks.py), under CALSYNC_PUBLIC_URL.
     path("push/google/", webhooks.google, name="push_google"),
     path("push/microsoft/", webhooks.microsoft, name="push_microsoft"),

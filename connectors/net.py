@@ -17,6 +17,10 @@ actually connected to:
 * A pooled connection that is reused was checked when it was made: a quiet poll costs no lookup
   beyond the ones connecting already needs.
 
+The same adapters (and ``CountingHttp`` for Google's httplib2) are where every provider request
+is counted for the Prometheus metrics (``calsync_provider_requests_total``, by provider and
+status; README "Metrics"): the one place each client library sends.
+
 Refused: every address that is not globally reachable, as the IANA special-purpose registries
 list them (private, loopback, link-local, shared, multicast, unspecified, reserved,
 documentation), 6to4 (``2002::/16``), Teredo, the local-use NAT64 prefix ``64:ff9b:1::/48``, and
@@ -41,6 +45,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import httplib2
 import requests
 import requests.adapters
 import urllib3.connection
@@ -50,9 +55,36 @@ import urllib3.util.connection
 from django.conf import settings
 from niquests import PreparedRequest, Session
 from niquests.adapters import HTTPAdapter as NiquestsAdapter
+from prometheus_client import Counter
 from urllib3_future.contrib.resolver import BaseResolver, ProtocolResolver, ResolverDescription
 
 from connectors.errors import SetupError
+
+PROVIDER_REQUESTS = Counter(
+    "calsync_provider_requests",
+    "HTTP requests sent to calendar providers, by provider and answer status (429: throttled; "
+    "0: no answer).",
+    ["provider", "status"],
+)
+
+
+def count_request(provider: str, status: int) -> None:
+    PROVIDER_REQUESTS.labels(provider=provider, status=str(status)).inc()
+
+
+class CountingHttp(httplib2.Http):  # type: ignore[misc]  # httplib2 ships no types
+    """Google's transport (googleapiclient and google-auth send through it): counts each
+    request it sends."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            answer = super().request(*args, **kwargs)
+        except Exception:
+            count_request("google", 0)
+            raise
+        count_request("google", int(answer[0].status))
+        return answer
+
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -263,7 +295,13 @@ class _GuardedNiquestsAdapter(NiquestsAdapter):
                 f"The server sent us to a plain http:// address ({urlsplit(url).hostname}); "
                 "the password must not travel unencrypted."
             )
-        return super().send(request, *args, **kwargs)
+        try:
+            response = super().send(request, *args, **kwargs)
+        except Exception:
+            count_request("caldav", 0)
+            raise
+        count_request("caldav", int(response.status_code or 0))
+        return response
 
 
 def guard_niquests(session: Session) -> None:
@@ -341,7 +379,21 @@ _GUARDED_POOLS = {"http": _GuardedHTTPConnectionPool, "https": _GuardedHTTPSConn
 
 
 class GuardedAdapter(requests.adapters.HTTPAdapter):
-    """requests' adapter whose connections (direct, or to an http proxy) are checked."""
+    """requests' adapter whose connections (direct, or to an http proxy) are checked, and whose
+    requests are counted (``provider``: the metrics' label)."""
+
+    def __init__(self, *args: Any, provider: str = "microsoft", **kwargs: Any) -> None:
+        self.provider = provider
+        super().__init__(*args, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = super().send(request, *args, **kwargs)
+        except Exception:
+            count_request(self.provider, 0)
+            raise
+        count_request(self.provider, int(response.status_code))
+        return response
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -354,8 +406,9 @@ class GuardedAdapter(requests.adapters.HTTPAdapter):
         return manager
 
 
-def guard_requests(session: requests.Session) -> requests.Session:
-    """Mount ``GuardedAdapter`` for http and https on ``session``; returns it."""
-    session.mount("https://", GuardedAdapter())
-    session.mount("http://", GuardedAdapter())
+def guard_requests(session: requests.Session, provider: str = "microsoft") -> requests.Session:
+    """Mount ``GuardedAdapter`` for http and https on ``session``; returns it. Microsoft Graph
+    and msal are its users, hence the default label."""
+    session.mount("https://", GuardedAdapter(provider=provider))
+    session.mount("http://", GuardedAdapter(provider=provider))
     return session

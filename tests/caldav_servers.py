@@ -60,6 +60,8 @@ from urllib.parse import urlsplit
 import niquests
 import pytest
 
+from tests.fakes.server import Latency, LatencyDial
+
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
 
 
@@ -344,14 +346,16 @@ DAV_METHODS = (
 class CountingProxy:
     """A reverse proxy in front of a real server that records every request reaching that
     server (method, path, status), optionally after a delay per request to stand for the
-    network. ``url`` is the proxy's address for the server's root."""
+    network (seconds, or a :class:`tests.fakes.server.Latency` with jitter and a slow tail, as
+    the provider fakes take). ``url`` is the proxy's address for the server's root."""
 
-    def __init__(self, upstream: str, latency: float = 0.0) -> None:
+    def __init__(self, upstream: str, latency: float | Latency = 0.0) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.upstream_root = f"{parts.scheme}://{parts.netloc}"
-        self.latency = latency
+        self.latency = LatencyDial()
+        self.latency.set(latency if isinstance(latency, Latency) else Latency(latency))
         self.requests: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
         proxy = self
@@ -362,8 +366,7 @@ class CountingProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                if proxy.latency:
-                    time.sleep(proxy.latency)
+                proxy.latency.wait()
                 upstream = http.client.HTTPConnection(
                     proxy.upstream_host, proxy.upstream_port, timeout=60
                 )

@@ -96,3 +96,47 @@ def test_a_real_worker_runs_tasks_from_redis(worker: subprocess.Popen[bytes]) ->
         assert time.monotonic() < deadline, "the worker did not run the task within 60 s"
         time.sleep(0.2)
     assert cache.get(HEARTBEAT_KEY) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_used_moments_ago_skips_the_health_check_an_idle_one_gets_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between tasks the worker's handlers do what Django does around a request; the health
+    check (a SELECT 1 per task with CONN_HEALTH_CHECKS) is skipped for a connection that
+    answered the previous task less than RECENTLY_HEALTHY_SECONDS ago (issue 17: it was a third
+    statement in every quiet poll)."""
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    from calsync import celery as celery_module
+
+    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    connection.close()
+    connection.connect()  # with the settings above: health checks on, kept between tasks
+    checks: list[bool] = []
+    usable = connection.is_usable
+
+    def counting() -> bool:
+        checks.append(True)
+        return usable()
+
+    monkeypatch.setattr(connection, "is_usable", counting)
+    task = SimpleNamespace(request=SimpleNamespace(is_eager=False))
+
+    def one_task() -> None:
+        celery_module._before_task(task=task)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        celery_module._after_task(task=task)
+
+    one_task()
+    one_task()  # right after the first: no check
+    assert len(checks) <= 1
+    before = len(checks)
+    celery_module._last_task_end.at -= celery_module.RECENTLY_HEALTHY_SECONDS + 1
+    one_task()  # after an idle spell: checked
+    assert len(checks) == before + 1
+    connection.close()

@@ -116,6 +116,27 @@ def test_compose_runs_the_production_shape() -> None:
     assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def test_compose_polls_on_threads_and_keeps_interactive_work_on_prefork() -> None:
+    """The worker model of docs/decisions.md ("Worker model", issue 17): polls on the threads
+    pool, two processes per host; interactive work on prefork (time limits apply); every queue
+    consumed; the workers' metrics port set but not published."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    polls, interactive = services["worker"], services["worker-interactive"]
+    command = polls["command"]
+    assert command[command.index("-P") + 1] == "threads"
+    assert int(command[command.index("--concurrency") + 1]) >= 16
+    assert polls["deploy"]["replicas"] == 2
+    assert "-P" not in interactive["command"]  # prefork, Celery's default
+    queues = {
+        q
+        for s in (polls, interactive)
+        for q in s["command"][s["command"].index("-Q") + 1].split(",")
+    }
+    assert queues == {"interactive", "background"}
+    assert polls["environment"]["CALSYNC_METRICS_PORT"] == "9808" and "ports" not in polls
+    assert polls["environment"]["DATABASE_URL"] == services["web"]["environment"]["DATABASE_URL"]
+
+
 def test_a_malformed_trusted_proxy_refuses_to_start() -> None:
     result = load_settings({**PROD_ENV, "CALSYNC_TRUSTED_PROXIES": "10.0.0.1/8"}, "s.DEBUG")
     assert result.returncode != 0

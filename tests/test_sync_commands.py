@@ -64,7 +64,7 @@ def test_sync_health_lists_state_last_success_failures_and_next_run(staff: User)
         progress_total=1000,
     )
     out = run("sync_health")
-    lines = {int(line.split()[0]): line for line in out.splitlines()[1:]}
+    lines = {int(line.split()[0]): line for line in out.splitlines()[1:-1]}
     assert "running 120/1000" in lines[busy.pk]
     assert "active" in lines[good.pk] and "2026-03-02 09:00:00" in lines[good.pk]
     assert "2026-03-02 09:03:00" in lines[good.pk]
@@ -72,7 +72,27 @@ def test_sync_health_lists_state_last_success_failures_and_next_run(staff: User)
     assert " 4 " in lines[flaky.pk]
     problems = run("sync_health", "--problems")
     assert str(good.pk) not in [line.split()[0] for line in problems.splitlines()[1:]]
-    assert len(problems.splitlines()) == 3
+    assert len(problems.splitlines()) == 4  # the header, two links, the lag line
+
+
+def test_sync_health_shows_the_lag_percentiles_of_the_syncing_links(staff: User) -> None:
+    now = timezone.now()
+    # Lags of 1..100 minutes; a paused link and one that never synced are not in them.
+    for minutes in range(1, 101):
+        make_link(staff, last_success_at=now - timedelta(minutes=minutes))
+    make_link(staff, last_success_at=now - timedelta(days=30), billing_paused=True)
+    make_link(staff, last_success_at=None)
+    last = run("sync_health").splitlines()[-1]
+    # percentile_cont over 1..100 minutes: p50 50.5 min, p90 90.1, p99 99.01; max 100.
+    assert last.startswith("Sync lag (time since the last success) of 100 syncing links: "), last
+    assert "p50 50.5 min, p90 90.1 min, p99 99.0 min, max 100.0 min; never synced: 1" in last
+
+
+def test_sync_health_says_so_when_nothing_synced_yet(staff: User) -> None:
+    make_link(staff, last_success_at=None)
+    assert run("sync_health").splitlines()[-1] == (
+        "Sync lag: no syncing link has synced yet; never synced: 1"
+    )
 
 
 def test_pause_and_resume(staff: User) -> None:

@@ -23,16 +23,16 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
-from agenda.changeseq import committed_high_water, peek_change_seq
+from agenda.changeseq import committed_high_water
 from agenda.models import Meeting
 from agenda.selectors import meetings_changed_since
 from agenda.services import meeting_create, meeting_delete, meeting_update
-from calsync import history
+from calsync import history, metrics
 from calsync.engine import plan as p
 from calsync.engine.fields import (
     FULL_PRIVACY,
@@ -117,15 +117,84 @@ class Outcome:
     # ``<link>.<lease token>``: what the run's log lines carry (calsync/logcontext.py); empty
     # when no run took place.
     run_id: str = ""
+    # The link's tenant, for the caller's log lines (None when no run took place).
+    tenant_id: int | None = None
 
 
-def _acquire(link_id: int, now: datetime) -> CalendarLink | None:
-    """Take the lease with one conditional UPDATE (concurrent takers serialise on the row and
-    re-check the condition, so only one wins), then read the link with its new token."""
+@dataclass
+class _Leased:
+    """What taking the lease returns: the link (its user loaded) with its new token, and whether
+    its owner has a committed meeting change past the link's watermark (None: not asked, the
+    run finds out itself)."""
+
+    link: CalendarLink
+    owner_changed: bool | None
+
+
+def _columns(model: type[Any], alias: str) -> list[str]:
+    return [f'{alias}."{f.column}"' for f in model._meta.concrete_fields]
+
+
+# The quiet poll's first statement, folded (issue 17): the task's "is this link still syncing?",
+# the lease's conditional UPDATE, the read of the link with its user, and "has this owner changed
+# anything since the watermark?" as a probe of the ``meeting_owner_seq`` index (tombstones
+# included, as ``meetings_changed_since`` reads them). The probe takes no lock and sees only
+# committed rows: a write still open is found by the next run (and its commit queues one).
+# UPDATE ... FROM does not lock the user row.
+_ACQUIRE_SQL = """
+UPDATE calsync_calendarlink AS l
+SET lease_token = l.lease_token + 1, lease_until = %(until)s, progress_done = 0, progress_total = 0
+FROM accounts_user AS u
+WHERE l.id = %(link)s AND u.id = l.user_id AND l.state = %(active)s AND NOT l.billing_paused
+  AND (l.lease_until IS NULL OR l.lease_until < %(now)s)
+RETURNING {link_columns}, {user_columns},
+  EXISTS (
+    SELECT 1 FROM agenda_meeting AS m WHERE m.owner_id = l.user_id AND m.change_seq > l.pushed_seq
+  )
+"""
+
+
+def _from_row(model: type[Any], fields: Any, values: Any) -> Any:
+    """A model instance from raw column values, through the converters Django's own queries
+    apply (a JSON column arrives as text from psycopg2, for one)."""
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for convert in connection.ops.get_db_converters(column) + field.get_db_converters(
+            connection
+        ):
+            value = convert(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def _acquire(link_id: int, now: datetime) -> _Leased | None:
+    """Take the lease (concurrent takers serialise on the row and re-check the condition, so
+    only one wins) and read the link with its new token. Progress left by a run that was killed
+    is not this run's, so it is reset. PostgreSQL: one statement (``_ACQUIRE_SQL``); other
+    databases (the SQLite demo): an UPDATE and a SELECT."""
+    if connection.vendor == "postgresql":
+        link_fields = CalendarLink._meta.concrete_fields
+        user_fields = User._meta.concrete_fields
+        sql = _ACQUIRE_SQL.format(
+            link_columns=", ".join(_columns(CalendarLink, "l")),
+            user_columns=", ".join(_columns(User, "u")),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                {"link": link_id, "until": now + _lease(), "now": now, "active": LinkState.ACTIVE},
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        n = len(link_fields)
+        link = _from_row(CalendarLink, link_fields, row[:n])
+        link.user = _from_row(User, user_fields, row[n : n + len(user_fields)])
+        return _Leased(link, bool(row[-1]))
     taken = (
         CalendarLink.objects.filter(pk=link_id, state=LinkState.ACTIVE, billing_paused=False)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        # Progress left by a run that was killed is not this run's.
         .update(
             lease_token=F("lease_token") + 1,
             lease_until=now + _lease(),
@@ -135,7 +204,7 @@ def _acquire(link_id: int, now: datetime) -> CalendarLink | None:
     )
     if not taken:
         return None
-    return CalendarLink.objects.select_related("user").get(pk=link_id)
+    return _Leased(CalendarLink.objects.select_related("user").get(pk=link_id), None)
 
 
 def _check_lease(link_id: int, token: int) -> None:
@@ -160,25 +229,39 @@ def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
     at a 3-minute cadence quiet runs would otherwise be most of the table. Every log line of the
     run carries its tenant, link and run ids (calsync/logcontext.py)."""
     now = now or timezone.now()
-    link = _acquire(link_id, now)
-    if link is None:
-        log.debug("run skipped: busy, paused or gone", extra={"link_id": link_id})
-        return Outcome("skipped", detail="busy, paused or gone")
+    began = time.monotonic()
+    leased = _acquire(link_id, now)
+    if leased is None:
+        metrics.RUNS.labels(provider="unknown", outcome="skipped").inc()
+        # The rare path pays the second query: was the link busy, or is it not syncing at all?
+        if CalendarLink.objects.filter(
+            pk=link_id, state=LinkState.ACTIVE, billing_paused=False
+        ).exists():
+            log.debug("run skipped: another run holds the lease", extra={"link_id": link_id})
+            return Outcome("skipped", detail="busy")
+        log.debug("link gone, paused or not active; not running", extra={"link_id": link_id})
+        return Outcome("gone", detail="paused or gone")
+    link = leased.link
+    previous_success = link.last_success_at
     run_id = f"{link.pk}.{link.lease_token}"
     running = RUNNING_LINK.set(link.pk)
     try:
         with bound(tenant_id=link.tenant_id, link_id=link.pk, run_id=run_id):
-            outcome = _run_leased(link, now)
+            outcome = _run_leased(link, now, leased.owner_changed)
     finally:
         RUNNING_LINK.reset(running)
     outcome.run_id = run_id
+    outcome.tenant_id = link.tenant_id
+    metrics.observe_run(
+        link.provider, outcome.status, time.monotonic() - began, previous_success, timezone.now()
+    )
     return outcome
 
 
-def _run_leased(link: CalendarLink, now: datetime) -> Outcome:
+def _run_leased(link: CalendarLink, now: datetime, owner_changed: bool | None) -> Outcome:
     token = link.lease_token
     try:
-        counts, conflicts, stopped = _run(link, token, now)
+        counts, conflicts, stopped = _run(link, token, now, owner_changed)
     except LeaseLost as exc:
         log.warning("run overtaken by another run: %s", exc)
         return Outcome(
@@ -378,10 +461,12 @@ def _reason(exc: Exception) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _run(link: CalendarLink, token: int, now: datetime) -> tuple[dict[str, int], list[Any], str]:
+def _run(
+    link: CalendarLink, token: int, now: datetime, owner_changed: bool | None
+) -> tuple[dict[str, int], list[Any], str]:
     connector = registry.get(link.provider).connector(link, default_zone=link.user.time_zone)
     try:
-        return _sync(link, token, now, connector)
+        return _sync(link, token, now, connector, owner_changed)
     finally:
         # Refreshed or rotated tokens are kept whatever happened in the run (a rotated
         # Microsoft refresh token that is not stored kills the link when the old one expires).
@@ -392,8 +477,17 @@ def _run(link: CalendarLink, token: int, now: datetime) -> tuple[dict[str, int],
             )
 
 
+def _owner_changed_since(owner_id: int, seq: int) -> bool:
+    """The lock-free probe of ``_ACQUIRE_SQL`` on its own (databases without the folded lease)."""
+    return Meeting.all_objects.filter(owner_id=owner_id, change_seq__gt=seq).exists()
+
+
 def _sync(
-    link: CalendarLink, token: int, now: datetime, connector: Connector
+    link: CalendarLink,
+    token: int,
+    now: datetime,
+    connector: Connector,
+    owner_changed: bool | None,
 ) -> tuple[dict[str, int], list[Any], str]:
     owner: User = link.user
     first_sync = not link.cursor
@@ -409,17 +503,19 @@ def _sync(
     except CursorExpired:
         changes = connector.full_listing()
         full = True
-    # Local changes up to the committed high-water mark (agenda/changeseq.py). A peek at the
-    # sequence first: when nothing was written since the watermark, a quiet run needs neither
-    # the lock nor the query.
+    # Local changes up to the committed high-water mark (agenda/changeseq.py). The owner's probe
+    # first (taken with the lease): when this owner has no committed change past the watermark,
+    # a quiet run needs neither the owner's lock nor the query, whatever other tenants write.
     high_water = link.pushed_seq
     changed: Any = []
     # A changed privacy level (issue 16 §1): every meeting this link holds a copy of is looked
     # at again, so its copy is rewritten to the new redaction in this one run, both ways
     # (tightening takes details out, loosening puts them in).
     relevel = link.privacy_applied < link.privacy_version
-    if first_sync or relevel or peek_change_seq() > link.pushed_seq:
-        high_water = committed_high_water()
+    if owner_changed is None and not first_sync:
+        owner_changed = _owner_changed_since(link.user_id, link.pushed_seq)
+    if first_sync or relevel or owner_changed:
+        high_water = committed_high_water(link.user_id)
         if first_sync:
             # Everything live is a candidate; eligibility (future only) is decided per meeting.
             changed = Meeting.objects.filter(owner=owner, change_seq__lte=high_water)

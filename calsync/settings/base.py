@@ -105,8 +105,9 @@ SESSION_COOKIE_AGE = 60 * 60 * 12
 CALSYNC_NO_END_DATE: date = date.fromisoformat(env.str("CALSYNC_NO_END_DATE", default="2078-12-31"))
 # A user counts as active when they used the web app within this many minutes (PRODUCT 23).
 CALSYNC_ACTIVE_WINDOW_MINUTES = env.int("CALSYNC_ACTIVE_WINDOW_MINUTES", default=30)
-CALSYNC_ACTIVE_POLL_MINUTES = env.int("CALSYNC_ACTIVE_POLL_MINUTES", default=3)
-CALSYNC_INACTIVE_POLL_MINUTES = env.int("CALSYNC_INACTIVE_POLL_MINUTES", default=50)
+# Minutes, fractions allowed (tests/test_many_hosts.py polls every 20 s).
+CALSYNC_ACTIVE_POLL_MINUTES = env.float("CALSYNC_ACTIVE_POLL_MINUTES", default=3.0)
+CALSYNC_INACTIVE_POLL_MINUTES = env.float("CALSYNC_INACTIVE_POLL_MINUTES", default=50.0)
 # Each poll interval is stretched or shrunk by up to this share, so links set up together spread.
 CALSYNC_POLL_JITTER = env.float("CALSYNC_POLL_JITTER", default=0.1)
 # How often beat runs the dispatcher, and how many links one claiming statement takes.
@@ -342,6 +343,12 @@ CELERY_TIMEZONE = "UTC"
 # The run lease of the engine (calsync/engine/run.py): above CELERY_TASK_TIME_LIMIT, below the
 # visibility timeout (tests/test_celery.py checks the order).
 CALSYNC_LEASE_SECONDS = env.int("CALSYNC_LEASE_SECONDS", default=600)
+# Prometheus metrics (calsync/metrics.py, README "Metrics"). The web's /metrics answers 404 until
+# a token is set, then only to "Authorization: Bearer <token>". Workers serve their own counters
+# on a port of their own (0: off), bound to CALSYNC_METRICS_ADDRESS; publish neither port.
+CALSYNC_METRICS_TOKEN = env.str("CALSYNC_METRICS_TOKEN", default="")
+CALSYNC_METRICS_PORT = env.int("CALSYNC_METRICS_PORT", default=0)
+CALSYNC_METRICS_ADDRESS = env.str("CALSYNC_METRICS_ADDRESS", default="127.0.0.1")
 # How often beat sends the heartbeat task that /health/ reports.
 CALSYNC_HEARTBEAT_SECONDS = env.float("CALSYNC_HEARTBEAT_SECONDS", default=60.0)
 

@@ -35,6 +35,12 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production.")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction mode (docs/decisions.md, "Worker model"): server-side cursors
+# do not survive a transaction pooler. Everything else CalSync does is per transaction (its
+# advisory locks are pg_advisory_xact_lock), so nothing else needs to change.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DATABASE_BEHIND_TRANSACTION_POOLER", default=False
+)
 
 REDIS_URL = _required("REDIS_URL")
 # No key, no start: credentials are never stored in plain text.

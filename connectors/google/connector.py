@@ -67,6 +67,7 @@ from connectors.google.mapping import (
     to_google,
 )
 from connectors.google.oauth import secrets_of
+from connectors.net import CountingHttp
 
 PAGE_SIZE = 250
 _BASE32HEX = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -138,7 +139,8 @@ def _discovery_document() -> dict[str, Any]:
 
 
 def authorized_http(credentials: Credentials, *, timeout: int) -> Any:
-    return google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout))
+    # CountingHttp: httplib2.Http that counts each request for the metrics (connectors/net.py).
+    return google_auth_httplib2.AuthorizedHttp(credentials, http=CountingHttp(timeout=timeout))
 
 
 def service_for(credentials: Credentials, *, api_endpoint: str, timeout: int) -> Any:

@@ -75,7 +75,7 @@ def test_saving_without_a_change_keeps_the_change_number(staff: User, colleague:
 def test_changed_since_returns_writes_and_tombstones_in_one_query(
     staff: User, colleague: User
 ) -> None:
-    watermark = next_change_seq()
+    watermark = next_change_seq(staff.pk)
     kept = make_meeting(staff, title="Kept")
     gone = make_meeting(staff, title="Gone")
     make_meeting(colleague, title="Someone else's")

@@ -457,7 +457,7 @@ class SyncMachine(RuleBasedStateMachine):
         )
         self.sync()
         with pytest.raises(engine.LeaseLost), transaction.atomic():
-            engine._check_lease(self.link.pk, a.lease_token)
+            engine._check_lease(self.link.pk, a.link.lease_token)
 
     @rule(minutes=st.sampled_from([-10, 10]))
     def skew_provider_clock(self, minutes: int) -> None:

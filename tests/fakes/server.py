@@ -10,6 +10,9 @@ parts"; PROTOCOLS.md §1.10 items 9-10 and §2.9):
 * fault injection (:attr:`FakeServer.faults`): answer the next N matching requests with a status,
   headers and a body in the provider's exact error shape;
 * a controllable clock (:attr:`FakeServer.now`) so tests can skew the provider's time;
+* network latency (:attr:`FakeServer.latency`, :class:`Latency`): a fixed delay plus jitter per
+  request and a slow-tail fault (a share of requests that take much longer), so benches and
+  tests see what 100-300 ms providers do to a worker instead of a 1 ms loopback (issue 17);
 * a record of handler crashes (:attr:`FakeServer.crashes`); the fixtures fail a test that crashed
   the fake, because a crash would otherwise look like a provider 500;
 * a :class:`Courier` for what a provider sends *to* an application (push notifications, Graph's
@@ -23,6 +26,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import random
 import re
 import threading
 import time
@@ -227,6 +231,64 @@ class Faults:
         return json_response(fault.status, fault.body, headers)
 
 
+@dataclass(frozen=True)
+class Latency:
+    """Time the network and the provider take per request, in seconds: ``fixed`` plus a uniform
+    draw in ``[0, jitter)``; the slow tail, a fault: a ``tail_share`` of requests (drawn at
+    random) take ``tail`` instead, as a provider's p99 does on a bad minute. Spent after the
+    request was handled and before the answer is sent, outside the fake's lock, so concurrent
+    requests wait side by side as they do on a real network."""
+
+    fixed: float = 0.0
+    jitter: float = 0.0
+    tail_share: float = 0.0
+    tail: float = 0.0
+
+    def __post_init__(self) -> None:
+        if min(self.fixed, self.jitter, self.tail_share, self.tail) < 0 or self.tail_share > 1:
+            raise ValueError(f"invalid latency {self}")
+
+    @classmethod
+    def ms(
+        cls, fixed: float, jitter: float = 0.0, *, tail_share: float = 0.0, tail: float = 0.0
+    ) -> Latency:
+        return cls(fixed / 1000, jitter / 1000, tail_share, tail / 1000)
+
+    def draw(self, rng: random.Random) -> float:
+        if self.tail_share and rng.random() < self.tail_share:
+            return self.tail
+        return self.fixed + (rng.random() * self.jitter if self.jitter else 0.0)
+
+
+class LatencyDial:
+    """A fake's latency setting and its random draws (one generator per fake, seeded for
+    repeatable runs). ``delays`` keeps the recent draws for a test or a bench to check."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.setting = Latency()
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.delays: list[float] = []
+
+    def set(self, latency: Latency, *, seed: int | None = None) -> None:
+        with self._lock:
+            self.setting = latency
+            if seed is not None:
+                self._rng.seed(seed)
+            self.delays.clear()
+
+    def wait(self) -> float:
+        latency = self.setting
+        if latency == Latency():
+            return 0.0
+        with self._lock:
+            delay = latency.draw(self._rng)
+            if len(self.delays) < 100_000:
+                self.delays.append(delay)
+        time.sleep(delay)
+        return delay
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -245,6 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
             time=fake.now,
         )
         response = fake.handle(request)
+        fake.latency.wait()
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -276,6 +339,8 @@ class FakeServer:
         self.requests: list[Request] = []
         self.crashes: list[str] = []
         self.faults = Faults(self.error_body)
+        # Network time per request (none by default: tests stay fast); ``set_latency``.
+        self.latency = LatencyDial()
         self.lock = threading.RLock()  # one request at a time mutates provider state
         self._frozen_now: datetime | None = None
         self._skew = timedelta(0)
@@ -363,6 +428,24 @@ class FakeServer:
         else:
             self._skew += step
         return self.now
+
+    # -- network -----------------------------------------------------------------------------------
+
+    def set_latency(
+        self,
+        fixed_ms: float,
+        jitter_ms: float = 0.0,
+        *,
+        tail_share: float = 0.0,
+        tail_ms: float = 0.0,
+        seed: int | None = None,
+    ) -> Latency:
+        """Every answer from now on takes ``fixed_ms`` plus up to ``jitter_ms``; a
+        ``tail_share`` of them ``tail_ms`` instead (the slow-tail fault). ``set_latency(0)``
+        turns it off."""
+        latency = Latency.ms(fixed_ms, jitter_ms, tail_share=tail_share, tail=tail_ms)
+        self.latency.set(latency, seed=seed)
+        return latency
 
     # -- routing -----------------------------------------------------------------------------------
 
