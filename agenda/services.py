@@ -320,7 +320,7 @@ def meeting_restore(*, meeting: Meeting) -> Meeting:
     _validate(locked.owner, _data_of(locked))
     locked.deleted_at = None
     locked.updated_at = timezone.now()
-    locked.change_seq = next_change_seq()
+    locked.change_seq = next_change_seq(locked.owner_id)
     locked.save(update_fields=["deleted_at", "updated_at", "change_seq"])
     _push_after_commit(locked.owner_id)
     return locked
