@@ -230,6 +230,14 @@ CALSYNC_HTTP_TIMEOUT = env.int("CALSYNC_HTTP_TIMEOUT", default=30)
 CALSYNC_ICLOUD_URL = "https://caldav.icloud.com/"
 # A CalDAV event larger than this is skipped with a message, never read or parsed (bytes).
 CALSYNC_CALDAV_MAX_ITEM_BYTES = env.int("CALSYNC_CALDAV_MAX_ITEM_BYTES", default=4_000_000)
+# Concurrent PUTs per CalDAV server and worker process during a first sync (issue 17 §3).
+CALSYNC_CALDAV_PUT_CONCURRENCY = env.int("CALSYNC_CALDAV_PUT_CONCURRENCY", default=4)
+# A run stops applying after this many seconds, commits what it did and continues in a new run
+# at once (issue 17 §3), well inside the task's soft time limit (CELERY_TASK_SOFT_TIME_LIMIT).
+CALSYNC_RUN_CHUNK_SECONDS = env.float("CALSYNC_RUN_CHUNK_SECONDS", default=120.0)
+# A run the quota governor holds back (connectors/quota.py) is queued again directly when its
+# wait is at most this long (seconds); a longer wait is left to the dispatcher.
+CALSYNC_QUOTA_REQUEUE_SECONDS = env.float("CALSYNC_QUOTA_REQUEUE_SECONDS", default=60.0)
 
 # Google Calendar (PROTOCOLS.md §1). Switched on by setting the client id; the endpoints are
 # settings so the tests can point the real client libraries at the fake in tests/fakes/.

@@ -428,8 +428,9 @@ def test_a_zone_is_built_once_per_process_and_each_resource_gets_its_own_copy() 
     moved = replace(sample(), time_zone="Asia/Tokyo")
     edited = edit_ical(first, moved, fields=frozenset({"start"}), item_id="calsync-a.ics")
     assert vtimezones(edited) == ["TZID:Asia/Tokyo"]
-    assert to_ical(sample(title="Another"), uid="calsync-b").split("DTSTAMP")[0] == second.split(
-        "DTSTAMP"
-    )[0]
+    assert (
+        to_ical(sample(title="Another"), uid="calsync-b").split("DTSTAMP")[0]
+        == second.split("DTSTAMP")[0]
+    )
     # The text is what icalendar builds for the span, transitions included.
     assert "TZOFFSETTO:+0200" in zone_block and "20381031T030000" in zone_block.replace("\r\n ", "")
