@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -51,7 +52,7 @@ from calsync.models import (
     SyncMessage,
     SyncRun,
 )
-from connectors import credentials, registry
+from connectors import credentials, quota, registry
 from connectors.base import Connector, NewItem, Written
 from connectors.errors import (
     AuthRevoked,
@@ -77,6 +78,9 @@ def _lease() -> timedelta:
 
 
 UNIMPORTABLE = {Flag.DAILY, Flag.UNSUPPORTED}
+
+# More meeting writes than this in one run make it bulk work for the quota governor.
+BULK_WRITES = 50
 
 # Failures that concern one item's data (its parsing, mapping, size, a value out of range, a
 # write the provider refused as invalid): the item is skipped with a message that names it and
@@ -688,6 +692,12 @@ class _Executor:
         connector's ``batch_size`` (``_create_batch``). Returns False when the run's time
         (``CALSYNC_RUN_CHUNK_SECONDS`` from ``started``) ran out with actions left: everything
         applied so far is committed, and the caller ends the run to continue in a new one."""
+        # A run with many writes (a first sync) is bulk work for the quota governor: it leaves
+        # a reserve of every bucket to polls, so it cannot starve other practices' polls.
+        with quota.bulk() if progress.total > BULK_WRITES else contextlib.nullcontext():
+            return self._apply_all(actions, progress, started=started)
+
+    def _apply_all(self, actions: list[p.Action], progress: _Progress, *, started: float) -> bool:
         size = max(1, self.connector.capabilities.batch_size)
         budget = settings.CALSYNC_RUN_CHUNK_SECONDS
         index = 0

@@ -71,6 +71,7 @@ from connectors.google.mapping import (
     to_google,
 )
 from connectors.google.oauth import secrets_of
+from connectors.quota import Pacer
 
 PAGE_SIZE = 250
 _BASE32HEX = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -141,8 +142,35 @@ def _discovery_document() -> dict[str, Any]:
     return document
 
 
-def authorized_http(credentials: Credentials, *, timeout: int) -> Any:
-    return google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout))
+_BATCH_PART = re.compile(rb"^Content-Type: application/http\r?$", re.MULTILINE | re.IGNORECASE)
+
+
+class _PacedHttp(google_auth_httplib2.AuthorizedHttp):  # type: ignore[misc]
+    """google-auth's authorized http, each request first paced by the quota governor
+    (``connectors/quota.py``): one token per call, every call inside a batch request counted
+    (Google counts each against the quotas). Token refreshes go through google-auth's own
+    transport and are not Calendar API calls."""
+
+    def __init__(self, credentials: Credentials, *, http: Any, pacer: Pacer) -> None:
+        super().__init__(credentials, http=http)
+        self.pacer = pacer
+
+    def request(
+        self, uri: str, method: str = "GET", body: Any = None, *args: Any, **kw: Any
+    ) -> Any:
+        calls = 1
+        if isinstance(body, str | bytes) and "/batch/" in uri:
+            data = body.encode() if isinstance(body, str) else body
+            calls = max(1, len(_BATCH_PART.findall(data)))
+        self.pacer.pace(calls)
+        return super().request(uri, method, body, *args, **kw)
+
+
+def authorized_http(credentials: Credentials, *, timeout: int, pacer: Pacer | None = None) -> Any:
+    http = httplib2.Http(timeout=timeout)
+    if pacer is not None:
+        return _PacedHttp(credentials, http=http, pacer=pacer)
+    return google_auth_httplib2.AuthorizedHttp(credentials, http=http)
 
 
 def service_for(credentials: Credentials, *, api_endpoint: str, timeout: int) -> Any:
@@ -233,13 +261,15 @@ class GoogleConnector(Connector):
         api_endpoint: str,
         default_zone: str = "UTC",
         timeout: int = 30,
+        pacer: Pacer | None = None,
     ) -> None:
         self.credentials = credentials
         self.calendar_id = calendar_id
         self.default_zone = default_zone
         self._initial_token = credentials.token
         # This connector's credentials live in its http only; the request builder is shared.
-        self.http = authorized_http(credentials, timeout=timeout)
+        # ``pacer``: the quota governor's buckets for this account (None: unpaced).
+        self.http = authorized_http(credentials, timeout=timeout, pacer=pacer)
         self.events = _events_collection(api_endpoint)
         self.api_endpoint = api_endpoint
         # The calendar's default reminders (what reminders.useDefault means), from the last

@@ -38,6 +38,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -82,6 +83,7 @@ from connectors.microsoft.mapping import (
 )
 from connectors.microsoft.oauth import TokenSource
 from connectors.net import guard_requests
+from connectors.quota import Pacer
 from recurrence import RecurrenceParseError, graph_exception, graph_missing_occurrences
 
 MAX_CONCURRENT = 4  # Outlook: 4 concurrent requests per app and mailbox (§2.7)
@@ -247,7 +249,10 @@ class GraphClient:
         mailbox: str,
         timeout: float = 30,
         session: requests.Session | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
+        # The quota governor's bucket and concurrency slots of the mailbox (None: unpaced).
+        self.pacer = pacer
         self.tokens = tokens
         self.base = graph_endpoint.rstrip("/")
         self.timeout = timeout
@@ -278,8 +283,12 @@ class GraphClient:
             if self._token is None:
                 self._token = self.tokens.token(force_refresh=refreshed)
             all_headers = {"Authorization": f"Bearer {self._token}", **(headers or {})}
+            if self.pacer is not None:
+                # Every request inside a JSON batch counts against the mailbox's limits.
+                steps = body.get("requests") if isinstance(body, dict) else None
+                self.pacer.pace(len(steps) if isinstance(steps, list) and steps else 1)
             try:
-                with self.gate:
+                with self.gate, self.pacer.slot() if self.pacer else contextlib.nullcontext():
                     response = self.session.request(
                         method,
                         full,
@@ -343,12 +352,17 @@ class MicrosoftConnector(Connector):
         window_past: timedelta = timedelta(days=30),
         window_future: timedelta = timedelta(days=730),
         now: datetime | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.tokens = tokens
         self.calendar_id = calendar_id
         self.default_zone = default_zone
         self.client = GraphClient(
-            tokens=tokens, graph_endpoint=graph_endpoint, mailbox=mailbox, timeout=timeout
+            tokens=tokens,
+            graph_endpoint=graph_endpoint,
+            mailbox=mailbox,
+            timeout=timeout,
+            pacer=pacer,
         )
         moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         self.now = moment
