@@ -97,6 +97,8 @@ def unescape_text(value: str) -> str:
 def fold(line: str) -> list[str]:
     """One content line as physical lines of at most 75 octets (RFC 5545 §3.1), never splitting
     a UTF-8 character."""
+    if len(line) <= FOLD_OCTETS and len(line.encode()) <= FOLD_OCTETS:
+        return [line]  # most lines: no need to weigh each character
     out: list[str] = []
     current: list[str] = []
     size, limit = 0, FOLD_OCTETS
@@ -124,7 +126,12 @@ class _Prop:
 
     @property
     def name(self) -> str:
-        match = _NAME.match(self.text)
+        # From the first physical line when the name ends inside it (it nearly always does):
+        # joining every folded line to read a name was a tenth of writing an event.
+        first = self.physical[0]
+        match = _NAME.match(first)
+        if match is None or match.end() == len(first):  # a name folded onto the next line
+            match = _NAME.match(self.text)
         return match.group().upper() if match else ""
 
     def parts(self) -> tuple[str, Parameters, str]:
@@ -682,9 +689,7 @@ class _Editor:
         first_date = min(date(1970, 1, 1), self.event.start.date())
         last_date = max(date(2038, 1, 1), last + timedelta(days=366))
         added = [
-            comp
-            for zone in missing
-            for comp in _parse(vtimezone_text(zone, first_date, _year_end(last_date)))
+            comp for zone in missing for comp in _vtimezones(zone, first_date, _year_end(last_date))
         ]
         first_component = next(
             (i for i, c in enumerate(self.calendar.children) if isinstance(c, _Comp)),
@@ -704,9 +709,8 @@ def vtimezone_text(zone: str, first_date: date, last_date: date) -> str:
     """The VTIMEZONE of ``zone`` with its transitions from ``first_date`` through ``last_date``,
     as iCalendar text. icalendar builds it from the tz database with every transition in the
     span, about 6 ms a zone (issue 17: a quarter of a first sync's client CPU when it ran for
-    every event); the text depends on nothing else, so it is built once per process and zone.
-    Callers parse it into components of their own (``_parse``), so no two resources share a
-    mutable component."""
+    every event); the text depends on nothing else, so it is built once per process and zone
+    (and parsed once, ``_vtimezones``)."""
     scratch = Calendar()
     scratch.add("prodid", PRODID)
     scratch.add("version", "2.0")
@@ -719,6 +723,15 @@ def vtimezone_text(zone: str, first_date: date, last_date: date) -> str:
         for comp in _calendar_of(_parse(scratch.to_ical().decode())).comps("VTIMEZONE")
         for line in comp.lines()
     )
+
+
+@lru_cache(maxsize=512)
+def _vtimezones(zone: str, first_date: date, last_date: date) -> tuple[_Comp, ...]:
+    """``vtimezone_text`` parsed, once per zone and span. The components are shared by every
+    resource written in this process and must never be changed in place: nothing edits a
+    VTIMEZONE (``_fix_timezones`` only inserts and removes whole ones), and a resource read
+    back is parsed into components of its own."""
+    return tuple(_parse(vtimezone_text(zone, first_date, last_date)))
 
 
 def _text_of(name: str) -> Callable[[EventData], str]:

@@ -414,13 +414,14 @@ def test_a_zone_is_built_once_per_process_and_each_resource_gets_its_own_copy() 
     """Issue 17 §3: icalendar rebuilt the VTIMEZONE for every event (~6 ms each). The cache
     gives every event of the zone the same text, and a resource edited afterwards does not
     change what the next one gets."""
-    from connectors.caldav.mapping import vtimezone_text
+    from connectors.caldav.mapping import _vtimezones, vtimezone_text
 
     vtimezone_text.cache_clear()
+    _vtimezones.cache_clear()
     first = to_ical(sample(), uid="calsync-a")
     second = to_ical(sample(title="Another"), uid="calsync-b")
-    info = vtimezone_text.cache_info()
-    assert (info.misses, info.hits) == (1, 1)
+    built, parsed = vtimezone_text.cache_info(), _vtimezones.cache_info()
+    assert (built.misses, parsed.misses, parsed.hits) == (1, 1, 1)
     zone_block = first[first.index("BEGIN:VTIMEZONE") : first.index("END:VTIMEZONE")]
     assert zone_block and zone_block in second
     # Editing the first resource's zone (a later update adds another one) leaves the cached
