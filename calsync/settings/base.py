@@ -241,6 +241,8 @@ CALSYNC_QUOTA_REQUEUE_SECONDS = env.float("CALSYNC_QUOTA_REQUEUE_SECONDS", defau
 # The quota governor (connectors/quota.py, issue 17 §4): token buckets in Redis shared by every
 # worker (this URL, else REDIS_URL; neither: in-process, for the embedded demo).
 CALSYNC_QUOTA_REDIS_URL = env.str("CALSYNC_QUOTA_REDIS_URL", default="")
+# Calls per Google batch request (issue 17 §3; Google takes up to 1000, counts each call).
+CALSYNC_GOOGLE_BATCH_SIZE = env.int("CALSYNC_GOOGLE_BATCH_SIZE", 50)
 # Google's default Calendar API quotas (per minute; every call in a batch counts).
 CALSYNC_GOOGLE_USER_QUOTA_PER_MINUTE = env.float("CALSYNC_GOOGLE_USER_QUOTA_PER_MINUTE", 600.0)
 CALSYNC_GOOGLE_PROJECT_QUOTA_PER_MINUTE = env.float(

@@ -27,6 +27,7 @@ import re
 import zoneinfo
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -262,7 +263,10 @@ class GoogleConnector(Connector):
         default_zone: str = "UTC",
         timeout: int = 30,
         pacer: Pacer | None = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
+        if batch_size != BATCH_SIZE:
+            self.capabilities = replace(self.capabilities, batch_size=max(1, batch_size))
         self.credentials = credentials
         self.calendar_id = calendar_id
         self.default_zone = default_zone
@@ -462,8 +466,9 @@ class GoogleConnector(Connector):
         try's copy. A batch that fails whole (transport, 5xx, a refused grant) is that error
         for each of its items."""
         results: list[ItemResult] = []
-        for start in range(0, len(items), BATCH_SIZE):
-            results.extend(self._create_batch(items[start : start + BATCH_SIZE]))
+        size = self.capabilities.batch_size
+        for start in range(0, len(items), size):
+            results.extend(self._create_batch(items[start : start + size]))
         return results
 
     def _create_batch(self, items: Sequence[NewItem]) -> list[ItemResult]:

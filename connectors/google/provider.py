@@ -22,6 +22,7 @@ class GoogleProvider(Provider):
             default_zone=default_zone,
             timeout=settings.CALSYNC_HTTP_TIMEOUT,
             pacer=google_pacer(link.account, batch=BATCH_SIZE),
+            batch_size=settings.CALSYNC_GOOGLE_BATCH_SIZE,
         )
 
     def revoke(self, link: LinkLike) -> None:
