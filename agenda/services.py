@@ -307,3 +307,43 @@ def client_create(*, tenant: Tenant, name: str, email: str = "", phone: str = ""
     client.full_clean()
     client.save()
     return client
+
+
+@transaction.atomic
+def meeting_restore(*, meeting: Meeting) -> Meeting:
+    """Bring a deleted meeting back from its tombstone (an undo, issue 16 §2). A normal edit: it
+    takes a new change number, so sync sends it out again like any other change. Restoring a
+    live meeting changes nothing."""
+    locked = Meeting.all_objects.select_for_update().get(pk=meeting.pk)
+    if locked.deleted_at is None:
+        return locked
+    _validate(locked.owner, _data_of(locked))
+    locked.deleted_at = None
+    locked.updated_at = timezone.now()
+    locked.change_seq = next_change_seq()
+    locked.save(update_fields=["deleted_at", "updated_at", "change_seq"])
+    _push_after_commit(locked.owner_id)
+    return locked
+
+
+def _data_of(meeting: Meeting) -> MeetingData:
+    """A meeting's own content as ``MeetingData`` (to validate it again before a restore: its
+    owner may have lost their calendar meanwhile)."""
+    return MeetingData(
+        title=meeting.title,
+        start=meeting.start,
+        end=meeting.end,
+        time_zone=meeting.time_zone,
+        all_day=meeting.all_day,
+        kind=meeting.kind,
+        client=meeting.client,
+        description=meeting.description,
+        location=meeting.location,
+        status=meeting.status,
+        resources=tuple(meeting.resources.all()),
+        attendees=tuple(a.user for a in meeting.attendance.select_related("user")),
+        other_attendees=tuple(meeting.other_attendees),
+        reminder_minutes=meeting.reminder_minutes,
+        visible_for_all=meeting.visible_for_all,
+        rule=meeting.rule,
+    )

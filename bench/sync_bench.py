@@ -6,6 +6,8 @@
   client-library request it makes (ratio, measured in the same process moments apart);
 * the first sync of N future meetings (default 1,000): wall time and provider requests;
 * the no-change run again with 10 and with N mapped events (queries and requests must not grow);
+* the sync history's cost: INSERTs per applied write on the first sync (at most one), and
+  none on a quiet run (its query count above);
 * the no-change run of a link with a live push channel (calsync/push.py): push must cost a quiet
   poll no query and no request.
 
@@ -115,13 +117,29 @@ def main() -> None:
         run_link(small_link.pk)
         fake.clear_log()
         begin = time.perf_counter()
-        first = run_link(big_link.pk)
+        statements: list[str] = []
+
+        def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+            statements.append(sql)
+            return execute(sql, params, many, context)
+
+        # Counted with a wrapper: the debug query log keeps only the last 9,000 statements.
+        with connection.execute_wrapper(count):
+            first = run_link(big_link.pk)
         seconds = time.perf_counter() - begin
         first_requests = len(fake.requests)
         print(
             f"First sync of {size} future meetings: {seconds:.1f} s, "
             f"{first_requests} provider requests "
             f"({first_requests / size:.2f} per meeting), counts {first.counts}"
+        )
+        # The sync history (calsync/history.py): one INSERT per applied meeting write.
+        history_inserts = sum('INSERT INTO "calsync_syncchange"' in q for q in statements)
+        applied = sum((first.counts or {}).values())
+        print(
+            f"Sync history of the first sync: {history_inserts} INSERTs for {applied} applied "
+            f"writes ({history_inserts / max(applied, 1):.2f} per write), "
+            f"{len(statements)} SQL statements in all ({len(statements) / size:.1f} per meeting)"
         )
 
         # Each link's next run reads its first sync's own writes back (echoes, no writes);

@@ -15,7 +15,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
 from calsync import push, scheduler, tasks
-from calsync.models import LIVE_CHANNEL_STATES, CalendarLink, PushChannel, SyncRun
+from calsync.models import LIVE_CHANNEL_STATES, CalendarLink, PushChannel, SyncChange, SyncRun
 
 
 class ReadOnly:
@@ -146,3 +146,35 @@ class PushChannelAdmin(ReadOnly, admin.ModelAdmin[PushChannel]):
                 (channel.pk, "recreated by an operator"), queue="interactive"
             )
         self.message_user(request, f"{len(channels)} channel(s) queued to be recreated.")
+
+
+@admin.register(SyncChange)
+class SyncChangeAdmin(ReadOnly, admin.ModelAdmin[SyncChange]):
+    """The per-meeting sync history, as the meeting page shows it (issue 16 §2): read-only.
+    Search by meeting id or title, filter by link, or follow a run by its ``run_id``."""
+
+    list_display = (
+        "created_at",
+        "tenant",
+        "link",
+        "meeting_id",
+        "meeting",
+        "direction",
+        "action",
+        "reason",
+        "changed_fields",
+        "conflict_state",
+        "undone_at",
+        "run_id",
+    )
+    list_filter = ("direction", "action", "reason", "conflict_state")
+    search_fields = ("=meeting__id", "meeting__title", "link__account", "tenant__name")
+    raw_id_fields = ("tenant", "link", "meeting")
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SyncChange]:
+        return super().get_queryset(request).select_related("tenant", "link", "meeting")
+
+    @admin.display(description="Fields")
+    def changed_fields(self, obj: SyncChange) -> str:
+        return ", ".join(sorted(obj.fields))

@@ -57,6 +57,12 @@ app.conf.beat_schedule = {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
     },
+    # The per-meeting sync history is kept CALSYNC_HISTORY_RETENTION_DAYS (issue 16 §2).
+    "sync-history-cleanup": {
+        "task": "calsync.tasks.history_cleanup",
+        "schedule": crontab(hour=3, minute=41),
+        "options": {"queue": "background"},
+    },
     # Billing (PRODUCT 29-32): ends trials, charges monthly renewals, lapses and resumes. Every
     # 15 minutes, so a period ends at most that late; the service is idempotent per period.
     "billing-renewals": {

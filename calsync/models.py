@@ -318,3 +318,86 @@ class PushChannel(models.Model):
             and self.expires_at > now
             and self.suspect_since is None
         )
+
+
+class ChangeReason(models.TextChoices):
+    """Why sync changed a meeting or its outside copy (issue 16 §2, PRODUCT 38)."""
+
+    OUTSIDE_EDIT = "outside_edit", "Edited in the external calendar"
+    EDIT_HERE = "edit_here", "Edited here"
+    MERGE = "merge", "Both sides edited: merged field by field"
+    CONFLICT = "conflict", "Conflict: the most recently modified side won"
+    DELETION = "deletion", "Deleted on the other side"
+    RECURRENCE = "recurrence", "Repetition flagged (see the message)"
+    RECOVERED = "recovered", "Copy recognised again"
+
+
+class ChangeDirection(models.TextChoices):
+    HERE = "here", "From the external calendar to CalSync"
+    THERE = "there", "From CalSync to the external calendar"
+
+
+class ConflictState(models.TextChoices):
+    NONE = "", "No conflict"
+    OPEN = "open", "To review"
+    KEPT = "kept", "Result kept"
+    TAKEN = "taken", "Other side taken"
+
+
+class SyncChange(models.Model):
+    """One change a sync run applied to a meeting or to its outside copy: the per-meeting sync
+    history (PRODUCT 38). Exactly one row per applied meeting write, inserted in the same
+    transaction as the change it describes (calsync/history.py), so the history never claims a
+    change that rolled back nor misses one that committed. ``fields`` holds the changed fields
+    only, as ``{name: [old, new]}`` in snapshot form: what the engine compared and sent, so a
+    redacted copy (PRODUCT 37) is recorded as it was sent. Rows older than
+    CALSYNC_HISTORY_RETENTION_DAYS are removed by a beat task."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    link = models.ForeignKey(CalendarLink, on_delete=models.CASCADE, related_name="changes")
+    meeting = models.ForeignKey(
+        "agenda.Meeting", on_delete=models.CASCADE, related_name="sync_changes"
+    )
+    # The run's lease token: with the link it names the run (``SyncRun.run_id``), which is what
+    # "undo the last run" selects by.
+    lease_token = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    direction = models.CharField(max_length=5, choices=ChangeDirection.choices)
+    # "created", "updated" or "deleted": what happened to the side named by ``direction``.
+    action = models.CharField(max_length=8)
+    reason = models.CharField(max_length=16, choices=ChangeReason.choices)
+    # The planner's own words for the action ("changed there", "edited here, recreated there").
+    detail = models.CharField(max_length=80, blank=True)
+    fields = models.JSONField(default=dict)
+    # The fields changed on both sides (PRODUCT 17): [{field, here, there, winner}].
+    conflicts = models.JSONField(default=list, blank=True)
+    conflict_state = models.CharField(
+        max_length=5, choices=ConflictState.choices, default=ConflictState.NONE, blank=True
+    )
+    # Set when the user undid this change (or resolved its conflict); an undone change is not
+    # offered again.
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["meeting", "-created_at"], name="syncchange_meeting_recent"),
+            models.Index(fields=["link", "lease_token"], name="syncchange_link_run"),
+            models.Index(fields=["created_at"], name="syncchange_created"),
+            models.Index(
+                fields=["link"],
+                condition=models.Q(conflict_state="open"),
+                name="syncchange_open_conflicts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.direction} of meeting {self.meeting_id} ({self.reason})"
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.link_id}.{self.lease_token}"
+
+    def field_rows(self) -> list[tuple[str, object, object]]:
+        """(field, old, new) sorted by field, for the pages."""
+        return [(name, pair[0], pair[1]) for name, pair in sorted(self.fields.items())]

@@ -31,6 +31,14 @@ def dispatch_due_links() -> int:
     return len(dispatch())
 
 
+@shared_task(name="calsync.tasks.history_cleanup", ignore_result=True)
+def history_cleanup() -> int:
+    """Beat sends this daily: remove sync history older than the retention setting."""
+    from calsync.history import history_cleanup as cleanup
+
+    return cleanup()
+
+
 @shared_task(name="calsync.tasks.sync_link", bind=True, ignore_result=True)
 def sync_link(self: Task[[int, bool], str], link_id: int, poll: bool = False) -> str:
     """One run of one link. Safe to deliver twice (after a worker was killed, say): the engine's

@@ -8,7 +8,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from recurrence import Flag, Rule
+from recurrence import Flag, Rule, Suggestion
 
 # The fields of an event that sync owns, named as in the engine's snapshots. An update names the
 # ones it changes (``Connector.update(fields=...)``); a connector writes exactly those and keeps
@@ -73,6 +73,9 @@ class EventData:
     flags: frozenset[Flag] = frozenset()
     # What the user is told about the repetition: ``recurrence.Message``s, each with its flag.
     messages: tuple[str, ...] = ()
+    # The exact one-click alternatives ``recurrence`` offers for a flagged series (a weekly rule
+    # for a daily one, a split for a Sunday week start): what the conversion button applies.
+    suggestions: tuple[Suggestion, ...] = field(default=(), compare=False)
     # Our meeting id when the event is one of our copies (recovers a lost mapping).
     meeting_id: int | None = None
     # With it, the change number of the meeting's version the copy was written from: a copy

@@ -34,6 +34,8 @@ class View:
     takes_link: bool = False
     takes_invitation: bool = False
     takes_person: bool = False
+    # A sync history change or a sync message (tested for tenants below).
+    takes_change: bool = False
     method: str = "get"
 
 
@@ -72,6 +74,11 @@ VIEWS = [
     View("calsync:sync_now", "staff", takes_link=True, method="post"),
     View("calsync:sync_status", "staff", takes_link=True),
     View("calsync:calendar_version", "staff"),
+    View("calsync:undo_last_run", "staff", takes_link=True, method="post"),
+    View("calsync:change_undo", "staff", takes_change=True, method="post"),
+    View("calsync:conflict_keep", "staff", takes_change=True, method="post"),
+    View("calsync:conflict_take", "staff", takes_change=True, method="post"),
+    View("calsync:message_convert", "staff", takes_change=True, method="post"),
     View("agenda:week", "staff"),
     View("agenda:meeting_new", "staff"),
     View("agenda:meeting", "staff", takes_meeting=True),
@@ -128,7 +135,7 @@ def _request(  # type: ignore[no-untyped-def]
         args = [meeting.pk if meeting else 999999]
     elif view.takes_link:
         args = [link.pk if link else 999999]
-    elif view.takes_invitation or view.takes_person:
+    elif view.takes_invitation or view.takes_person or view.takes_change:
         # As for subscriptions: the role check comes first; the tenant checks are below.
         args = [999999]
     elif view.takes_subscription:
@@ -299,3 +306,47 @@ def test_bad_ids_and_tokens_in_new_urls_are_not_500s(
 ) -> None:
     response = getattr(login(admin_user), method)(url)
     assert response.status_code in (400, 404)
+
+
+# --- The sync history's answers: another tenant's or a colleague's changes and links -----------
+
+HISTORY_VIEWS = [v for v in VIEWS if v.takes_change or v.name == "calsync:undo_last_run"]
+
+
+@pytest.mark.parametrize("view", HISTORY_VIEWS, ids=lambda v: v.name)
+@pytest.mark.parametrize("whose", ["outsider", "colleague"])
+def test_another_users_sync_history_is_not_found(
+    view: View, whose: str, staff: User, request: pytest.FixtureRequest
+) -> None:
+    from agenda.services import meeting_delete
+    from calsync.models import SyncChange, SyncMessage
+
+    other: User = request.getfixturevalue(whose)
+    link = _link(other)
+    meeting = make_meeting(other, title="Their secret")
+    meeting_delete(meeting=meeting)
+    change = SyncChange.objects.create(
+        tenant=other.tenant,
+        link=link,
+        meeting=meeting,
+        lease_token=1,
+        direction="here",
+        action="deleted",
+        reason="deletion",
+        fields={"title": ["Their secret", None]},
+        conflicts=[{"field": "title", "here": "a", "there": "b", "winner": "here"}],
+        conflict_state="open",
+    )
+    message = SyncMessage.objects.create(
+        link=link, subject="x", code="sunday_week_start", text="Split it", fingerprint="f"
+    )
+    if view.takes_change:
+        target = message.pk if view.name == "calsync:message_convert" else change.pk
+    else:
+        target = link.pk
+    response = login(staff).post(reverse(view.name, args=[target]))
+    assert response.status_code == 404
+    change.refresh_from_db()
+    assert change.undone_at is None and change.conflict_state == "open"
+    assert Meeting.all_objects.get(pk=meeting.pk).deleted_at is not None
+    assert SyncMessage.objects.filter(pk=message.pk).exists()

@@ -33,6 +33,7 @@ from agenda.changeseq import committed_high_water, peek_change_seq
 from agenda.models import Meeting
 from agenda.selectors import meetings_changed_since
 from agenda.services import meeting_create, meeting_delete, meeting_update
+from calsync import history
 from calsync.engine import plan as p
 from calsync.engine.fields import (
     Directory,
@@ -494,7 +495,19 @@ def _sync(
         # Fingerprinted by its text: the same stop is reported (and e-mailed) once.
         _notes(link, [p.Note("", "mass_delete", decided.stopped, decided.stopped)])
         return {}, [], decided.stopped
-    executor = _Executor(link, token, connector, owner, {i.external_id: i for i in remotes})
+    executor = _Executor(
+        link,
+        token,
+        connector,
+        owner,
+        {i.external_id: i for i in remotes},
+        bases={ext: m.snapshot for ext, m in mappings.items()},
+        locals_={
+            v.meeting_id: v
+            for v in [*locals_, *ours.values(), *(pair[1] for pair in prior.values())]
+        },
+        conflicts=decided.conflicts,
+    )
     progress = _Progress(link.pk, token, decided.actions)
     if not executor.apply_all(decided.actions, progress, started=started):
         # Out of this run's time (CALSYNC_RUN_CHUNK_SECONDS): what is applied is committed with
@@ -651,6 +664,10 @@ class _Executor:
         connector: Connector,
         owner: User,
         remotes: dict[str, p.Remote],
+        *,
+        bases: dict[str, dict[str, Any]] | None = None,
+        locals_: dict[int, p.Local] | None = None,
+        conflicts: list[p.Conflict] | None = None,
     ) -> None:
         self.link = link
         self.token = token
@@ -659,6 +676,14 @@ class _Executor:
         self.remotes = remotes
         self._directory: Directory | None = None
         self.counts: dict[str, int] = {}
+        # For the sync history (calsync/history.py), all already in memory: the mappings' bases
+        # by external id (adopted pairs add theirs), the meetings' snapshots as planned, and the
+        # run's conflicts by meeting, which go on the first merged change of their meeting.
+        self.bases = dict(bases or {})
+        self.locals = locals_ or {}
+        self.conflicts: dict[int, list[p.Conflict]] = {}
+        for conflict in conflicts or []:
+            self.conflicts.setdefault(conflict.meeting_id, []).append(conflict)
 
     @property
     def directory(self) -> Directory:
@@ -771,6 +796,9 @@ class _Executor:
                     unique_fields=["link", "external_id"],
                     update_fields=["meeting", "etag", "snapshot", "updated_at"],
                 )
+                # The sync history's row of each create, in the same transaction as its mapping.
+                for a, _ in landed:
+                    self._history(a, a.meeting_id, None, a.snapshot)
             for _ in landed:
                 self._count("created_there")
         stop: Exception | None = None
@@ -788,6 +816,46 @@ class _Executor:
                 stop = stop or result
         if stop is not None:
             raise stop
+
+    def _base(self, external_id: str) -> dict[str, Any] | None:
+        base = self.bases.get(external_id)
+        return None if base is None else {k: v for k, v in base.items() if not k.startswith("_")}
+
+    def _here_before(self, meeting_id: int, external_id: str) -> dict[str, Any] | None:
+        """The meeting's content before this run changed it: as planned when it changed here,
+        else the base (what it held when last in step)."""
+        local = self.locals.get(meeting_id)
+        if local is not None and local.snapshot is not None:
+            return local.snapshot
+        return self._base(external_id)
+
+    def _there_before(self, external_id: str) -> dict[str, Any] | None:
+        """The outside copy's content before this run wrote it: as listed, else the base."""
+        remote = self.remotes.get(external_id)
+        if remote is not None and remote.snapshot is not None:
+            return remote.snapshot
+        return self._base(external_id)
+
+    def _history(
+        self,
+        action: p.Action,
+        meeting_id: int,
+        old: dict[str, Any] | None,
+        new: dict[str, Any] | None,
+        *,
+        flagged: bool = False,
+    ) -> None:
+        """The history row of ``action`` (call inside its transaction): at most one INSERT."""
+        conflicts = self.conflicts.pop(meeting_id, []) if action.reason.startswith("merged") else []
+        history.record_change(
+            link=self.link,
+            meeting_id=meeting_id,
+            action=action,
+            old=old,
+            new=new,
+            conflicts=conflicts,
+            flagged=flagged,
+        )
 
     def _skipped(self, action: p.Action, exc: Exception) -> None:
         """This one item is skipped with a message; the rest of the run goes on (QUALITY)."""
@@ -816,6 +884,7 @@ class _Executor:
                     "updated_at": timezone.now(),
                 },
             )
+            self._history(a, a.meeting_id, None, a.snapshot)
         self._count("created_there")
 
     def _UpdateThere(self, a: p.UpdateThere) -> None:
@@ -825,7 +894,10 @@ class _Executor:
             etag=a.etag,
             fields=a.fields,
         )
-        self._save_mapping(a.external_id, etag=written.etag, snapshot=a.snapshot)
+        with transaction.atomic():
+            before = self._there_before(a.external_id)
+            self._save_mapping(a.external_id, etag=written.etag, snapshot=a.snapshot)
+            self._history(a, a.meeting_id, before, a.snapshot)
         self._count("updated_there")
 
     def _DeleteThere(self, a: p.DeleteThere) -> None:
@@ -833,6 +905,7 @@ class _Executor:
         with transaction.atomic():
             _check_lease(self.link.pk, self.token)
             EventMapping.objects.filter(link=self.link, external_id=a.external_id).delete()
+            self._history(a, a.meeting_id, self._base(a.external_id), None)
         self._count("deleted_there")
 
     # -- here (agenda writes through the services, each with its mapping in one transaction) ---
@@ -851,6 +924,7 @@ class _Executor:
                 etag=remote.etag,
                 snapshot={**remote.snapshot, "_organizer": remote.organizer},
             )
+            self._history(a, meeting.pk, None, remote.snapshot, flagged=bool(remote.problems))
         self._count("created_here")
 
     def _UpdateHere(self, a: p.UpdateHere) -> None:
@@ -862,6 +936,14 @@ class _Executor:
                 data=meeting_data_from_snapshot(a.snapshot, self.directory, base=meeting),
             )
             self._save_mapping(a.external_id, etag=a.etag, snapshot=a.base, checked=True)
+            remote = self.remotes.get(a.external_id)
+            self._history(
+                a,
+                a.meeting_id,
+                self._here_before(a.meeting_id, a.external_id),
+                a.snapshot,
+                flagged=bool(remote and remote.problems),
+            )
         self._count("updated_here")
 
     def _DeleteHere(self, a: p.DeleteHere) -> None:
@@ -870,12 +952,15 @@ class _Executor:
             meeting = Meeting.objects.filter(pk=a.meeting_id).first()
             if meeting is not None:
                 meeting_delete(meeting=meeting)
+                self._history(a, a.meeting_id, self._here_before(a.meeting_id, a.external_id), None)
             EventMapping.objects.filter(link=self.link, external_id=a.external_id).delete()
         self._count("deleted_here")
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def _Adopt(self, a: p.Adopt) -> None:
+        # The pair's base, for the history of the merge planned after it.
+        self.bases.setdefault(a.external_id, a.snapshot)
         with transaction.atomic():
             _check_lease(self.link.pk, self.token)
             try:

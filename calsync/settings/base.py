@@ -340,6 +340,9 @@ BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="eur").lower()
 # synchronised meetings (and at least the minimum count) stops and asks the user.
 CALSYNC_MASS_DELETE_SHARE = env.float("CALSYNC_MASS_DELETE_SHARE", default=0.5)
 CALSYNC_MASS_DELETE_MINIMUM = env.int("CALSYNC_MASS_DELETE_MINIMUM", default=5)
+# How long the per-meeting sync history (calsync.models.SyncChange) is kept; a daily beat task
+# removes older rows.
+CALSYNC_HISTORY_RETENTION_DAYS = env.int("CALSYNC_HISTORY_RETENTION_DAYS", default=90)
 
 # --- Celery (QUALITY.md "Celery settings that hold these promises") ----------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")

@@ -45,6 +45,7 @@ from connectors.events import ALL_FIELDS, TIME_FIELDS, Attendee, EventData, Even
 from recurrence import (
     FAR_FUTURE,
     RecurrenceParseError,
+    Suggestion,
     caldav_exceptions,
     calendar_zone,
     from_vevent,
@@ -329,6 +330,7 @@ def _event_from_vevent(
     rule = None
     flags: frozenset[Any] = frozenset()
     messages: tuple[str, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()
     exceptions: tuple[datetime | date, ...] = ()
     if master.get("RRULE") is not None or master.get("RDATE") is not None:
         # An all-day series' UTC UNTIL is read in the calendar's zone (X-WR-TIMEZONE, else ours).
@@ -338,6 +340,7 @@ def _event_from_vevent(
         translation = with_exceptions(translation, overrides)
         rule, flags = translation.rule, frozenset(translation.flags)
         messages = tuple(translation.messages)  # each Message knows its flag
+        suggestions = translation.suggestions  # the one-click conversions (PRODUCT 21)
         exceptions = translation.exceptions  # EXDATEs and overrides that hit an occurrence
 
     status_text = str(master.get("STATUS", "CONFIRMED")).lower()
@@ -362,6 +365,7 @@ def _event_from_vevent(
         rule=rule,
         flags=flags,
         messages=messages,
+        suggestions=suggestions,
         meeting_id=int(str(meeting)) if meeting is not None and str(meeting).isdigit() else None,
         meeting_version=_number(master.get(MEETING_VERSION_PROPERTY)),
         exceptions=exceptions,

@@ -31,6 +31,7 @@ from recurrence import (
     FAR_FUTURE,
     RecurrenceParseError,
     Rule,
+    Suggestion,
     from_rrule,
     google_exception,
     to_rrule,
@@ -512,6 +513,7 @@ def _from_google(
     rule = None
     flags: frozenset[Any] = frozenset()
     messages: tuple[str, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()
     exception_starts: tuple[datetime | date, ...] = ()
     lines = item.get("recurrence") or []
     if lines:
@@ -523,6 +525,7 @@ def _from_google(
         translation = with_exceptions(translation, found)
         rule, flags = translation.rule, frozenset(translation.flags)
         messages = tuple(translation.messages)  # each Message knows its flag
+        suggestions = translation.suggestions  # the one-click conversions (PRODUCT 21)
         exception_starts = translation.exceptions  # the real ones only (issue 13)
     reminder = read_reminder(item.get("reminders"), default_reminders)
     private = (item.get("extendedProperties") or {}).get("private") or {}
@@ -554,6 +557,7 @@ def _from_google(
         rule=rule,
         flags=flags,
         messages=messages,
+        suggestions=suggestions,
         meeting_id=int(str(meeting_id)) if str(meeting_id or "").isdigit() else None,
         meeting_version=_number(private.get(MEETING_VERSION_KEY)),
         exceptions=exception_starts,

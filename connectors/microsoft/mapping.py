@@ -43,6 +43,7 @@ from recurrence import (
     NotExpressibleError,
     RecurrenceParseError,
     RuleError,
+    Suggestion,
     from_graph,
     to_graph,
     with_exceptions,
@@ -366,6 +367,7 @@ def _from_graph(
     rule = None
     flags: frozenset[Any] = frozenset()
     messages: tuple[str, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()
     recurrence = readable_recurrence(item.get("recurrence"), zone)
     if recurrence:
         series_start: datetime | date = start.date() if all_day else start
@@ -373,6 +375,7 @@ def _from_graph(
         translation = with_exceptions(translation, exceptions)
         rule, flags = translation.rule, frozenset(translation.flags)
         messages = tuple(translation.messages)  # each Message knows its flag
+        suggestions = translation.suggestions  # the one-click conversions (PRODUCT 21)
         exceptions = translation.exceptions  # the real ones only (issue 13)
     meeting_id = props.get(MEETING_ID_PROPERTY, "")
     if item.get("isCancelled"):
@@ -400,6 +403,7 @@ def _from_graph(
         rule=rule,
         flags=flags,
         messages=messages,
+        suggestions=suggestions,
         meeting_id=int(meeting_id) if meeting_id.isdigit() else None,
         meeting_version=(
             int(props[MEETING_VERSION_PROPERTY])

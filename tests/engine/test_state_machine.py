@@ -256,6 +256,7 @@ class SyncMachine(RuleBasedStateMachine):
         assert outcome.status in ("ok", "stopped"), outcome.detail
         if outcome.status == "ok":
             self._fold_edits()
+            self._check_history(outcome.run_id, outcome.counts or {})
 
     def _fold_edits(self) -> None:
         """After a successful sync: an item edited on one side only must keep that edit."""
@@ -265,6 +266,19 @@ class SyncMachine(RuleBasedStateMachine):
             elif made:
                 self.expected.pop(number, None)  # a conflict: either side may win
         self.edits.clear()
+
+    def _check_history(self, run_id: str, counts: dict[str, int]) -> None:
+        """The sync history (issue 16 §2): at most one row per applied write of the run, and
+        exactly one per create (a create always changes something)."""
+        from calsync.models import SyncChange
+
+        token = int(run_id.split(".")[1])
+        rows = SyncChange.objects.filter(link_id=self.link.pk, lease_token=token)
+        for direction in ("here", "there"):
+            for verb in ("created", "updated", "deleted"):
+                n = rows.filter(direction=direction, action=verb).count()
+                applied = counts.get(f"{verb}_{direction}", 0)
+                assert n == applied if verb == "created" else n <= applied, (verb, n, counts)
 
     @rule()
     def sync_twice(self) -> None:
