@@ -796,9 +796,21 @@ class _Executor:
                     unique_fields=["link", "external_id"],
                     update_fields=["meeting", "etag", "snapshot", "updated_at"],
                 )
-                # The sync history's row of each create, in the same transaction as its mapping.
-                for a, _ in landed:
-                    self._history(a, a.meeting_id, None, a.snapshot)
+                # The sync history's row of each create, in the same transaction as its mapping
+                # and in one INSERT for the batch.
+                history.record_changes(
+                    [
+                        history.change_row(
+                            link=self.link,
+                            meeting_id=a.meeting_id,
+                            action=a,
+                            old=None,
+                            new=a.snapshot,
+                            conflicts=[],
+                        )
+                        for a, _ in landed
+                    ]
+                )
             for _ in landed:
                 self._count("created_there")
         stop: Exception | None = None
