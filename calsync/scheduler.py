@@ -220,6 +220,18 @@ def after_run(link_id: int, outcome: Outcome, *, now: datetime | None = None) ->
         )
     elif outcome.status == "needs-reconnect":
         _tell_reconnect(link_id, outcome.detail)
+    elif outcome.status == "continues":
+        # A long run (a big first sync) used its time and committed its part: the next part
+        # starts at once, on the interactive queue like the first sync itself.
+        request_sync(link_id)
+    elif outcome.status == "deferred":
+        # Over the quota governor's budget (connectors/quota.py): not a failure. The link is
+        # due again when the budget is back; a short wait is also queued directly, so a first
+        # sync running at the quota's pace does not wait for the dispatcher's next round.
+        wait = max(1.0, outcome.retry_after or 1.0)
+        CalendarLink.objects.filter(pk=link_id).update(next_sync_at=now + timedelta(seconds=wait))
+        if wait <= settings.CALSYNC_QUOTA_REQUEUE_SECONDS:
+            request_sync(link_id, countdown=wait)
 
 
 def _tell_reconnect(link_id: int, detail: str) -> None:

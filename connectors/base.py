@@ -21,10 +21,12 @@ Every method raises only ``connectors.errors`` types. Capabilities are data, not
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from connectors.errors import AuthRevoked, RateLimited, Unavailable
 from connectors.events import ALL_FIELDS, EventData, RemoteItem
 
 
@@ -32,6 +34,9 @@ from connectors.events import ALL_FIELDS, EventData, RemoteItem
 class Capabilities:
     push: bool = False  # the provider can notify us of changes (webhooks): ``watch``/``stop``
     batch: bool = False  # several writes per request
+    # How many creates one ``create_many`` call takes: the provider's batch size (Google 50,
+    # Graph 20) or, for CalDAV, what one bounded pool of concurrent PUTs is given at a time.
+    batch_size: int = 1
     revoke: bool = False  # the provider can revoke our grant on request
     # A push channel's life can be extended in place (``renew``). Without it (Google) the
     # caller makes an overlapping channel before the old one expires, then stops the old one.
@@ -70,6 +75,19 @@ class Written:
 
 
 @dataclass(frozen=True)
+class NewItem:
+    """One create of a ``create_many`` call: what ``create`` takes."""
+
+    event: EventData
+    idempotency_key: str
+
+
+# One answer per item of ``create_many``: what landed, or what that item met (a
+# ``ConnectorError``; any other exception is a bug the caller fails the run with).
+ItemResult = Written | Exception
+
+
+@dataclass(frozen=True)
 class CalendarRef:
     calendar_id: str
     name: str
@@ -94,6 +112,24 @@ class Connector(abc.ABC):
     def create(self, event: EventData, *, idempotency_key: str) -> Written:
         """Create ``event``. Calling it again with the same key makes no second item: it returns
         the item the first call made (or raises ``EtagMismatch`` if that item changed since)."""
+
+    def create_many(self, items: Sequence[NewItem]) -> list[ItemResult]:
+        """Create each of ``items`` exactly as ``create`` would (the same idempotency keys, so a
+        retried call makes no second copy), in as few requests as the provider allows (at most
+        ``capabilities.batch_size`` items per call). Never raises: the answer holds, in order,
+        one entry per item, its ``Written`` or the exception that item met, so a caller records
+        what landed before it acts on a failure. An error of the whole call (``AuthRevoked``,
+        ``RateLimited``, ``Unavailable``) is the entry of every item it left unwritten. This
+        default makes the creates one by one and stops at such an error."""
+        results: list[ItemResult] = []
+        for index, item in enumerate(items):
+            try:
+                results.append(self.create(item.event, idempotency_key=item.idempotency_key))
+            except (AuthRevoked, RateLimited, Unavailable) as exc:
+                return results + [exc] * (len(items) - index)
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     @abc.abstractmethod
     def update(

@@ -24,6 +24,13 @@ class RateLimited(ConnectorError):
         self.retry_after = retry_after
 
 
+class OverQuota(RateLimited):
+    """Our own quota governor (``connectors/quota.py``) holds this request back: the link's or
+    the provider project's budget is spent for ``retry_after`` seconds. Nothing went wrong, so
+    the run is rescheduled for then, not failed (no failure count, no back-off, no message).
+    A ``RateLimited``, so code that only knows that type still waits."""
+
+
 class Unavailable(ConnectorError):
     """The provider is down, timed out or answered 5xx: retry later with back-off."""
 

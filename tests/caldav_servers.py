@@ -357,6 +357,9 @@ class CountingProxy:
         self.latency = LatencyDial()
         self.latency.set(latency if isinstance(latency, Latency) else Latency(latency))
         self.requests: list[tuple[str, str, int]] = []
+        # The most requests that were inside the proxy at once (a client's concurrency).
+        self.max_in_flight = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         proxy = self
 
@@ -364,6 +367,16 @@ class CountingProxy:
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:
+                with proxy._lock:
+                    proxy._in_flight += 1
+                    proxy.max_in_flight = max(proxy.max_in_flight, proxy._in_flight)
+                try:
+                    self._forward_one()
+                finally:
+                    with proxy._lock:
+                        proxy._in_flight -= 1
+
+            def _forward_one(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 proxy.latency.wait()
@@ -410,6 +423,7 @@ class CountingProxy:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.max_in_flight = 0
 
     def __enter__(self) -> CountingProxy:
         self.thread.start()

@@ -16,6 +16,8 @@ from accounts.models import User
 from calsync.engine import run as engine
 from calsync.engine.run import run_link
 from calsync.models import CalendarLink, SyncRun
+from connectors.base import Capabilities
+from connectors.caldav.connector import CalDAVConnector
 from tests.caldav_servers import CalDAVServer
 from tests.conftest import login
 from tests.engine.helpers import link_caldav
@@ -42,20 +44,21 @@ def test_a_run_stores_its_progress_as_it_writes_and_clears_it_at_the_end(
     for i in range(5):
         make_meeting(staff, title=f"M{i}", start=start + timedelta(hours=i))
     link, _ = link_caldav(staff, radicale)
-    # Every write reported, not once a second, so each step is seen.
+    # Every batch reported, not once a second, so each step is seen; batches of 2.
     monkeypatch.setattr(engine._Progress, "INTERVAL", 0.0)
+    monkeypatch.setattr(CalDAVConnector, "capabilities", Capabilities(batch_size=2))
     seen: list[tuple[int, int]] = []
-    apply = engine._Executor.apply
+    create_batch = engine._Executor._create_batch
 
-    def watching(self: engine._Executor, action: Any) -> None:
+    def watching(self: engine._Executor, actions: Any) -> None:
         seen.append(progress_of(link))
-        apply(self, action)
+        create_batch(self, actions)
 
-    monkeypatch.setattr(engine._Executor, "apply", watching)
+    monkeypatch.setattr(engine._Executor, "_create_batch", watching)
     outcome = run_link(link.pk)
 
     assert outcome.counts == {"created_there": 5}
-    assert seen == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 5)]
+    assert seen == [(0, 5), (2, 5), (4, 5)]
     assert progress_of(link) == (0, 0)
     # The run's id in the logs names the link and its lease token; the run's row keeps both.
     link.refresh_from_db()
@@ -79,6 +82,8 @@ def test_a_failed_run_leaves_no_progress_behind(
         make_meeting(staff, title=f"M{i}", start=timezone.now() + timedelta(days=1, hours=i))
     link, _ = link_caldav(staff, radicale)
     monkeypatch.setattr(engine._Progress, "INTERVAL", 0.0)
+    # One create at a time, so the run fails after its first write.
+    monkeypatch.setattr(CalDAVConnector, "capabilities", Capabilities(batch_size=1))
     calls = 0
 
     def flaky(self: engine._Executor, action: Any) -> None:

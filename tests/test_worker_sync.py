@@ -117,6 +117,9 @@ def test_beat_s_dispatcher_on_a_worker_claims_and_syncs_the_due_link(
 # The redelivery, scaled down from production (lease 600 s, visibility 3600 s) to seconds: the
 # order is the same, so a redelivered run finds the killed run's lease expired.
 FAST_REDELIVERY = {"CALSYNC_LEASE_SECONDS": "2", "CELERY_VISIBILITY_TIMEOUT": "4"}
+# Creates go in batch requests; batches of 2 make a run of 12 six requests, so a kill can land
+# between two of them (a batch the fake received completes there whatever happens to us).
+SMALL_BATCHES = {"CALSYNC_GOOGLE_BATCH_SIZE": "2"}
 KILL_ROUNDS = 3
 
 
@@ -146,7 +149,7 @@ def test_a_worker_killed_mid_run_is_redelivered_with_no_duplicate_and_no_loss(
         for i, title in enumerate(titles):
             make_meeting(staff, title=title, start=first + timedelta(hours=i))
         link, calendar_id = link_google(staff, google_fake)
-        victim = start_worker(**FAST_REDELIVERY)
+        victim = start_worker(**FAST_REDELIVERY, **SMALL_BATCHES)
         before = timezone.now()
         app.send_task("calsync.tasks.sync_link", args=[link.pk], queue="interactive")
         wait_for(lambda c=calendar_id: len(remote_titles(google_fake, c)) >= 3, victim, "pushes")
@@ -157,7 +160,7 @@ def test_a_worker_killed_mid_run_is_redelivered_with_no_duplicate_and_no_loss(
         # Past the visibility timeout before the next worker starts: a starting worker restores
         # unacknowledged messages at once; a running one only every few cycles.
         time.sleep(int(FAST_REDELIVERY["CELERY_VISIBILITY_TIMEOUT"]) + 1)
-        rescuer = start_worker(**FAST_REDELIVERY)
+        rescuer = start_worker(**FAST_REDELIVERY, **SMALL_BATCHES)
         wait_for(synced_since(link, before), rescuer, "the redelivered run")
         assert remote_titles(google_fake, calendar_id) == titles, f"round {round_}"
         assert Meeting.objects.filter(owner=staff).count() == len(titles)

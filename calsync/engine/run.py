@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -56,8 +57,8 @@ from calsync.models import (
     SyncRun,
 )
 from calsync.privacy import link_privacy
-from connectors import credentials, registry
-from connectors.base import Connector
+from connectors import credentials, quota, registry
+from connectors.base import Connector, NewItem, Written
 from connectors.errors import (
     AuthRevoked,
     ConnectorError,
@@ -65,6 +66,7 @@ from connectors.errors import (
     EtagMismatch,
     InvalidData,
     NotFound,
+    OverQuota,
     RateLimited,
 )
 from connectors.events import RemoteItem
@@ -81,6 +83,9 @@ def _lease() -> timedelta:
 
 
 UNIMPORTABLE = {Flag.DAILY, Flag.UNSUPPORTED}
+
+# More meeting writes than this in one run make it bulk work for the quota governor.
+BULK_WRITES = 50
 
 # Failures that concern one item's data (its parsing, mapping, size, a value out of range, a
 # write the provider refused as invalid): the item is skipped with a message that names it and
@@ -102,6 +107,15 @@ RUNNING_LINK: ContextVar[int | None] = ContextVar("calsync_running_link", defaul
 
 class LeaseLost(Exception):
     """Another run took this link over; this run stops without writing more."""
+
+
+class RunContinues(Exception):
+    """The run used its time (``CALSYNC_RUN_CHUNK_SECONDS``) with writes left: what it applied
+    is committed, and a new run continues from there."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        super().__init__("continues in the next run")
+        self.counts = counts
 
 
 @dataclass
@@ -262,6 +276,18 @@ def _run_leased(link: CalendarLink, now: datetime, owner_changed: bool | None) -
     token = link.lease_token
     try:
         counts, conflicts, stopped = _run(link, token, now, owner_changed)
+    except RunContinues as exc:
+        log.info("run continues in a new run: %s so far", exc.counts, extra={"counts": exc.counts})
+        _release(link.pk, token)
+        run = _record(link, now, RunStatus.OK, counts={**exc.counts, "continues": 1})
+        return Outcome("continues", run.pk, exc.counts, "continues in the next run")
+    except OverQuota as exc:
+        # Our quota governor holds the link's requests back: nothing failed, so no failure
+        # count, no back-off and no message; the scheduler runs it again when the budget is
+        # back, and a first sync resumes from its committed mappings.
+        log.info("over quota, rescheduled in %.1f s: %s", exc.retry_after or 0, exc)
+        _release(link.pk, token)
+        return Outcome("deferred", None, None, str(exc), retry_after=exc.retry_after)
     except LeaseLost as exc:
         log.warning("run overtaken by another run: %s", exc)
         return Outcome(
@@ -489,6 +515,7 @@ def _sync(
     connector: Connector,
     owner_changed: bool | None,
 ) -> tuple[dict[str, int], list[Any], str]:
+    started = time.monotonic()
     owner: User = link.user
     first_sync = not link.cursor
     # The daily reconcile: whatever push and the cursor say, the whole calendar is read and
@@ -588,9 +615,11 @@ def _sync(
         conflicts=decided.conflicts,
     )
     progress = _Progress(link.pk, token, decided.actions)
-    for action in decided.actions:
-        executor.apply(action)
-        progress.advance(action)
+    if not executor.apply_all(decided.actions, progress, started=started):
+        # Out of this run's time (CALSYNC_RUN_CHUNK_SECONDS): what is applied is committed with
+        # its mappings; the cursor and watermark stay, so the next run (queued at once) lists
+        # again and does the rest, and the task's soft time limit never cuts a run off.
+        raise RunContinues(executor.counts)
     # Cursor and watermark last (QUALITY I9), fenced by the lease, which this also releases.
     stored = CalendarLink.objects.filter(pk=link.pk, lease_token=token).update(
         cursor=connector.final_cursor(changes.cursor),
@@ -798,6 +827,123 @@ class _Executor:
             self._count("retry_next_run")
         except ITEM_ERRORS as exc:
             self._skipped(action, exc)
+
+    def apply_all(self, actions: list[p.Action], progress: _Progress, *, started: float) -> bool:
+        """Apply ``actions`` in order; consecutive creates on the provider go in batches of the
+        connector's ``batch_size`` (``_create_batch``). Returns False when the run's time
+        (``CALSYNC_RUN_CHUNK_SECONDS`` from ``started``) ran out with actions left: everything
+        applied so far is committed, and the caller ends the run to continue in a new one."""
+        # A run with many writes (a first sync) is bulk work for the quota governor: it leaves
+        # a reserve of every bucket to polls, so it cannot starve other practices' polls.
+        with quota.bulk() if progress.total > BULK_WRITES else contextlib.nullcontext():
+            return self._apply_all(actions, progress, started=started)
+
+    def _apply_all(self, actions: list[p.Action], progress: _Progress, *, started: float) -> bool:
+        size = max(1, self.connector.capabilities.batch_size)
+        budget = settings.CALSYNC_RUN_CHUNK_SECONDS
+        index = 0
+        while index < len(actions):
+            # Each run applies something before it may stop, so a run always gets further.
+            if index and time.monotonic() - started > budget:
+                return False
+            batch: list[p.CreateThere] = []
+            while (
+                size > 1
+                and index < len(actions)
+                and len(batch) < size
+                and isinstance(actions[index], p.CreateThere)
+            ):
+                batch.append(actions[index])  # type: ignore[arg-type]
+                index += 1
+            if batch:
+                self._create_batch(batch)
+                for action in batch:
+                    progress.advance(action)
+                continue
+            self.apply(actions[index])
+            progress.advance(actions[index])
+            index += 1
+        return True
+
+    def _create_batch(self, actions: list[p.CreateThere]) -> None:
+        """Creates on the provider in one ``create_many`` call, each item's answer handled as
+        ``apply`` handles a single create's: what landed gets its mapping, all of them in one
+        transaction with one lease check and one ``INSERT ... ON CONFLICT``; an item refused
+        is skipped with its message; an item that met an error of the whole run (revoked,
+        rate limited, unavailable, over quota) ends the run after the mappings of the others
+        are committed, so a retry finds them (their idempotency keys make no second copy)."""
+        items: list[NewItem] = []
+        sent: list[p.CreateThere] = []
+        for action in actions:
+            try:
+                event = event_from_snapshot(
+                    action.snapshot, meeting_id=action.meeting_id, meeting_version=action.version
+                )
+            except ITEM_ERRORS as exc:
+                self._skipped(action, exc)
+                continue
+            items.append(NewItem(event, action.idempotency_key))
+            sent.append(action)
+        if not items:
+            return
+        results = self.connector.create_many(items)
+        landed = [(a, r) for a, r in zip(sent, results, strict=True) if isinstance(r, Written)]
+        if landed:
+            stamp = timezone.now()
+            with transaction.atomic():
+                _check_lease(self.link.pk, self.token)
+                # A meeting's earlier mapping (another external id) goes, as in _CreateThere.
+                EventMapping.objects.filter(
+                    link=self.link, meeting_id__in=[a.meeting_id for a, _ in landed]
+                ).delete()
+                EventMapping.objects.bulk_create(
+                    [
+                        EventMapping(
+                            link=self.link,
+                            meeting_id=a.meeting_id,
+                            external_id=written.external_id,
+                            etag=written.etag,
+                            snapshot=a.snapshot,
+                            updated_at=stamp,
+                        )
+                        for a, written in landed
+                    ],
+                    update_conflicts=True,
+                    unique_fields=["link", "external_id"],
+                    update_fields=["meeting", "etag", "snapshot", "updated_at"],
+                )
+                # The sync history's row of each create, in the same transaction as its mapping
+                # and in one INSERT for the batch.
+                history.record_changes(
+                    [
+                        history.change_row(
+                            link=self.link,
+                            meeting_id=a.meeting_id,
+                            action=a,
+                            old=None,
+                            new=a.snapshot,
+                            conflicts=[],
+                        )
+                        for a, _ in landed
+                    ]
+                )
+            for _ in landed:
+                self._count("created_there")
+        stop: Exception | None = None
+        for action, result in zip(sent, results, strict=True):
+            if isinstance(result, Written):
+                continue
+            if isinstance(result, (NotFound, *ITEM_ERRORS)):
+                self._skipped(action, result)
+            elif isinstance(result, EtagMismatch):
+                log.info("CreateThere: %s; retried next run", result)
+                self._count("retry_next_run")
+            else:
+                # Revoked, rate limited, unavailable, over quota, or a bug: the run's end,
+                # raised as a single create would have raised it.
+                stop = stop or result
+        if stop is not None:
+            raise stop
 
     def _base(self, external_id: str) -> dict[str, Any] | None:
         base = self.bases.get(external_id)

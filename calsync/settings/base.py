@@ -233,6 +233,35 @@ CALSYNC_HTTP_TIMEOUT = env.int("CALSYNC_HTTP_TIMEOUT", default=30)
 CALSYNC_ICLOUD_URL = "https://caldav.icloud.com/"
 # A CalDAV event larger than this is skipped with a message, never read or parsed (bytes).
 CALSYNC_CALDAV_MAX_ITEM_BYTES = env.int("CALSYNC_CALDAV_MAX_ITEM_BYTES", default=4_000_000)
+# Concurrent PUTs per CalDAV server and worker process during a first sync (issue 17 §3).
+CALSYNC_CALDAV_PUT_CONCURRENCY = env.int("CALSYNC_CALDAV_PUT_CONCURRENCY", default=4)
+# A run stops applying after this many seconds, commits what it did and continues in a new run
+# at once (issue 17 §3), well inside the task's soft time limit (CELERY_TASK_SOFT_TIME_LIMIT).
+CALSYNC_RUN_CHUNK_SECONDS = env.float("CALSYNC_RUN_CHUNK_SECONDS", default=120.0)
+# A run the quota governor holds back (connectors/quota.py) is queued again directly when its
+# wait is at most this long (seconds); a longer wait is left to the dispatcher.
+CALSYNC_QUOTA_REQUEUE_SECONDS = env.float("CALSYNC_QUOTA_REQUEUE_SECONDS", default=60.0)
+# The quota governor (connectors/quota.py, issue 17 §4): token buckets in Redis shared by every
+# worker (this URL, else REDIS_URL; neither: in-process, for the embedded demo).
+CALSYNC_QUOTA_REDIS_URL = env.str("CALSYNC_QUOTA_REDIS_URL", default="")
+# Calls per Google batch request (issue 17 §3; Google takes up to 1000, counts each call).
+CALSYNC_GOOGLE_BATCH_SIZE = env.int("CALSYNC_GOOGLE_BATCH_SIZE", 50)
+# Google's default Calendar API quotas (per minute; every call in a batch counts).
+CALSYNC_GOOGLE_USER_QUOTA_PER_MINUTE = env.float("CALSYNC_GOOGLE_USER_QUOTA_PER_MINUTE", 600.0)
+CALSYNC_GOOGLE_PROJECT_QUOTA_PER_MINUTE = env.float(
+    "CALSYNC_GOOGLE_PROJECT_QUOTA_PER_MINUTE", 10_000.0
+)
+# Graph's Outlook limits per app and mailbox: requests per 10 minutes, requests at once.
+CALSYNC_GRAPH_MAILBOX_QUOTA_PER_10_MINUTES = env.float(
+    "CALSYNC_GRAPH_MAILBOX_QUOTA_PER_10_MINUTES", 10_000.0
+)
+CALSYNC_GRAPH_MAILBOX_CONCURRENCY = env.int("CALSYNC_GRAPH_MAILBOX_CONCURRENCY", 4)
+# A bucket holds this many seconds of its rate (at least one batch): the largest burst.
+CALSYNC_QUOTA_BURST_SECONDS = env.float("CALSYNC_QUOTA_BURST_SECONDS", 10.0)
+# A request waits for its tokens up to this long; past it, the run is rescheduled.
+CALSYNC_QUOTA_MAX_WAIT_SECONDS = env.float("CALSYNC_QUOTA_MAX_WAIT_SECONDS", 15.0)
+# The share of each bucket that bulk work (a first sync's writes) leaves to polls.
+CALSYNC_QUOTA_BULK_RESERVE = env.float("CALSYNC_QUOTA_BULK_RESERVE", 0.25)
 
 # Google Calendar (PROTOCOLS.md §1). Switched on by setting the client id; the endpoints are
 # settings so the tests can point the real client libraries at the fake in tests/fakes/.

@@ -36,3 +36,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The quota governor runs on every provider request in the tests (in Redis, as in production),
+# with budgets no test reaches: tests/connectors/test_quota.py and the engine's quota tests set
+# real-sized ones themselves.
+CALSYNC_GOOGLE_USER_QUOTA_PER_MINUTE = 6_000_000.0
+CALSYNC_GOOGLE_PROJECT_QUOTA_PER_MINUTE = 6_000_000.0
+CALSYNC_GRAPH_MAILBOX_QUOTA_PER_10_MINUTES = 60_000_000.0

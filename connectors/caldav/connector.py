@@ -34,7 +34,9 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -48,7 +50,16 @@ from caldav.lib import error as dav_error
 from django.conf import settings
 from lxml import etree  # type: ignore[import-untyped]
 
-from connectors.base import Account, CalendarRef, Capabilities, Changes, Connector, Written
+from connectors.base import (
+    Account,
+    CalendarRef,
+    Capabilities,
+    Changes,
+    Connector,
+    ItemResult,
+    NewItem,
+    Written,
+)
 from connectors.caldav.mapping import edit_ical, from_ical, to_ical
 from connectors.errors import (
     AuthRevoked,
@@ -239,8 +250,28 @@ class _TooLarge(Exception):
     pass
 
 
+# Concurrent PUTs per CalDAV server (host and port), shared by every connector of the process:
+# a first sync of several links on one small server (a self-hosted Radicale) must not open a
+# request per event at once. CALSYNC_CALDAV_PUT_CONCURRENCY sets the size (settings).
+_SERVER_SLOTS: dict[str, threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def _server_slots(url: str, size: int) -> threading.BoundedSemaphore:
+    parts = urlsplit(url)
+    key = f"{parts.scheme}://{parts.netloc}"
+    with _SLOTS_LOCK:
+        slots = _SERVER_SLOTS.get(key)
+        if slots is None:
+            slots = _SERVER_SLOTS[key] = threading.BoundedSemaphore(size)
+        return slots
+
+
 class CalDAVConnector(Connector):
-    capabilities = Capabilities(push=False, batch=False, revoke=False)
+    # CalDAV has no batch request (RFC 4791 writes one resource per PUT): ``create_many`` runs
+    # its PUTs over a bounded pool of concurrent requests instead, so a first sync waits one
+    # round trip per ``put_concurrency`` events rather than per event.
+    capabilities = Capabilities(push=False, batch=False, revoke=False, batch_size=50)
 
     def __init__(
         self,
@@ -252,7 +283,9 @@ class CalDAVConnector(Connector):
         account_email: str | None = None,
         timeout: int = 30,
         max_item_bytes: int = MAX_ITEM_BYTES,
+        put_concurrency: int = 4,
     ) -> None:
+        self.put_concurrency = max(1, put_concurrency)
         self.calendar_url = calendar_url if calendar_url.endswith("/") else calendar_url + "/"
         self.default_zone = default_zone
         self.account_email = account_email
@@ -457,6 +490,26 @@ class CalDAVConnector(Connector):
             _check(response, allowed=(200, 201, 204), what=what, item_id=href)
             self._written.add(href)
             return Written(href, self._etag_after_write(href, response))
+
+    def create_many(self, items: Sequence[NewItem]) -> list[ItemResult]:
+        """Each ``create`` (the same PUT with ``If-None-Match: *``, the same retry rule) on a
+        pool of at most ``put_concurrency`` requests at once to this server, shared with the
+        process's other connectors to it. Every item gets its own answer; a failure of one
+        (even a timeout) does not stop the others."""
+        if len(items) <= 1 or self.put_concurrency == 1:
+            return super().create_many(items)
+        slots = _server_slots(self.calendar_url, self.put_concurrency)
+
+        def one(item: NewItem) -> ItemResult:
+            with slots:
+                try:
+                    return self.create(item.event, idempotency_key=item.idempotency_key)
+                except Exception as exc:  # that item's answer; the caller decides
+                    return exc
+
+        workers = min(self.put_concurrency, len(items))
+        with ThreadPoolExecutor(workers, thread_name_prefix="caldav-put") as pool:
+            return list(pool.map(one, items))
 
     def update(
         self,

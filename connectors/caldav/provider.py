@@ -22,6 +22,7 @@ class CalDAVProvider(Provider):
             account_email=link.account if "@" in link.account else None,
             timeout=settings.CALSYNC_HTTP_TIMEOUT,
             max_item_bytes=settings.CALSYNC_CALDAV_MAX_ITEM_BYTES,
+            put_concurrency=settings.CALSYNC_CALDAV_PUT_CONCURRENCY,
         )
 
     def revoke(self, link: LinkLike) -> None:

@@ -5,7 +5,8 @@ from django.conf import settings
 from connectors import credentials
 from connectors.base import Connector, LinkLike, Provider
 from connectors.google import oauth
-from connectors.google.connector import GoogleConnector
+from connectors.google.connector import BATCH_SIZE, GoogleConnector
+from connectors.quota import google_pacer
 
 
 class GoogleProvider(Provider):
@@ -20,6 +21,8 @@ class GoogleProvider(Provider):
             api_endpoint=settings.CALSYNC_GOOGLE_API_ENDPOINT,
             default_zone=default_zone,
             timeout=settings.CALSYNC_HTTP_TIMEOUT,
+            pacer=google_pacer(link.account, batch=BATCH_SIZE),
+            batch_size=settings.CALSYNC_GOOGLE_BATCH_SIZE,
         )
 
     def revoke(self, link: LinkLike) -> None:

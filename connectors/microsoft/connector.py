@@ -38,12 +38,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -56,11 +57,14 @@ from connectors.base import (
     Capabilities,
     Changes,
     Connector,
+    ItemResult,
+    NewItem,
     Watch,
     Written,
 )
 from connectors.errors import (
     AuthRevoked,
+    ConnectorError,
     CursorExpired,
     EtagMismatch,
     InvalidData,
@@ -79,6 +83,7 @@ from connectors.microsoft.mapping import (
 )
 from connectors.microsoft.oauth import TokenSource
 from connectors.net import guard_requests
+from connectors.quota import Pacer
 from recurrence import RecurrenceParseError, graph_exception, graph_missing_occurrences
 
 MAX_CONCURRENT = 4  # Outlook: 4 concurrent requests per app and mailbox (§2.7)
@@ -105,13 +110,6 @@ def mailbox_gate(mailbox: str) -> threading.BoundedSemaphore:
         if gate is None:
             gate = _gates[mailbox] = threading.BoundedSemaphore(MAX_CONCURRENT)
         return gate
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -194,6 +192,14 @@ def _parse_graph_time(value: object) -> datetime:
         raise InvalidData(f"Microsoft Graph sent an unreadable expiry: {value!r}") from exc
 
 
+def _retry_alone(answer: ItemResult) -> bool:
+    """A batch step's answer that a lone ``create`` handles better: a time zone the mailbox
+    refused (``_write`` retries another name) or a 412 with no precondition (§2.5)."""
+    if isinstance(answer, GraphRefused):
+        return answer.code == ZONE_REFUSED
+    return isinstance(answer, EtagMismatch)
+
+
 class GraphRefused(InvalidData):
     """Graph refused a request as invalid (a 4xx with no other meaning for the engine); ``code``
     is Graph's error code (``TimeZoneNotSupportedException``, ``BadRequest``...)."""
@@ -202,6 +208,34 @@ class GraphRefused(InvalidData):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+def error_for(status: int, code: str, retry_after: str | None, what: str) -> ConnectorError | None:
+    """The connector error of a Graph answer (None for a success): for a whole response and
+    for each response inside a JSON batch alike."""
+    if status < 400:
+        return None
+    if code.lower() in _EXPIRED_CODES:
+        return CursorExpired("Outlook's delta token is no longer known.")
+    if status in (429, 503) and (status == 429 or retry_after is not None):
+        try:
+            wait = float(retry_after) if retry_after is not None else None
+        except ValueError:
+            wait = None
+        return RateLimited(f"{what}: Microsoft asks us to slow down.", wait)
+    if status == 401 or (status == 403 and code == "ErrorAccessDenied"):
+        return AuthRevoked(f"{what}: Microsoft refused our access ({code or status}).")
+    if status == 412:
+        return EtagMismatch(f"{what}: the event changed in Outlook.")
+    if status in (404, 410):
+        return NotFound(f"{what}: not found in Outlook.")
+    if status >= 500:
+        return Unavailable(f"{what}: Microsoft Graph answered {status}.")
+    return GraphRefused(
+        f"{what}: Microsoft Graph refused the request ({status} {code}).",
+        status=status,
+        code=code,
+    )
 
 
 class GraphClient:
@@ -215,7 +249,10 @@ class GraphClient:
         mailbox: str,
         timeout: float = 30,
         session: requests.Session | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
+        # The quota governor's bucket and concurrency slots of the mailbox (None: unpaced).
+        self.pacer = pacer
         self.tokens = tokens
         self.base = graph_endpoint.rstrip("/")
         self.timeout = timeout
@@ -246,8 +283,12 @@ class GraphClient:
             if self._token is None:
                 self._token = self.tokens.token(force_refresh=refreshed)
             all_headers = {"Authorization": f"Bearer {self._token}", **(headers or {})}
+            if self.pacer is not None:
+                # Every request inside a JSON batch counts against the mailbox's limits.
+                steps = body.get("requests") if isinstance(body, dict) else None
+                self.pacer.pace(len(steps) if isinstance(steps, list) and steps else 1)
             try:
-                with self.gate:
+                with self.gate, self.pacer.slot() if self.pacer else contextlib.nullcontext():
                     response = self.session.request(
                         method,
                         full,
@@ -273,27 +314,11 @@ class GraphClient:
 
     @staticmethod
     def _raise_for(response: requests.Response, what: str) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        code = _code(response)
-        if code.lower() in _EXPIRED_CODES:
-            raise CursorExpired("Outlook's delta token is no longer known.")
-        if status in (429, 503) and (status == 429 or "Retry-After" in response.headers):
-            raise RateLimited(f"{what}: Microsoft asks us to slow down.", _retry_after(response))
-        if status == 401 or (status == 403 and code == "ErrorAccessDenied"):
-            raise AuthRevoked(f"{what}: Microsoft refused our access ({code or status}).")
-        if status == 412:
-            raise EtagMismatch(f"{what}: the event changed in Outlook.")
-        if status in (404, 410):
-            raise NotFound(f"{what}: not found in Outlook.")
-        if status >= 500:
-            raise Unavailable(f"{what}: Microsoft Graph answered {status}.")
-        raise GraphRefused(
-            f"{what}: Microsoft Graph refused the request ({status} {code}).",
-            status=status,
-            code=code,
+        error = error_for(
+            response.status_code, _code(response), response.headers.get("Retry-After"), what
         )
+        if error is not None:
+            raise error
 
     def json(self, method: str, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
         response = self.request(method, url, what, **kwargs)
@@ -306,8 +331,14 @@ class GraphClient:
         return data
 
 
+# Requests per JSON batch: Graph's documented maximum (json-batching.md).
+BATCH_SIZE = 20
+
+
 class MicrosoftConnector(Connector):
-    capabilities = Capabilities(push=True, batch=True, revoke=False, push_renew=True)
+    capabilities = Capabilities(
+        push=True, batch=True, revoke=False, push_renew=True, batch_size=BATCH_SIZE
+    )
 
     def __init__(
         self,
@@ -321,12 +352,17 @@ class MicrosoftConnector(Connector):
         window_past: timedelta = timedelta(days=30),
         window_future: timedelta = timedelta(days=730),
         now: datetime | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.tokens = tokens
         self.calendar_id = calendar_id
         self.default_zone = default_zone
         self.client = GraphClient(
-            tokens=tokens, graph_endpoint=graph_endpoint, mailbox=mailbox, timeout=timeout
+            tokens=tokens,
+            graph_endpoint=graph_endpoint,
+            mailbox=mailbox,
+            timeout=timeout,
+            pacer=pacer,
         )
         moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         self.now = moment
@@ -683,6 +719,75 @@ class MicrosoftConnector(Connector):
         if event.rule is not None:
             self._written_series.add(str(created["id"]))
         return Written(str(created["id"]), str(created.get("@odata.etag", "")))
+
+    def create_many(self, items: Sequence[NewItem]) -> list[ItemResult]:
+        """The POSTs of ``create`` (each with its ``transactionId``) in JSON batches of up to
+        ``BATCH_SIZE``, one HTTP request each; answers are paired by id (Graph does not keep
+        their order) and each is read as a lone create's. A create Graph refuses for its time
+        zone, or answers 412 with no precondition (§2.5), goes through ``create`` alone, which
+        retries those. A batch that fails whole is that error for each of its items."""
+        results: list[ItemResult] = []
+        for start in range(0, len(items), BATCH_SIZE):
+            results.extend(self._create_batch(items[start : start + BATCH_SIZE]))
+        return results
+
+    def _create_batch(self, items: Sequence[NewItem]) -> list[ItemResult]:
+        what = "Creating an event"
+        answers: dict[str, ItemResult] = {}
+        steps = []
+        for index, item in enumerate(items):
+            try:
+                body = {**to_graph_event(item.event), "transactionId": item.idempotency_key}
+            except InvalidData as exc:
+                answers[str(index)] = exc
+                continue
+            steps.append(
+                {
+                    "id": str(index),
+                    "method": "POST",
+                    "url": f"{self._calendar}/events",
+                    "headers": {"Content-Type": "application/json"},
+                    "body": body,
+                }
+            )
+        if steps:
+            try:
+                reply = self.client.json("POST", "/$batch", what, body={"requests": steps})
+            except ConnectorError as exc:
+                return [answers.get(str(i), exc) for i in range(len(items))]
+            for response in reply.get("responses", []) if isinstance(reply, dict) else []:
+                if isinstance(response, dict) and str(response.get("id")) not in answers:
+                    answers[str(response.get("id"))] = self._step_answer(response, what)
+        results: list[ItemResult] = []
+        for index, item in enumerate(items):
+            answer = answers.get(str(index))
+            if answer is None or _retry_alone(answer):
+                try:
+                    answer = self.create(item.event, idempotency_key=item.idempotency_key)
+                except ConnectorError as exc:
+                    answer = exc
+            elif isinstance(answer, Written):
+                self._created.add(answer.external_id)
+                if item.event.rule is not None:
+                    self._written_series.add(answer.external_id)
+            results.append(answer)
+        return results
+
+    @staticmethod
+    def _step_answer(response: dict[str, Any], what: str) -> ItemResult:
+        status = int(response.get("status") or 0)
+        body = response.get("body") if isinstance(response.get("body"), dict) else {}
+        assert isinstance(body, dict)
+        headers = response.get("headers") if isinstance(response.get("headers"), dict) else {}
+        assert isinstance(headers, dict)
+        if 200 <= status < 300 and body.get("id"):
+            return Written(str(body["id"]), str(body.get("@odata.etag", "")))
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        code = str(error.get("code", "")) if isinstance(error, dict) else ""
+        retry = next((str(v) for k, v in headers.items() if k.lower() == "retry-after"), None)
+        return error_for(status or 502, code, retry, what) or InvalidData(
+            f"{what}: Microsoft Graph answered a batch step without the event."
+        )
 
     def _write(
         self,

@@ -6,8 +6,9 @@ from django.conf import settings
 
 from connectors import credentials
 from connectors.base import Connector, LinkLike, Provider
-from connectors.microsoft.connector import MicrosoftConnector
+from connectors.microsoft.connector import BATCH_SIZE, MicrosoftConnector
 from connectors.microsoft.oauth import TokenSource
+from connectors.quota import graph_pacer
 
 
 class MicrosoftProvider(Provider):
@@ -25,6 +26,7 @@ class MicrosoftProvider(Provider):
             timeout=settings.CALSYNC_HTTP_TIMEOUT,
             window_past=timedelta(days=settings.CALSYNC_MICROSOFT_WINDOW_PAST_DAYS),
             window_future=timedelta(days=settings.CALSYNC_MICROSOFT_WINDOW_FUTURE_DAYS),
+            pacer=graph_pacer(link.account, batch=BATCH_SIZE),
         )
 
     def revoke(self, link: LinkLike) -> None:

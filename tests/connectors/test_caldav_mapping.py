@@ -408,3 +408,30 @@ def test_a_zone_we_add_covers_the_whole_series() -> None:
     written = to_ical(event, uid="calsync-2040")
     assert vtimezones(written) == ["TZID:Europe/Amsterdam"]
     assert "20491031T030000" in written.replace("\r\n ", "")  # the last change to winter time
+
+
+def test_a_zone_is_built_once_per_process_and_each_resource_gets_its_own_copy() -> None:
+    """Issue 17 §3: icalendar rebuilt the VTIMEZONE for every event (~6 ms each). The cache
+    gives every event of the zone the same text, and a resource edited afterwards does not
+    change what the next one gets."""
+    from connectors.caldav.mapping import _vtimezones, vtimezone_text
+
+    vtimezone_text.cache_clear()
+    _vtimezones.cache_clear()
+    first = to_ical(sample(), uid="calsync-a")
+    second = to_ical(sample(title="Another"), uid="calsync-b")
+    built, parsed = vtimezone_text.cache_info(), _vtimezones.cache_info()
+    assert (built.misses, parsed.misses, parsed.hits) == (1, 1, 1)
+    zone_block = first[first.index("BEGIN:VTIMEZONE") : first.index("END:VTIMEZONE")]
+    assert zone_block and zone_block in second
+    # Editing the first resource's zone (a later update adds another one) leaves the cached
+    # text as it was: the second resource is built from it again unchanged.
+    moved = replace(sample(), time_zone="Asia/Tokyo")
+    edited = edit_ical(first, moved, fields=frozenset({"start"}), item_id="calsync-a.ics")
+    assert vtimezones(edited) == ["TZID:Asia/Tokyo"]
+    assert (
+        to_ical(sample(title="Another"), uid="calsync-b").split("DTSTAMP")[0]
+        == second.split("DTSTAMP")[0]
+    )
+    # The text is what icalendar builds for the span, transitions included.
+    assert "TZOFFSETTO:+0200" in zone_block and "20381031T030000" in zone_block.replace("\r\n ", "")

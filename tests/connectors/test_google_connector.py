@@ -327,3 +327,96 @@ def test_we_never_send_an_attendees_answer(
         ("new@practice.example", "needsAction"),
     ]
     assert stored[0]["comment"] == "Late" and stored[0]["optional"] is True
+
+
+# -- batched creates (issue 17 §3) ----------------------------------------------------------------
+
+
+def batch_items(count: int, prefix: str = "calsyncbatch") -> list[Any]:
+    from connectors.base import NewItem
+
+    return [
+        NewItem(replace(sample(), title=f"Batched {n}"), f"{prefix}{n:04d}") for n in range(count)
+    ]
+
+
+def test_creates_go_in_batch_requests_of_50_each_answered_as_a_lone_insert(
+    google_fake: GoogleFake, calendar_id: str, connector: GoogleConnector
+) -> None:
+    from connectors.base import Written
+    from connectors.google.connector import event_id_for
+
+    items = batch_items(120)
+    google_fake.clear_log()
+    results = connector.create_many(items)
+    assert [r.external_id for r in results if isinstance(r, Written)] == [
+        event_id_for(i.idempotency_key) for i in items
+    ]
+    # 120 calls in 3 HTTP requests (50, 50, 20); each call counts as an insert at Google.
+    assert [r.path for r in google_fake.requests] == ["/batch/calendar/v3"] * 3
+    assert len(google_fake.batch_calls) == 120
+    assert {c.arg("sendUpdates") for c in google_fake.batch_calls} == {"none"}
+    stored = [google_fake.event(calendar_id, w.external_id) for w in results]  # type: ignore[union-attr]
+    assert [e["summary"] for e in stored] == [f"Batched {n}" for n in range(120)]
+    assert [w.etag for w in results] == [e["etag"] for e in stored]  # type: ignore[union-attr]
+    # The same creates again (a retried first sync): 409 duplicate per call, each answered
+    # with the first copy, no second event.
+    again = connector.create_many(items)
+    assert [(w.external_id, w.etag) for w in again] == [  # type: ignore[union-attr]
+        (w.external_id, w.etag)
+        for w in results  # type: ignore[union-attr]
+    ]
+    assert len([i for i in connector.full_listing().items if i.event]) == 120
+
+
+def test_an_error_of_one_call_in_a_batch_is_that_items_answer(
+    google_fake: GoogleFake, connector: GoogleConnector
+) -> None:
+    from connectors.base import Written
+    from connectors.errors import InvalidData, RateLimited
+
+    items = batch_items(5)
+    # The third insert meets a rate limit, the fifth a refusal: the others land. The faults
+    # are set as the calls arrive, so they hit exactly those calls inside the batch.
+    calls = iter(range(100))
+    original = google_fake.route
+
+    def route(request: Any) -> Any:
+        if request.path.endswith("/events") and request.method == "POST":
+            n = next(calls)
+            if n == 2:
+                google_fake.rate_limit(status=403, reason="userRateLimitExceeded", times=1)
+            if n == 4:
+                google_fake.faults.add(status=400, times=1)
+        return original(request)
+
+    google_fake.route = route  # type: ignore[method-assign]
+    results = connector.create_many(items)
+    assert [type(r).__name__ for r in results] == [
+        "Written", "Written", "RateLimited", "Written", "InvalidData",
+    ]  # fmt: skip
+    assert isinstance(results[2], RateLimited) and isinstance(results[4], InvalidData)
+    assert all(isinstance(r, Written) for r in results[:2])
+
+
+def test_an_expired_token_in_a_batch_is_refreshed_and_the_calls_sent_again(
+    google_fake: GoogleFake, connector: GoogleConnector
+) -> None:
+    from connectors.base import Written
+
+    google_fake.expire_access_tokens(EMAIL)
+    results = connector.create_many(batch_items(3, "calsyncexpired"))
+    assert all(isinstance(r, Written) for r in results), results
+    assert connector.updated_secrets() is not None  # the new token is kept
+    assert len([i for i in connector.full_listing().items if i.event]) == 3
+
+
+def test_a_batch_that_fails_whole_is_each_items_error(
+    google_fake: GoogleFake, connector: GoogleConnector
+) -> None:
+    from connectors.errors import Unavailable
+
+    google_fake.faults.add(method="POST", path=r"/batch/calendar/v3", status=503, times=1)
+    results = connector.create_many(batch_items(4, "calsyncdown"))
+    assert len(results) == 4 and all(isinstance(r, Unavailable) for r in results)
+    assert [i for i in connector.full_listing().items if i.event] == []

@@ -23,6 +23,7 @@ from connectors.errors import (
     InvalidData,
     NotFound,
     RateLimited,
+    Unavailable,
 )
 from connectors.events import ALL_FIELDS, Attendee, EventStatus
 from connectors.microsoft.connector import MAX_CONCURRENT, GraphClient, MicrosoftConnector
@@ -629,3 +630,72 @@ def test_a_stored_calendar_delta_link_graph_refuses_is_an_expired_cursor(
     with pytest.raises(CursorExpired):
         connector.changes(cursor)
     assert "view" in json.loads(connector.full_listing().cursor)
+
+
+# -- JSON batching (issue 17 §3) -------------------------------------------------------------------
+
+
+def batch_items(count: int, prefix: str = "calsync-batch-") -> list[Any]:
+    from connectors.base import NewItem
+
+    return [NewItem(replace(sample(), title=f"Batched {n}"), f"{prefix}{n}") for n in range(count)]
+
+
+def test_creates_go_in_json_batches_of_20_paired_by_id(
+    fake: MicrosoftFake, calendar_id: str, connector: MicrosoftConnector
+) -> None:
+    from connectors.base import Written
+
+    items = batch_items(45)
+    fake.clear_log()
+    results = connector.create_many(items)
+    assert all(isinstance(r, Written) for r in results), results
+    # 45 creates in 3 HTTP requests (20, 20, 5); the fake answers each batch last first, so
+    # the answers are paired by id, not by position.
+    graph = [r.path for r in fake.requests if r.path.startswith("/v1.0/")]
+    assert graph == ["/v1.0/$batch"] * 3  # msal's identity requests aside
+    assert len(fake.batch_calls) == 45
+    assert [fake.event(w.external_id)["subject"] for w in results] == [  # type: ignore[union-attr]
+        f"Batched {n}" for n in range(45)
+    ]
+    # transactionId per create: the same batch again makes no second copy.
+    again = connector.create_many(items)
+    assert [w.external_id for w in again] == [w.external_id for w in results]  # type: ignore[union-attr]
+    assert len([i for i in connector.full_listing().items if i.event]) == 45
+
+
+def test_a_throttled_or_refused_step_is_that_items_answer_and_a_zone_refusal_is_retried(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    from connectors.base import Written
+
+    items = batch_items(4, "calsync-steps-")
+    fake.refused_zones.add(WET)  # the mailbox takes no "W. Europe Standard Time": retried alone
+    calls = iter(range(100))
+    original = fake.route
+
+    def route(request: Any) -> Any:
+        if request.method == "POST" and request.path.endswith("/events"):
+            n = next(calls)
+            if n == 1:
+                fake.throttle(retry_after=9, times=1)
+            if n == 3:
+                fake.faults.add(status=400, times=1)
+        return original(request)
+
+    fake.route = route  # type: ignore[method-assign]
+    results = connector.create_many(items)
+    assert isinstance(results[0], Written)
+    assert isinstance(results[1], RateLimited) and results[1].retry_after == 9
+    assert isinstance(results[3], InvalidData) and not isinstance(results[3], RateLimited)
+    assert isinstance(results[2], Written)
+    assert fake.event(results[0].external_id)["start"]["timeZone"] != WET
+
+
+def test_a_batch_that_fails_whole_is_each_items_error(
+    fake: MicrosoftFake, connector: MicrosoftConnector
+) -> None:
+    fake.faults.add(method="POST", path=r"/v1\.0/\$batch", status=500, times=1)
+    results = connector.create_many(batch_items(3, "calsync-down-"))
+    assert len(results) == 3 and all(isinstance(r, Unavailable) for r in results)
+    assert [i for i in connector.full_listing().items if i.event] == []

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from accounts.models import User
 from calsync.models import CalendarLink, Provider, Target
 from calsync.services import link_create
+from connectors.base import ItemResult, NewItem
 from connectors.caldav.connector import CalDAVConnector
+from connectors.events import EventData
 from connectors.google.connector import GoogleConnector
 from connectors.microsoft.connector import MicrosoftConnector
 from connectors.microsoft.oauth import TokenSource
@@ -147,3 +150,24 @@ def google_secrets(fake: GoogleFake, account: str) -> dict[str, object]:
         "expiry": None,
         "scopes": [SCOPE_APP_CREATED],
     }
+
+
+def create_many_checking(
+    inner: Any, items: Sequence[NewItem], check: Callable[[EventData], None]
+) -> list[ItemResult]:
+    """``create_many`` for a fault injector: each item that ``check`` raises for gets that
+    exception as its answer (the provider refusing it), the others go to the real connector's
+    ``create_many`` (its batches), answers in the order asked."""
+    results: list[ItemResult | None] = [None] * len(items)
+    passed = []
+    for index, item in enumerate(items):
+        try:
+            check(item.event)
+        except Exception as exc:
+            results[index] = exc
+        else:
+            passed.append(index)
+    answers = inner.create_many([items[i] for i in passed]) if passed else []
+    for index, answer in zip(passed, answers, strict=True):
+        results[index] = answer
+    return [r for r in results if r is not None]

@@ -7,6 +7,7 @@ connectors."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,10 +22,17 @@ from agenda.models import Meeting
 from calsync.engine.run import run_link
 from calsync.models import CalendarLink, EventMapping, SyncMessage, SyncRun
 from calsync.tasks import sync_link
+from connectors.base import ItemResult, NewItem
 from connectors.errors import InvalidData
 from connectors.events import EventData, RemoteItem
 from recurrence import Frequency, Rule, Weekday
-from tests.engine.helpers import google_reader, inject, link_caldav, link_google
+from tests.engine.helpers import (
+    create_many_checking,
+    google_reader,
+    inject,
+    link_caldav,
+    link_google,
+)
 from tests.factories import make_meeting
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -71,6 +79,9 @@ def test_an_unexpected_error_fails_the_run_with_back_off_a_message_and_the_lease
         def create(self, *args: Any, **kwargs: Any) -> Any:
             raise ZeroDivisionError("a bug in a library")
 
+        def create_many(self, items: Sequence[NewItem]) -> list[ItemResult]:
+            return [ZeroDivisionError("a bug in a library") for _ in items]
+
     inject(monkeypatch, Broken)
     before = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
@@ -108,10 +119,17 @@ def test_a_write_the_provider_refuses_skips_that_meeting_and_the_rest_sync(
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)
 
-        def create(self, event: EventData, **kwargs: Any) -> Any:
+        @staticmethod
+        def check(event: EventData) -> None:
             if event.title == "Refused":
                 raise InvalidData("The server refused the event (403 valid-calendar-data).")
+
+        def create(self, event: EventData, **kwargs: Any) -> Any:
+            self.check(event)
             return self.inner.create(event, **kwargs)
+
+        def create_many(self, items: Sequence[NewItem]) -> list[ItemResult]:
+            return create_many_checking(self.inner, items, self.check)
 
     inject(monkeypatch, Refusing)
     outcome = run_link(link.pk)
@@ -144,10 +162,17 @@ def test_a_mapping_failure_of_one_meeting_skips_it_and_the_rest_sync(
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)
 
-        def create(self, event: EventData, **kwargs: Any) -> Any:
+        @staticmethod
+        def check(event: EventData) -> None:
             if event.title == "Overflowing":
                 raise OverflowError("date value out of range")
+
+        def create(self, event: EventData, **kwargs: Any) -> Any:
+            self.check(event)
             return self.inner.create(event, **kwargs)
+
+        def create_many(self, items: Sequence[NewItem]) -> list[ItemResult]:
+            return create_many_checking(self.inner, items, self.check)
 
     inject(monkeypatch, Overflowing)
     outcome = run_link(link.pk)

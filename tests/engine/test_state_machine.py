@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,11 +55,12 @@ from calsync.models import (
     SyncMessage,
 )
 from calsync.privacy import link_privacy, link_privacy_update
-from connectors.base import Changes, Connector
+from connectors.base import Changes, Connector, ItemResult, NewItem
 from connectors.errors import ConnectorError, InvalidData, RateLimited
 from connectors.events import EventData, unreadable
 from recurrence import Frequency, Rule, Weekday
 from tests.agenda.test_services import data_of
+from tests.engine.helpers import create_many_checking
 from tests.factories import ClientFactory, TenantFactory, UserFactory, entitle, make_meeting
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -92,6 +94,10 @@ class Poisoning:
     def create(self, event: EventData, **kwargs: Any) -> Any:
         self._refuse(event)
         return self.inner.create(event, **kwargs)
+
+    def create_many(self, items: Sequence[NewItem]) -> list[ItemResult]:
+        # The real connector's batches, with the poisoned items refused in them.
+        return create_many_checking(self.inner, items, self._refuse)
 
     def update(self, external_id: str, event: EventData, **kwargs: Any) -> Any:
         self._refuse(event)

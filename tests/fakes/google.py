@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import email.parser
+import email.policy
 import hashlib
 import html
 import json
@@ -22,8 +24,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from http import HTTPStatus
 from typing import Any, cast
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rruleset, rrulestr
@@ -124,6 +127,19 @@ ERROR_LOCATIONS: dict[str, tuple[str, str]] = {
     "conditionNotMet": ("header", "If-Match"),
     "timeRangeEmpty": ("parameter", "timeMax"),
 }
+
+
+_STATUSES = {s.value for s in HTTPStatus}
+
+
+def _split_head(text: str) -> tuple[str, str]:
+    """An HTTP message's header block and body: googleapiclient writes ``\\n`` line ends,
+    other clients ``\\r\\n``."""
+    for separator in ("\r\n\r\n", "\n\n"):
+        if separator in text:
+            head, _, body = text.partition(separator)
+            return head, body
+    return text, ""
 
 
 def google_error_body(
@@ -465,6 +481,10 @@ class GoogleFake(FakeServer):
             retry=lambda status: status in (0, 500, 502, 503, 504), attempts=4, backoff=0.5
         )
         self.invalid_sync_tokens: set[str] = set()
+        # Batch requests: the calls they held (each counts against quota as one request), and
+        # the most calls one batch may hold (the Calendar guide's 1000).
+        self.batch_calls: list[Request] = []
+        self.batch_limit = 1000
         # How far back updatedMin may reach before 410 updatedMinTooLongAgo; Google does not
         # document the limit, so the default is no limit.
         self.updated_min_horizon: timedelta | None = None
@@ -897,9 +917,99 @@ class GoogleFake(FakeServer):
             ("PATCH", rf"{api}/calendars/{seg}/events/{seg}", self._events_patch),
             ("PUT", rf"{api}/calendars/{seg}/events/{seg}", self._events_update),
             ("DELETE", rf"{api}/calendars/{seg}/events/{seg}", self._events_delete),
+            ("POST", r"/batch/calendar/v3", self._batch),
         ]
         for method, pattern, handler in routes:
             self.add_route(method, pattern, handler)
+
+    # ==============================================================================================
+    # Batch requests (https://developers.google.com/calendar/api/guides/batch)
+    # ==============================================================================================
+
+    def _batch(self, request: Request, match: re.Match[str]) -> Response:
+        """``POST /batch/calendar/v3`` (the discovery document's ``batchPath``): a
+        ``multipart/mixed`` body, each part ``Content-Type: application/http`` holding one whole
+        HTTP request with a path-only URL. As documented: the outer request's headers apply to
+        every call except its ``Content-`` headers, a call's own header wins over the outer one;
+        each call is answered as if it came alone (its own status, faults and auth included)
+        in a ``multipart/mixed`` reply, one part per call in the order asked, each with
+        ``Content-ID: <response-ID>`` for the call's ``Content-ID: <ID>``; at most
+        ``batch_limit`` (1000) calls, else 400. Each call counts as one request against quota
+        (``batch_calls``), the batch as one HTTP request (``requests``)."""
+        content_type = request.headers.get("Content-Type") or ""
+        if not content_type.lower().startswith("multipart/mixed"):
+            raise google_error(400, "badContent", "A batch request must be multipart/mixed.")
+        parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + request.body
+        )
+        if not parsed.is_multipart():
+            raise google_error(400, "badContent", "The batch body has no parts.")
+        parts = list(parsed.iter_parts())
+        if not parts or len(parts) > self.batch_limit:
+            raise google_error(
+                400, "tooManyRequests" if parts else "badContent",
+                f"A batch holds 1 to {self.batch_limit} calls.",
+            )  # fmt: skip
+        outer = [
+            (k, v)
+            for k, v in request.headers.items()
+            if not k.lower().startswith("content-")
+            and k.lower() not in ("host", "content-length", "transfer-encoding", "connection")
+        ]
+        answers = []
+        for part in parts:
+            if part.get_content_type() != "application/http":
+                raise google_error(400, "badContent", "Each batch part must be application/http.")
+            inner = self._inner_request(part.get_payload(decode=True) or b"", outer, request.time)
+            self.batch_calls.append(inner)
+            answer = self.route(inner)
+            answers.append((str(part.get("Content-ID") or ""), answer))
+        boundary = f"batch_{secrets.token_hex(12)}"
+        chunks = []
+        for content_id, answer in answers:
+            reason = HTTPStatus(answer.status).phrase if answer.status in _STATUSES else ""
+            head = [f"HTTP/1.1 {answer.status} {reason}"]
+            head += [f"{k}: {v}" for k, v in answer.headers.items()]
+            head.append(f"Content-Length: {len(answer.body)}")
+            part_id = f"<response-{content_id.strip('<>')}>" if content_id else ""
+            chunks.append(
+                f"--{boundary}\r\nContent-Type: application/http\r\n"
+                + (f"Content-ID: {part_id}\r\n" if part_id else "")
+                + "\r\n"
+                + "\r\n".join(head)
+                + "\r\n\r\n"
+                + answer.body.decode("utf-8")
+                + "\r\n"
+            )
+        body = "".join(chunks) + f"--{boundary}--\r\n"
+        return Response(
+            200, body.encode("utf-8"), {"Content-Type": f"multipart/mixed; boundary={boundary}"}
+        )
+
+    @staticmethod
+    def _inner_request(raw: bytes, outer: list[tuple[str, str]], when: datetime) -> Request:
+        text = raw.decode("utf-8")
+        request_line, _, rest = text.partition("\n")
+        try:
+            method, target, _version = request_line.strip().split(" ", 2)
+        except ValueError:
+            raise google_error(400, "badContent", "A batch part is not an HTTP request.") from None
+        if "://" in target:
+            raise google_error(400, "badContent", "A batch call takes a path, not a whole URL.")
+        head, body = _split_head(rest)
+        own = email.parser.Parser(policy=email.policy.HTTP).parsestr(head, headersonly=True)
+        named = {k.lower() for k in own}
+        headers = [(k, v) for k, v in outer if k.lower() not in named]
+        headers += [(k, str(v)) for k, v in own.items() if k.lower() not in ("mime-version",)]
+        parts = urlsplit(target)
+        return Request(
+            method=method.upper(),
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers=Headers(headers),
+            body=body.encode("utf-8"),
+            time=when,
+        )
 
     # ==============================================================================================
     # OAuth (§1.2)

@@ -60,6 +60,7 @@ from tests.fakes.server import (
     Courier,
     FakeServer,
     Fault,
+    Headers,
     HttpProblem,
     JsonBody,
     Outgoing,
@@ -366,6 +367,10 @@ class MicrosoftFake(FakeServer):
     def __init__(self, host: str = "127.0.0.1") -> None:
         super().__init__(host)
         self.client_id = "00000000-0000-4000-8000-" + secrets.token_hex(6)
+        # JSON batching: the requests the batches held (each counts against the mailbox's
+        # limits), and the most one batch may hold (the documented 20).
+        self.batch_calls: list[Request] = []
+        self.batch_limit = 20
         self.client_secret = "fake~secret~" + secrets.token_urlsafe(16)
         self.redirect_uris: set[str] = set()
         self.accounts: dict[str, Account] = {}
@@ -683,6 +688,7 @@ class MicrosoftFake(FakeServer):
         self.add_route("PATCH", subs + r"/(?P<id>[^/]+)", self._subscription_patch)
         self.add_route("DELETE", subs + r"/(?P<id>[^/]+)", self._subscription_delete)
         self.add_route("POST", subs + r"/(?P<id>[^/]+)/reauthorize", self._subscription_reauthorize)
+        self.add_route("POST", r"/v1\.0/\$batch", self._batch)
         me = r"/v1\.0/me"
         cal = me + r"/calendars/(?P<cal>[^/]+)"
         self.add_route("GET", me, self._me)
@@ -699,6 +705,78 @@ class MicrosoftFake(FakeServer):
             self.add_route("GET", prefix + r"/events/(?P<id>[^/]+)/instances", self._instances)
             self.add_route("GET", prefix + r"/calendarView", self._calendar_view)
             self.add_route("GET", prefix + r"/calendarView/delta", self._delta)
+
+    # -- JSON batching (https://learn.microsoft.com/graph/json-batching) ----------
+
+    def _batch(self, request: Request, match: re.Match[str]) -> Response:
+        """``POST /v1.0/$batch``: ``{"requests": [{id, method, url, headers?, body?}]}``, at
+        most ``batch_limit`` (20) with unique ids, each ``url`` relative to the version; a
+        request with a body must name its ``Content-Type``. Each is answered as if it came
+        alone (the batch's Authorization applies to all; faults and throttling per request)
+        in ``{"responses": [{id, status, headers, body}]}``, whose order the documentation
+        does not promise: the fake answers last first, so clients must pair by id. One HTTP
+        request in ``requests``; each inner one in ``batch_calls`` (it counts against the
+        mailbox's limits as one request)."""
+        payload = request.json() if request.body else None
+        steps = payload.get("requests") if isinstance(payload, dict) else None
+        if not isinstance(steps, list) or not steps:
+            raise graph_error(400, "BadRequest", "Invalid batch payload format.")
+        if len(steps) > self.batch_limit:
+            raise graph_error(
+                400, "BadRequest",
+                f"Number of batch request steps exceeds the maximum of {self.batch_limit}.",
+            )  # fmt: skip
+        ids = [str(step.get("id", "")) if isinstance(step, dict) else "" for step in steps]
+        if "" in ids or len(set(ids)) != len(ids):
+            raise graph_error(400, "BadRequest", "Batch request ids must be present and unique.")
+        outer = [
+            (k, v)
+            for k, v in request.headers.items()
+            if k.lower() in ("authorization", "prefer", "accept")
+        ]
+        answers = []
+        for step_id, step in zip(ids, steps, strict=True):
+            answers.append(self._batch_step(step_id, step, outer, request.time))
+        return json_response(200, {"responses": answers[::-1]})
+
+    def _batch_step(
+        self, step_id: str, step: dict[str, Any], outer: list[tuple[str, str]], when: datetime
+    ) -> dict[str, Any]:
+        url = str(step.get("url", ""))
+        method = str(step.get("method", "")).upper()
+        own = step.get("headers") or {}
+        body = step.get("body")
+        if not url or "://" in url or not method or not isinstance(own, dict):
+            problem = _error_body("BadRequest", "Invalid batch request step.")
+            return {"id": step_id, "status": 400, "body": problem}
+        if body is not None and not any(k.lower() == "content-type" for k in own):
+            problem = _error_body("BadRequest", "Content-Type header is required with a body.")
+            return {"id": step_id, "status": 400, "body": problem}
+        named = {k.lower() for k in own}
+        headers = [(k, v) for k, v in outer if k.lower() not in named]
+        headers += [(str(k), str(v)) for k, v in own.items()]
+        parts = urlsplit("/v1.0/" + url.lstrip("/"))
+        inner = Request(
+            method=method,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers=Headers(headers),
+            body=json.dumps(body).encode() if body is not None else b"",
+            time=when,
+        )
+        self.batch_calls.append(inner)
+        answer = self.route(inner)
+        result: dict[str, Any] = {
+            "id": step_id,
+            "status": answer.status,
+            "headers": {k: v for k, v in answer.headers.items()},
+        }
+        if answer.body:
+            try:
+                result["body"] = json.loads(answer.body)
+            except ValueError:
+                result["body"] = base64.b64encode(answer.body).decode()
+        return result
 
     # -- identity endpoints ----------
 

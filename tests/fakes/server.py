@@ -470,6 +470,13 @@ class FakeServer:
     def handle(self, request: Request) -> Response:
         with self.lock:
             self.requests.append(request)
+            return self.route(request)
+
+    def route(self, request: Request) -> Response:
+        """Answer ``request`` (faults first, then the routes) without logging it: ``handle``
+        for one HTTP request, and for each call inside a batch request (Google's
+        ``multipart/mixed`` batch, Graph's JSON ``$batch``), which is one request on the wire."""
+        with self.lock:
             try:
                 request = self.rewrite(request)
                 injected = self.faults.take(request)

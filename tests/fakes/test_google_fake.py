@@ -8,6 +8,7 @@ PROTOCOLS.md §1.1-§1.2 describe production using them.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -1186,3 +1187,65 @@ def test_started_channels_deliver_by_themselves_with_faults(
     assert google_fake.outbox == [] and google_fake.live_channels() == []
     stray = google_fake.stray_notification(f"{receiver.url}/hooks/google")
     assert stray.deliver() == 200 and stray.headers["X-Goog-Channel-ID"] not in google_fake.channels
+
+
+# -- batch requests (https://developers.google.com/calendar/api/guides/batch) ----------------------
+
+
+def raw_batch(fake: GoogleFake, parts: list[str], **headers: str) -> requests.Response:
+    boundary = "batch_test_boundary"
+    body = "".join(
+        f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item{n}>\r\n\r\n{p}\r\n"
+        for n, p in enumerate(parts)
+    )
+    body += f"--{boundary}--\r\n"
+    return requests.post(
+        f"{fake.url}/batch/calendar/v3",
+        data=body.encode(),
+        headers={"Content-Type": f"multipart/mixed; boundary={boundary}", **headers},
+        timeout=10,
+    )
+
+
+def test_a_batch_applies_the_outer_headers_to_each_call_and_answers_in_order(
+    google_fake: GoogleFake, full: IssuedTokens, calendar_id: str, service: Any
+) -> None:
+    """As the guide has it: the outer Authorization applies to every call unless the call
+    carries its own; each answer part pairs with its call by ``Content-ID: <response-…>``,
+    in the order asked; the whole batch is one request, each call one against quota."""
+    event = json.dumps({"summary": "In a batch", **timed(2, 9)})
+    path = f"/calendar/v3/calendars/{calendar_id}/events"
+    google_fake.clear_log()
+    answer = raw_batch(
+        google_fake,
+        [
+            f"POST {path}?sendUpdates=none HTTP/1.1\r\n"
+            f"Content-Type: application/json\r\n\r\n{event}",
+            f"GET {path}/nosuchevent HTTP/1.1\r\n\r\n",
+            f"GET {path} HTTP/1.1\r\nAuthorization: Bearer not-a-token\r\n\r\n",
+        ],
+        Authorization=f"Bearer {full.access_token}",
+    )
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("multipart/mixed; boundary=")
+    parts = answer.text.split("--" + answer.headers["Content-Type"].split("boundary=")[1])
+    answered = [p for p in parts if "application/http" in p]
+    assert [re.search(r"Content-ID: <(.*?)>", p).group(1) for p in answered] == [  # type: ignore[union-attr]
+        "response-item0", "response-item1", "response-item2",
+    ]  # fmt: skip
+    assert [re.search(r"HTTP/1.1 (\d+)", p).group(1) for p in answered] == ["200", "404", "401"]  # type: ignore[union-attr]
+    assert len(google_fake.requests) == 1 and len(google_fake.batch_calls) == 3
+    listed = service.events().list(calendarId=calendar_id).execute()["items"]
+    assert [e["summary"] for e in listed] == ["In a batch"]
+
+
+def test_a_batch_refuses_what_the_guide_does_not_allow(
+    google_fake: GoogleFake, full: IssuedTokens, calendar_id: str
+) -> None:
+    auth = {"Authorization": f"Bearer {full.access_token}"}
+    whole_url = f"GET {google_fake.url}/calendar/v3/calendars/{calendar_id}/events HTTP/1.1\r\n\r\n"
+    assert raw_batch(google_fake, [whole_url], **auth).status_code == 400
+    google_fake.batch_limit = 2
+    call = f"GET /calendar/v3/calendars/{calendar_id}/events HTTP/1.1\r\n\r\n"
+    assert raw_batch(google_fake, [call] * 3, **auth).status_code == 400
+    assert raw_batch(google_fake, [call] * 2, **auth).status_code == 200
