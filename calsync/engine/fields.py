@@ -99,8 +99,8 @@ def _times(start: datetime, end: datetime, zone: str, all_day: bool) -> dict[str
             "all_day": True,
         }
     return {
-        "start": start.astimezone(ZoneInfo("UTC")).isoformat(),
-        "end": end.astimezone(ZoneInfo("UTC")).isoformat(),
+        "start": start.astimezone(ZoneInfo("UTC")).replace(microsecond=0).isoformat(),
+        "end": end.astimezone(ZoneInfo("UTC")).replace(microsecond=0).isoformat(),
         "time_zone": zone,
         "all_day": False,
     }

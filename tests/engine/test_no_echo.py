@@ -28,7 +28,7 @@ from tests.engine.helpers import (
     link_google,
     link_microsoft,
 )
-from tests.factories import ResourceFactory, TenantFactory, UserFactory, entitle
+from tests.factories import ResourceFactory, TenantFactory, UserFactory, entitle, make_meeting
 
 AMS = ZoneInfo("Europe/Amsterdam")
 PARTS = st.sampled_from(["Room Blue", "room blue", "Building A", "Floor 2", "Annex", "Bus stop 3"])
@@ -206,3 +206,22 @@ def test_a_description_typed_in_a_browser_is_not_rewritten_after_a_provider_give
     assert run_link(link.pk).counts == {"created_there": 1}
     quiet = run_link(link.pk)
     assert quiet.status == "ok" and quiet.counts == {}, quiet.counts
+
+
+@pytest.mark.django_db
+def test_a_meeting_whose_times_carry_fractions_of_a_second_is_not_read_back_as_moved(
+    provider: Any,
+) -> None:
+    """No provider holds less than a second (iCalendar, Google and Graph write whole seconds):
+    a meeting saved with microseconds (a service call, an import) gives its copy back in whole
+    seconds, which is the same time, not an outside move to take here."""
+    tenant = TenantFactory()
+    user = entitle(UserFactory(tenant=tenant, role=Role.STAFF))
+    start = (timezone.now() + timedelta(days=2)).replace(microsecond=349171)
+    meeting = make_meeting(user, title="Fractional", start=start)
+    link, _ = provider(user)
+    assert run_link(link.pk).counts == {"created_there": 1}
+    quiet = run_link(link.pk)
+    assert quiet.status == "ok" and quiet.counts == {}, quiet.counts
+    meeting.refresh_from_db()
+    assert meeting.start == start  # the meeting here keeps its own value
