@@ -108,7 +108,9 @@ def outside_resources(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
     attendees = []
     for email, name, partstat in people:
         cn = expected_name(name)
-        params = f';CN="{cn}"' if cn else ""
+        # A caret in a parameter value is written "^^" (RFC 6868, which icalendar decodes):
+        # a bare "^'" would be a quote.
+        params = f';CN="{cn.replace("^", "^^")}"' if cn else ""
         body.append(
             f"ATTENDEE{params};ROLE=OPT-PARTICIPANT;PARTSTAT={partstat};RSVP=TRUE:mailto:{email}"
         )
