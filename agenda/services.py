@@ -317,7 +317,7 @@ def meeting_restore(*, meeting: Meeting) -> Meeting:
     locked = Meeting.all_objects.select_for_update().get(pk=meeting.pk)
     if locked.deleted_at is None:
         return locked
-    _validate(locked.owner, _data_of(locked))
+    _validate(locked.owner, meeting_data(locked))
     locked.deleted_at = None
     locked.updated_at = timezone.now()
     locked.change_seq = next_change_seq(locked.owner_id)
@@ -326,9 +326,10 @@ def meeting_restore(*, meeting: Meeting) -> Meeting:
     return locked
 
 
-def _data_of(meeting: Meeting) -> MeetingData:
-    """A meeting's own content as ``MeetingData`` (to validate it again before a restore: its
-    owner may have lost their calendar meanwhile)."""
+def meeting_data(meeting: Meeting) -> MeetingData:
+    """A meeting's own content as ``MeetingData``: to validate it again before a restore (its
+    owner may have lost their calendar meanwhile), or as the start of an edit or a copy
+    (``dataclasses.replace``)."""
     return MeetingData(
         title=meeting.title,
         start=meeting.start,

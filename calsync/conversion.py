@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 
 from agenda.models import Meeting
-from agenda.services import MeetingData, meeting_create, meeting_update
+from agenda.services import meeting_create, meeting_data, meeting_update
 from calsync import scheduler
 from calsync.models import CalendarLink, EventMapping, SyncMessage
 from connectors import credentials, registry
@@ -147,24 +147,7 @@ def _split(link: CalendarLink, external_id: str, event: EventData, suggestion: S
     length = meeting.end - meeting.start
     first, second = suggestion.meetings
     with transaction.atomic():
-        attendees = tuple(a.user for a in meeting.attendance.select_related("user"))
-        common = MeetingData(
-            title=meeting.title,
-            start=meeting.start,
-            end=meeting.end,
-            time_zone=meeting.time_zone,
-            all_day=meeting.all_day,
-            kind=meeting.kind,
-            client=meeting.client,
-            description=meeting.description,
-            location=meeting.location,
-            status=meeting.status,
-            resources=tuple(meeting.resources.all()),
-            attendees=attendees,
-            other_attendees=tuple(meeting.other_attendees),
-            reminder_minutes=meeting.reminder_minutes,
-            visible_for_all=meeting.visible_for_all,
-        )
+        common = meeting_data(meeting)
         parts = []
         for part in (first, second):
             start = _start_of(part.start, event.time_zone, meeting)

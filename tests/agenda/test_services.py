@@ -15,7 +15,13 @@ from accounts.models import Role, User
 from agenda.changeseq import next_change_seq
 from agenda.models import Confirmation, Meeting, MeetingAttendee, MeetingKind, nearest_reminder
 from agenda.selectors import meetings_changed_since
-from agenda.services import MeetingData, meeting_create, meeting_delete, meeting_update
+from agenda.services import (
+    MeetingData,
+    meeting_create,
+    meeting_data,
+    meeting_delete,
+    meeting_update,
+)
 from recurrence import Frequency, Rule, Weekday
 from tests.factories import ClientFactory, ResourceFactory, UserFactory, make_meeting
 
@@ -24,25 +30,7 @@ pytestmark = pytest.mark.django_db
 
 
 def data_of(meeting: Meeting, **changes: object) -> MeetingData:
-    base = MeetingData(
-        title=meeting.title,
-        start=meeting.start,
-        end=meeting.end,
-        time_zone=meeting.time_zone,
-        all_day=meeting.all_day,
-        kind=meeting.kind,
-        client=meeting.client,
-        description=meeting.description,
-        location=meeting.location,
-        status=meeting.status,
-        resources=tuple(meeting.resources.all()),
-        attendees=tuple(a.user for a in meeting.attendance.all()),
-        other_attendees=tuple(meeting.other_attendees),
-        reminder_minutes=meeting.reminder_minutes,
-        visible_for_all=meeting.visible_for_all,
-        rule=meeting.rule,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(meeting_data(meeting), **changes)  # type: ignore[arg-type]
 
 
 def test_the_database_is_postgresql() -> None:
