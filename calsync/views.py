@@ -153,18 +153,12 @@ def setup_caldav(request: HttpRequest) -> HttpResponse:
         remember_setup_privacy(request, privacy)
         data = form.cleaned_data
         try:
-            server_url = check_server_url(data["server_url"])
-            account = CalDAVAccount(
-                server_url=server_url,
-                username=data["username"],
-                password=data["password"],
-                timeout=settings.CALSYNC_HTTP_TIMEOUT,
-            )
+            account = _caldav_account(data)
             if data["target"] == Target.DEDICATED:
                 calendar = account.ensure_calendar(dedicated_calendar_name(user))
                 return _finish_caldav(
                     request,
-                    server_url,
+                    account.server_url,
                     data["username"],
                     data["password"],
                     calendar.calendar_id,
@@ -179,7 +173,7 @@ def setup_caldav(request: HttpRequest) -> HttpResponse:
                 form.add_error("target", "This account has no calendar yet: let us create one.")
             else:
                 request.session[PENDING_CALDAV] = {
-                    "server_url": server_url,
+                    "server_url": account.server_url,
                     "username": data["username"],
                     "secret": credentials.encrypt({"password": data["password"]}),
                     "calendars": [[c.calendar_id, c.name] for c in calendars],
@@ -427,19 +421,23 @@ def reconnect(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "calsync/reconnect.html", {"link": link})
 
 
+def _caldav_account(data: dict[str, Any]) -> CalDAVAccount:
+    """The account a CalDAV form names, its server URL checked first (SetupError if refused)."""
+    return CalDAVAccount(
+        server_url=check_server_url(data["server_url"]),
+        username=data["username"],
+        password=data["password"],
+        timeout=settings.CALSYNC_HTTP_TIMEOUT,
+    )
+
+
 def _reconnect_caldav(request: HttpRequest, link: CalendarLink) -> HttpResponse:
     initial = {"server_url": link.server_url, "username": link.account}
     form = CalDAVReconnectForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            server_url = check_server_url(data["server_url"])
-            account = CalDAVAccount(
-                server_url=server_url,
-                username=data["username"],
-                password=data["password"],
-                timeout=settings.CALSYNC_HTTP_TIMEOUT,
-            )
+            account = _caldav_account(data)
             found = {c.calendar_id for c in account.calendars()}
         except SetupError as exc:
             form.add_error(None, str(exc))
@@ -452,8 +450,8 @@ def _reconnect_caldav(request: HttpRequest, link: CalendarLink) -> HttpResponse:
                     "and set up the calendar again.",
                 )
             else:
-                if server_url != link.server_url:
-                    CalendarLink.objects.filter(pk=link.pk).update(server_url=server_url)
+                if account.server_url != link.server_url:
+                    CalendarLink.objects.filter(pk=link.pk).update(server_url=account.server_url)
                 return _finish_reconnect(
                     request, link.pk, data["username"], {"password": data["password"]}
                 )
