@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import niquests
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from connectors.caldav.connector import CalDAVConnector
@@ -198,12 +198,21 @@ def expected_name(name: str) -> str:
     return clean_text(name).replace("\n", " ").replace('"', "'").replace("\\", "").strip()
 
 
-def check_written(event: EventData, wanted: EventData) -> None:
-    assert (event.title, event.location, event.description) == (
-        clean_text(wanted.title),
-        clean_text(wanted.location),
-        clean_text(wanted.description),
-    )
+def check_written(event: EventData, wanted: EventData, *, server: bool = False) -> None:
+    if server:
+        # Cyrus trims the whitespace around a SUMMARY or LOCATION value when it stores it; the
+        # engine compares both trimmed (calsync/engine/fields.py), so that is no change.
+        assert (event.title.strip(), event.location.strip(), event.description) == (
+            clean_text(wanted.title).strip(),
+            clean_text(wanted.location).strip(),
+            clean_text(wanted.description),
+        )
+    else:
+        assert (event.title, event.location, event.description) == (
+            clean_text(wanted.title),
+            clean_text(wanted.location),
+            clean_text(wanted.description),
+        )
     assert [a.email for a in event.attendees] == [a.email for a in wanted.attendees]
     for got, want in zip(event.attendees, wanted.attendees, strict=True):
         if want.email == "guest@elsewhere.example":
@@ -292,6 +301,7 @@ def test_values_round_trip_through_the_real_servers(
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(title=text, location=text, description=text, attendees=new_attendees, reminder=reminders)
+    @example(title=" Padded ", location=" .E", description="", attendees=[], reminder=None)
     def round_trip(
         title: str, location: str, description: str, attendees: list[Attendee], reminder: int | None
     ) -> None:
@@ -308,7 +318,7 @@ def test_values_round_trip_through_the_real_servers(
         connector.update("rich.ics", wanted, etag=item.etag, fields=ALL_FIELDS)
         again = connector.get("rich.ics")
         assert again.event is not None
-        check_written(again.event, wanted)
+        check_written(again.event, wanted, server=True)
         # Read and written back unchanged: the server's copy reads the same (no echo).
         connector.update("rich.ics", again.event, etag=again.etag, fields=ALL_FIELDS)
         third = connector.get("rich.ics").event
