@@ -115,6 +115,9 @@ SPECIAL = {
     # Signed links (tests/accounts/test_signup.py, tests/accounts/test_people.py).
     "accounts:signup_verify",
     "accounts:invitation_accept",
+    # Prometheus' scrape: a bearer token of its own, no session; 404 until configured
+    # (tests/test_metrics.py).
+    "metrics",
 }
 
 
