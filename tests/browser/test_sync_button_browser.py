@@ -92,19 +92,20 @@ def test_a_worker_s_first_sync_shows_how_many_meetings_of_how_many(
     for i in range(12):
         make_meeting(staff, title=f"Session {i:02}", start=first + timedelta(hours=i))
     link, _ = link_google(staff, google_fake)
-    # Each event the worker sends takes a moment at the fake, so the run lasts a few seconds and
-    # the page has progress to show (it polls once a second; the run reports once a second).
+    # The worker sends the creates in batch requests of 3 (50 in production), and each takes a
+    # moment at the fake, so the run lasts a few seconds and the page has progress to show (it
+    # polls once a second; the run reports once a second).
     original = google_fake.rewrite
 
     def slow(request: Any) -> Any:
         if request.method == "POST":
-            time.sleep(0.4)
+            time.sleep(1.0)
         return original(request)
 
     monkeypatch.setattr(google_fake, "rewrite", slow)
     # The web process (this test's live server) enqueues on Redis instead of running the task.
     monkeypatch.setitem(app.conf, "task_always_eager", False)
-    worker = start_worker()
+    worker = start_worker(CALSYNC_GOOGLE_BATCH_SIZE="3")
 
     log_in(page, live_server.url, staff.email)
     page.goto(f"{live_server.url}/account/calendarsync/")
