@@ -135,6 +135,9 @@ def test_revoke_when_google_is_down_still_deletes_credentials(
 
 def test_google_setup_is_not_offered_when_not_configured(staff_client: HttpClient) -> None:
     page = staff_client.get(reverse("calsync:calendarsync")).content.decode()
-    assert "Set up Google Calendar" not in page and "Google Calendar is not available on this installation" in page
+    assert (
+        "Set up Google Calendar" not in page
+        and "Google Calendar is not available on this installation" in page
+    )
     response = staff_client.get(reverse("calsync:setup_google"), follow=True)
     assert "Google Calendar is not configured" in response.content.decode()
