@@ -86,6 +86,27 @@ def _date_field(**kwargs: Any) -> forms.DateField:
     )
 
 
+def _time_field() -> forms.TimeField:
+    """A 24-hour time (the practice's convention, issue 18 §4) in a text input: ``type=time``
+    shows AM/PM in an en-US browser whatever the practice uses, so the page states the format
+    and the form parses exactly it."""
+    return forms.TimeField(
+        required=False,
+        input_formats=["%H:%M"],
+        widget=forms.TimeInput(
+            format="%H:%M",
+            attrs={
+                "inputmode": "numeric",
+                "pattern": "([01]?[0-9]|2[0-3]):[0-5][0-9]",
+                "placeholder": "hh:mm",
+                "autocomplete": "off",
+            },
+        ),
+        help_text="24-hour clock, e.g. 14:30.",
+        error_messages={"invalid": "Enter the time as hh:mm on the 24-hour clock, e.g. 14:30."},
+    )
+
+
 def _validate_date_in_range(value: date) -> None:
     if not limits.date_in_range(value):
         raise ValidationError(limits.DATE_RANGE_MESSAGE, code="date_range")
@@ -103,9 +124,9 @@ class MeetingForm(forms.Form):
     status = forms.ChoiceField(choices=MeetingStatus.choices, initial=MeetingStatus.CONFIRMED)
     all_day = forms.BooleanField(required=False)
     start_date = _date_field()
-    start_time = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
+    start_time = _time_field()
     end_date = _date_field()
-    end_time = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
+    end_time = _time_field()
     time_zone = forms.CharField(
         max_length=64,
         widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),

@@ -58,7 +58,8 @@ class Client(models.Model):
 
 
 class MeetingKind(models.TextChoices):
-    APPOINTMENT = "appointment", "Appointment"
+    # "Meeting", as the week view's legend says: with a client it is a client appointment.
+    APPOINTMENT = "appointment", "Meeting"
     PERSONAL = "personal", "Personal"
 
 

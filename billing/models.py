@@ -292,3 +292,29 @@ class CreditPurchase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.credits} credits for {self.tenant} ({self.get_state_display()})"
+
+
+class LowBalanceWarning(models.Model):
+    """That the administrators were e-mailed about a shortfall before the renewal at
+    ``renewal_at`` (issue 18 §5). The unique pair is what makes the e-mail go at most once per
+    practice and renewal: a second run, or two workers at once, find the row taken. The next
+    renewal moves ``period_end`` on, so the next period may warn again."""
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="low_balance_warnings"
+    )
+    # The earliest renewal the balance does not cover, when the warning went out.
+    renewal_at = models.DateTimeField()
+    needed = models.PositiveIntegerField()
+    balance = models.IntegerField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "renewal_at"], name="low_balance_warning_once_per_renewal"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Low-balance warning for {self.tenant} before {self.renewal_at:%Y-%m-%d}"

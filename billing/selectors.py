@@ -171,6 +171,7 @@ class RenewalShortfall:
     needed: int  # credits they take
     balance: int
     until: datetime
+    first_renewal: datetime  # the earliest of them: the renewal that would lapse first
 
     @property
     def missing(self) -> int:
@@ -199,4 +200,10 @@ def renewal_shortfall(
     balance = balance_of(tenant)
     if not due or balance >= needed:
         return None
-    return RenewalShortfall(due=len(due), needed=needed, balance=balance, until=horizon)
+    return RenewalShortfall(
+        due=len(due),
+        needed=needed,
+        balance=balance,
+        until=horizon,
+        first_renewal=min(sub.period_end for sub in due),
+    )

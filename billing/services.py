@@ -22,7 +22,7 @@ import zoneinfo
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
@@ -41,16 +41,19 @@ from billing.models import (
     LIVE_STATES,
     CreditPurchase,
     LedgerEntry,
+    LowBalanceWarning,
     Scope,
     Subscription,
     SubscriptionState,
 )
 from billing.periods import add_days, add_months, paid_period, renewal_key
 from billing.selectors import (
+    RenewalShortfall,
     balance_of,
     had_subscription,
     live_tenant_wide,
     plan_for,
+    renewal_shortfall,
     staff_of,
 )
 from calsync.services import links_set_billing_pause
@@ -491,6 +494,48 @@ def renewals_run(*, now: datetime | None = None) -> Counter[str]:
     return outcomes
 
 
+def low_balance_warnings_send(*, now: datetime | None = None) -> int:
+    """E-mail each practice's administrators once when the balance will not cover a renewal
+    due within BILLING_LOW_BALANCE_DAYS (the page's warning, ``renewal_shortfall``), so that
+    they can buy credits before sync pauses. Once per practice and renewal: the
+    ``LowBalanceWarning`` row is taken under the tenant's lock before the e-mail is queued
+    for after the commit. Returns how many practices were warned."""
+    now = now or timezone.now()
+    horizon = now + timedelta(days=settings.BILLING_LOW_BALANCE_DAYS)
+    tenant_ids = (
+        Subscription.objects.filter(
+            state__in=[SubscriptionState.TRIAL, SubscriptionState.ACTIVE],
+            period_end__gt=now,
+            period_end__lte=horizon,
+        )
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
+    warned = 0
+    for tenant_id in sorted(set(tenant_ids)):
+        try:
+            with transaction.atomic():
+                tenant = _lock_tenant(tenant_id)
+                shortfall = renewal_shortfall(tenant, now)
+                if shortfall is None:
+                    continue
+                _, created = LowBalanceWarning.objects.get_or_create(
+                    tenant=tenant,
+                    renewal_at=shortfall.first_renewal,
+                    defaults={
+                        "needed": shortfall.needed,
+                        "balance": shortfall.balance,
+                        "sent_at": now,
+                    },
+                )
+                if created:
+                    _notify_low_balance(tenant, shortfall)
+                    warned += 1
+        except Exception:
+            logger.exception("billing: the low-balance warning of tenant %s failed", tenant_id)
+    return warned
+
+
 # --- effects on links and people -----------------------------------------------------------------
 
 
@@ -520,6 +565,45 @@ def _one_line(text: str) -> str:
     """``text`` fit for a header: names are validated (``accounts.validators.validate_name``),
     but one stored before that check must still not break the subject."""
     return " ".join(text.split())
+
+
+def _notify_low_balance(tenant: Tenant, shortfall: RenewalShortfall) -> None:
+    """The low-balance e-mail to the practice's administrators (practitioners cannot buy)."""
+    admins = list(User.objects.filter(tenant=tenant, role=Role.ADMIN, is_active=True))
+    zone = zoneinfo.ZoneInfo(tenant.time_zone)
+    first = date_format(timezone.localtime(shortfall.first_renewal, zone), "DATETIME_FORMAT")
+    subject = f"CalendarSync at {_one_line(tenant.name)}: buy credits before {first}"
+    mails = [
+        _Mail(
+            subject=subject,
+            to=person.email,
+            user_id=person.pk,
+            body=render_to_string(
+                "billing/email_low_balance.txt",
+                {
+                    "person": person,
+                    "tenant": tenant,
+                    "shortfall": shortfall,
+                    "first_renewal": first,
+                    "days": settings.BILLING_LOW_BALANCE_DAYS,
+                },
+            ),
+        )
+        for person in admins
+    ]
+    _send_after_commit(mails, what=f"low-balance e-mail of tenant {tenant.pk}")
+
+
+def _send_after_commit(mails: list[_Mail], *, what: str) -> None:
+    def send() -> None:
+        # Each mail on its own, as in ``_notify``: one refused loses no other.
+        for m in mails:
+            try:
+                EmailMessage(m.subject, m.body, settings.DEFAULT_FROM_EMAIL, [m.to]).send()
+            except Exception:
+                logger.exception("billing: the %s to user %s was not sent", what, m.user_id)
+
+    transaction.on_commit(send, robust=True)
 
 
 def _notify(sub: Subscription, event: str, **extra: int) -> None:

@@ -71,6 +71,12 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.renew_subscriptions",
         "schedule": crontab(minute="*/15"),
     },
+    # Low-balance e-mail to administrators before a renewal would lapse (issue 18 §5). Hourly
+    # is early enough for a warning BILLING_LOW_BALANCE_DAYS ahead; it sends once per renewal.
+    "billing-low-balance": {
+        "task": "billing.tasks.warn_low_balance",
+        "schedule": crontab(minute=7),
+    },
 }
 
 app.autodiscover_tasks()

@@ -7,7 +7,7 @@ from django.conf import settings
 
 
 class CalDAVSetupForm(forms.Form):
-    """Step 1 of *Setup iCloud / CalDAV*: where and who. The password is never shown again."""
+    """Step 1 of *Set up iCloud or CalDAV*: where and who. The password is never shown again."""
 
     server_url = forms.CharField(
         label="Server address",

@@ -102,7 +102,7 @@ def cards_for(link: CalendarLink, messages: Iterable[SyncMessage]) -> list[Messa
         elif message.subject:
             title, when = "An event in your external calendar", ""
         else:
-            title, when = f"{link.get_provider_display()}: {link.calendar_name}", ""
+            title, when = f"{link.provider_label}: {link.calendar_name}", ""
         cards.append(MessageCard(message, title, when, readable(message.text)))
     return cards
 
@@ -126,6 +126,6 @@ def email_body(link: CalendarLink, messages: Iterable[SyncMessage]) -> str:
         else "\n\nThe buttons that fix each of these are on My Account > CalendarSync in CalSync."
     )
     return (
-        f"CalendarSync has news about {link.get_provider_display()} "
+        f"CalendarSync has news about {link.provider_label} "
         f"“{link.calendar_name}” ({link.account}):\n\n" + "\n\n".join(parts) + where
     )

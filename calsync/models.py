@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
+from connectors.caldav.hosts import is_icloud_url
 
 
 class Provider(models.TextChoices):
@@ -129,7 +130,15 @@ class CalendarLink(models.Model):
         indexes = [models.Index(fields=["next_sync_at"], name="calendarlink_next_sync")]
 
     def __str__(self) -> str:
-        return f"{self.get_provider_display()} · {self.account} ({self.user})"
+        return f"{self.provider_label} · {self.account} ({self.user})"
+
+    @property
+    def provider_label(self) -> str:
+        """What staff read for this link: a CalDAV link says what it is, "iCloud" only when the
+        server is iCloud's, else "CalDAV" (the choice label "iCloud / CalDAV" names the kind)."""
+        if self.provider == Provider.CALDAV:
+            return "iCloud" if is_icloud_url(self.server_url) else "CalDAV"
+        return str(self.get_provider_display())
 
     @property
     def syncs(self) -> bool:

@@ -242,7 +242,7 @@ def _tell_reconnect(link_id: int, detail: str) -> None:
     if link is None:
         return
     text = (
-        f"{link.get_provider_display()} ({link.account}) no longer accepts CalSync's access "
+        f"{link.provider_label} ({link.account}) no longer accepts CalSync's access "
         f"({detail}). Sync has stopped. To reconnect, press Reconnect next to this calendar on the "
         "CalendarSync page: the link, its meetings and where sync stopped are kept."
     )

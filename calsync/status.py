@@ -83,7 +83,7 @@ def status_line(
 ) -> StatusLine:
     """What is true of ``link`` now, in one sentence. ``last_run``: its latest recorded run
     (runs that changed nothing leave no row, so "synced" comes from ``last_success_at``)."""
-    provider = link.get_provider_display()
+    provider = link.provider_label
     if link.state == LinkState.NEEDS_RECONNECT:
         return StatusLine(
             format_html(

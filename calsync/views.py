@@ -142,7 +142,7 @@ def _not_entitled(request: HttpRequest) -> HttpResponse | None:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def setup_caldav(request: HttpRequest) -> HttpResponse:
-    """*Setup iCloud / CalDAV*: connect before saving anything (PRODUCT 3)."""
+    """*Set up iCloud or CalDAV*: connect before saving anything (PRODUCT 3)."""
     if refused := _not_entitled(request):
         return refused
     user = current_user(request)
@@ -255,7 +255,7 @@ def _save_link(request: HttpRequest, success: str, **link: Any) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def setup_google(request: HttpRequest) -> HttpResponse:
-    """*Setup Google Calendar*: choose the calendar, then Google's consent page (PRODUCT 2, 4)."""
+    """*Set up Google Calendar*: choose the calendar, then Google's consent page (PRODUCT 2, 4)."""
     if not google_oauth.enabled():
         messages.error(request, "Google Calendar is not configured on this installation.")
         return redirect("calsync:calendarsync")
@@ -321,7 +321,7 @@ def google_callback(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def setup_microsoft(request: HttpRequest) -> HttpResponse:
-    """*Setup Microsoft 365 / Outlook*: choose the calendar, then Microsoft's consent page."""
+    """*Set up Microsoft 365 / Outlook*: choose the calendar, then Microsoft's consent page."""
     if not microsoft_oauth.enabled():
         messages.error(request, "Microsoft 365 / Outlook is not configured on this installation.")
         return redirect("calsync:calendarsync")
@@ -399,9 +399,7 @@ def reconnect(request: HttpRequest, pk: int) -> HttpResponse:
         return _reconnect_caldav(request, link)
     oauth: Any = google_oauth if link.provider == Provider.GOOGLE else microsoft_oauth
     if not oauth.enabled():
-        messages.error(
-            request, f"{link.get_provider_display()} is not available on this installation."
-        )
+        messages.error(request, f"{link.provider_label} is not available on this installation.")
         return redirect("calsync:calendarsync")
     if request.method == "POST":
         callback = (
@@ -472,7 +470,7 @@ def _finish_reconnect(
         scheduler.request_sync(link.pk)
     messages.success(
         request,
-        f"Reconnected {link.get_provider_display()} ({link.account}): synchronisation "
+        f"Reconnected {link.provider_label} ({link.account}): synchronisation "
         "continues where it stopped.",
     )
     return redirect("calsync:calendarsync")
@@ -551,7 +549,7 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
                 "Microsoft has no per-app revoke, so CalSync's consent stays on your account "
                 "until you remove it at {}. Your meetings and the external events stay as they "
                 "are.",
-                link.get_provider_display(),
+                link.provider_label,
                 link.account,
                 where,
             ),
@@ -559,14 +557,14 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     elif confirmed:
         messages.success(
             request,
-            f"Access to {link.get_provider_display()} ({link.account}) was revoked and the "
+            f"Access to {link.provider_label} ({link.account}) was revoked and the "
             "stored credentials deleted. Your meetings and the external events stay as they are.",
         )
     else:
         messages.warning(
             request,
             f"Sync stopped and the stored credentials were deleted, but "
-            f"{link.get_provider_display()} could not be reached to revoke the grant: remove "
+            f"{link.provider_label} could not be reached to revoke the grant: remove "
             "CalSync's access in your account's security settings.",
         )
     return redirect("calsync:calendarsync")

@@ -204,7 +204,7 @@ def test_setup_is_refused_until_sync_is_bought(
 ) -> None:
     client = login(colleague)  # no subscription
     page = client.get(reverse("calsync:calendarsync")).content.decode()
-    assert "Setup CalDAV" not in page and 'data-allowed="false"' in page
+    assert "Set up CalDAV" not in page and 'data-allowed="false"' in page
     with override_settings(
         CALSYNC_GOOGLE_CLIENT_ID="id",
         CALSYNC_GOOGLE_CLIENT_SECRET="s",

@@ -109,7 +109,7 @@ def test_run_command_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> No
 
         # Google and Microsoft are there, through the local stand-ins, and the page says so.
         sync = opener.open(f"http://127.0.0.1:{web}/account/calendarsync/").read().decode()
-        assert "Setup Google Calendar" in sync and "Setup Microsoft 365 / Outlook" in sync
+        assert "Set up Google Calendar" in sync and "Set up Microsoft 365 / Outlook" in sync
         assert "not configured" not in sync and "local stand-ins" in sync
         assert "Local stand-ins (no real Google, Microsoft or Stripe is reached)" in output
 

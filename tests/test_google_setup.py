@@ -135,7 +135,7 @@ def test_revoke_when_google_is_down_still_deletes_credentials(
 
 def test_google_setup_is_not_offered_when_not_configured(staff_client: HttpClient) -> None:
     page = staff_client.get(reverse("calsync:calendarsync")).content.decode()
-    assert "Setup Google Calendar" not in page
+    assert "Set up Google Calendar" not in page
     assert "Google Calendar is not available on this installation yet" in page
     assert "CALSYNC_" not in page  # no operator setting names for staff (issue 18 §10)
     response = staff_client.get(reverse("calsync:setup_google"), follow=True)

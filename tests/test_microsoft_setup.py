@@ -177,7 +177,7 @@ def test_a_revoked_grant_is_auth_revoked(
 
 def test_microsoft_setup_is_not_offered_when_not_configured(staff_client: HttpClient) -> None:
     page = staff_client.get(reverse("calsync:calendarsync")).content.decode()
-    assert "Setup Microsoft 365 / Outlook" not in page
+    assert "Set up Microsoft 365 / Outlook" not in page
     # Said in words, without the operator's variable names (issue 18 §10).
     assert "Microsoft 365 / Outlook is not available on this installation yet" in page
     assert "CALSYNC_MICROSOFT_CLIENT_ID" not in page and "CALSYNC_GOOGLE_CLIENT_ID" not in page

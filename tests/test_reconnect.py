@@ -72,7 +72,7 @@ def test_caldav_reconnect_prefills_server_and_user_and_keeps_the_link(
         {"server_url": radicale.url, "username": radicale.username, "password": radicale.password},
         follow=True,
     )
-    assert "Reconnected iCloud / CalDAV" in done.content.decode()
+    assert "Reconnected CalDAV" in done.content.decode()
     link.refresh_from_db()
     assert (link.state, link.failure_count, link.last_error) == (LinkState.ACTIVE, 0, "")
     assert credentials.decrypt(link.credentials) == {"password": radicale.password}

@@ -60,6 +60,7 @@ from connectors.base import (
     NewItem,
     Written,
 )
+from connectors.caldav.hosts import is_icloud_url
 from connectors.caldav.mapping import edit_ical, from_ical, to_ical
 from connectors.errors import (
     AuthRevoked,
@@ -80,7 +81,6 @@ log = logging.getLogger(__name__)
 VALID_SYNC_TOKEN = "{DAV:}valid-sync-token"  # noqa: S105 - a DAV precondition name
 ICAL_TYPE = "text/calendar; charset=utf-8"
 USER_AGENT = f"python-caldav/{caldav.__version__} (CalSync)"
-ICLOUD_HOSTS = {"caldav.icloud.com"}
 # Generous: real events are a few kB; a 20 MB one is an attachment or an attack.
 MAX_ITEM_BYTES = 4_000_000
 # Hrefs per calendar-multiget: a bad reply costs at most this many single GETs.
@@ -187,9 +187,8 @@ def _client(url: str, username: str, password: str, timeout: int) -> DAVClient:
     # session, where the address check below would not see them; discovery runs through the
     # session instead (``CalDAVAccount``).
     parts = urlsplit(url)
-    host = parts.hostname or ""
     options: dict[str, Any] = {}
-    if host in ICLOUD_HOSTS or host.endswith("-caldav.icloud.com"):
+    if is_icloud_url(url):
         # iCloud's quirks, as caldav's compatibility profile knows them (PROTOCOLS.md §3.4).
         options["features"] = "icloud"
     if parts.scheme == "https" or settings.CALSYNC_ALLOW_HTTP:

@@ -33,7 +33,7 @@ def test_link_a_caldav_calendar_then_revoke_it(
     page.get_by_role("link", name="My Account").click()
     page.get_by_role("link", name="CalendarSync").click()
     expect(page.get_by_text("You have no linked calendars.")).to_be_visible()
-    page.get_by_role("link", name="Setup CalDAV").click()
+    page.get_by_role("link", name="Set up CalDAV").click()
     page.get_by_label("Server address").fill(radicale.url)
     page.get_by_label("User name").fill(radicale.username)
     page.get_by_label("Password").fill("not-the-password")
@@ -45,7 +45,7 @@ def test_link_a_caldav_calendar_then_revoke_it(
     page.get_by_role("button", name="Connect").click()
     expect(page.get_by_role("status")).to_contain_text("Linked “CS_Rosa Therapist”")
     row = page.locator("article[data-link]")
-    expect(row).to_contain_text("iCloud / CalDAV: CS_Rosa Therapist")
+    expect(row).to_contain_text("CalDAV: CS_Rosa Therapist")
     expect(row.locator(".status-line")).to_contain_text("Up to date · synced just now")
 
     # A page that asks, not a script dialog (issue 18 §8).
@@ -74,7 +74,7 @@ def test_link_google_through_the_consent_screen(
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.goto(f"{live_server.url}/account/calendarsync/")
-        page.get_by_role("link", name="Setup Google Calendar").click()
+        page.get_by_role("link", name="Set up Google Calendar").click()
         page.get_by_role("button", name="Continue to Google").click()
         # Google's consent screen (the fake's real HTML page): pick the account, Allow.
         page.get_by_label("Choose an account").fill("gina@gmail.example")
@@ -114,7 +114,7 @@ def test_link_microsoft_through_the_consent_screen_then_revoke(
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.goto(f"{live_server.url}/account/calendarsync/")
-        page.get_by_role("link", name="Setup Microsoft 365 / Outlook").click()
+        page.get_by_role("link", name="Set up Microsoft 365 / Outlook").click()
         expect(
             page.get_by_label("Create a calendar for CalSync in my Outlook mailbox")
         ).to_be_checked()
@@ -174,7 +174,7 @@ def test_revoke_then_setup_again_with_the_same_calendar_duplicates_nothing(
 
     def setup() -> None:
         page.goto(f"{live_server.url}/account/calendarsync/")
-        page.get_by_role("link", name="Setup CalDAV").click()
+        page.get_by_role("link", name="Set up CalDAV").click()
         page.get_by_label("Server address").fill(radicale.url)
         page.get_by_label("User name").fill(radicale.username)
         page.get_by_label("Password").fill(radicale.password)
@@ -253,7 +253,7 @@ def test_reconnect_a_caldav_calendar_whose_password_stopped_working(
     page.goto(f"{live_server.url}/account/calendarsync/")
     card = page.locator("article[data-link]")
     expect(card.locator(".status-line")).to_contain_text(
-        "Needs reconnecting: iCloud / CalDAV (" + radicale.username + ") no longer accepts"
+        "Needs reconnecting: CalDAV (" + radicale.username + ") no longer accepts"
     )
     expect(card.get_by_role("button", name="Synchronise")).to_have_count(0)
     card.get_by_role("link", name="Reconnect").click()
@@ -261,7 +261,7 @@ def test_reconnect_a_caldav_calendar_whose_password_stopped_working(
     expect(page.get_by_label("User name")).to_have_value(radicale.username)
     page.get_by_label("New password").fill(radicale.password)
     page.get_by_role("button", name="Reconnect").click()
-    expect(page.get_by_role("status")).to_contain_text("Reconnected iCloud / CalDAV")
+    expect(page.get_by_role("status")).to_contain_text("Reconnected CalDAV")
     expect(card.locator(".status-line")).to_contain_text("Up to date · synced just now")
     assert CalendarLink.all_objects.count() == 1
     assert CalendarLink.objects.get(pk=link.pk).cursor != "" and cursor

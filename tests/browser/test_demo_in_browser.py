@@ -72,7 +72,7 @@ def test_the_demo_links_google_and_microsoft_and_sells_credits(page: Page, demo:
     expect(page.locator("#standins")).to_contain_text("alice@gmail.example")
 
     # Google: the stand-in's consent screen, Allow, and the first sync's messages.
-    page.get_by_role("link", name="Setup Google Calendar").click()
+    page.get_by_role("link", name="Set up Google Calendar").click()
     page.get_by_label("Use my primary Google calendar").check()
     page.get_by_role("button", name="Continue to Google").click()
     page.get_by_label("Choose an account").fill("alice@gmail.example")
@@ -89,7 +89,7 @@ def test_the_demo_links_google_and_microsoft_and_sells_credits(page: Page, demo:
     expect(messages).to_contain_text("exception on this repeated meeting")
 
     # Microsoft: likewise.
-    page.get_by_role("link", name="Setup Microsoft 365 / Outlook").click()
+    page.get_by_role("link", name="Set up Microsoft 365 / Outlook").click()
     page.get_by_label("Use my default Outlook calendar").check()
     page.get_by_role("button", name="Continue to Microsoft").click()
     page.get_by_label("Email, phone, or Skype").fill("alice@outlook.example")

@@ -89,7 +89,7 @@ def test_sign_up_invite_link_and_deactivate(
     google_fake.add_account("pim@gmail.example")
     with override_settings(**google_fake.django_settings()):
         pim_page.goto(f"{live_server.url}/account/calendarsync/")
-        pim_page.get_by_role("link", name="Setup Google Calendar").click()
+        pim_page.get_by_role("link", name="Set up Google Calendar").click()
         pim_page.get_by_role("button", name="Continue to Google").click()
         pim_page.get_by_label("Choose an account").fill("pim@gmail.example")
         pim_page.locator("#allow").click()

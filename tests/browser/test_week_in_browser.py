@@ -81,3 +81,32 @@ def test_bad_input_is_explained_in_the_browser(page: Page, live_server) -> None:
     )
     expect(page.locator("#field-repeat_until .error")).to_contain_text("needs an end date")
     assert not Meeting.all_objects.exists()
+
+
+def test_times_are_24_hour_in_an_en_us_browser(browser, live_server) -> None:  # type: ignore[no-untyped-def]
+    """An en-US Chromium shows ``type=time`` with AM/PM; the form's time fields are 24-hour
+    text whatever the browser's locale (issue 18 §4)."""
+    staff = UserFactory(role=Role.STAFF, email="usa@example.test")
+    context = browser.new_context(timezone_id="America/New_York", locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/account/login/")
+    page.get_by_label("E-mail address").fill(staff.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server.url}/calendar/meetings/new/")
+    page.get_by_label("Title").fill("Late session")
+    page.get_by_label("Start time").fill("9:30 PM")
+    page.get_by_label("End time").fill("22:15")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#field-start_time .error").first).to_have_text(
+        "Enter the time as hh:mm on the 24-hour clock, e.g. 14:30."
+    )
+    expect(page.get_by_label("End time")).to_have_value("22:15")
+    page.get_by_label("Start time").fill("21:30")
+    page.get_by_role("button", name="Save").click()
+    meeting = Meeting.objects.get(title="Late session")
+    page.goto(f"{live_server.url}/calendar/meetings/{meeting.pk}/edit/")
+    expect(page.get_by_label("Start time")).to_have_value("21:30")
+    expect(page.get_by_label("End time")).to_have_value("22:15")
+    context.close()

@@ -1,4 +1,4 @@
-"""Setup iCloud / CalDAV through the setup view, against real servers and small hostile ones:
+"""Set up iCloud or CalDAV through the setup view, against real servers and small hostile ones:
 the standard discovery from a bare server address, and a clear message on the form for
 whatever a server answers (never a 500)."""
 
