@@ -46,7 +46,9 @@ def test_concurrent_requests_wait_side_by_side() -> None:
         with ThreadPoolExecutor(20) as pool:
             list(pool.map(lambda _: requests.get(url, timeout=10), range(20)))
         together = time.monotonic() - began
-    assert 0.2 <= together < 0.2 * 5, together
+    # One after the other they would take 20 x 200 ms = 4 s; side by side about 200 ms. Half of
+    # the serial time is the bound, so a loaded machine's slow start is no failure.
+    assert 0.2 <= together < 0.2 * 20 / 2, together
 
 
 def test_the_slow_tail_fault_hits_its_share_of_requests() -> None:
