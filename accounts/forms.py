@@ -4,10 +4,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts import throttle
 from accounts.models import Role, Tenant, User, available_time_zones
@@ -85,6 +87,12 @@ class ProfileForm(forms.Form):
         max_length=64,
         widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),
         help_text="Your calendar is shown in this zone.",
+    )
+    language = forms.ChoiceField(
+        label=_("Language"),
+        required=False,
+        choices=[("", _("My browser's language")), *settings.LANGUAGES],
+        help_text=_("Pages and e-mails are in this language."),
     )
 
     def clean_time_zone(self) -> str:

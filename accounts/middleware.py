@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 
 from accounts import throttle
 from accounts.services import user_mark_seen
@@ -62,6 +63,27 @@ class UserTimeZoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class UserLanguageMiddleware:
+    """Pages in the user's own language when they chose one in My Account (issue 18 §11).
+
+    Django's LocaleMiddleware, earlier in the chain, has already activated the browser's language
+    (Accept-Language) and set ``request.LANGUAGE_CODE``; a user who never chose keeps that one, so
+    a Dutch browser gets Dutch pages before anyone opens My Account."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.language:
+            translation.activate(user.language)
+            request.LANGUAGE_CODE = user.language
+        response = self.get_response(request)
+        # The same URL answers in more than one language: caches must keep them apart.
+        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        return response
 
 
 class DeviceCookieMiddleware:

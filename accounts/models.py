@@ -17,6 +17,7 @@ import zoneinfo
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -103,6 +104,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     time_zone = models.CharField(
         max_length=64, default="Europe/Amsterdam", validators=[validate_time_zone]
     )
+    # One of settings.LANGUAGES, or empty: the browser's language (accounts.middleware).
+    language = models.CharField(max_length=10, blank=True, default="")
+    # The browser's language at the last login: what e-mails use while ``language`` is empty.
+    browser_language = models.CharField(max_length=10, blank=True, default="")
     is_active = models.BooleanField(default=True)
     is_operator = models.BooleanField(
         default=False, help_text="Operators run the installation and may use the Django admin."
@@ -161,6 +166,15 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    def preferred_language(self) -> str:
+        """The language of what reaches the user outside a page (e-mails, background work): their
+        choice, else their browser's at the last login, else the installation's default."""
+        known = {code for code, _name in settings.LANGUAGES}
+        for code in (self.language, self.browser_language):
+            if code in known:
+                return code
+        return str(settings.LANGUAGE_CODE)
 
 
 class AuditEntry(models.Model):

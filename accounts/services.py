@@ -80,12 +80,27 @@ def user_create(
     )
 
 
-def user_update_profile(*, user: User, full_name: str, time_zone: str) -> User:
+def user_update_profile(
+    *, user: User, full_name: str, time_zone: str, language: str | None = None
+) -> User:
+    """Save My Account's details. ``language`` empty means "my browser's"; ``None`` leaves it."""
     user.full_name = full_name
     user.time_zone = time_zone
+    fields = ["full_name", "time_zone"]
+    if language is not None:
+        user.language = language
+        fields.append("language")
     user.full_clean(exclude=["password"])
-    user.save(update_fields=["full_name", "time_zone"])
+    user.save(update_fields=fields)
     return user
+
+
+def user_remember_browser_language(*, user: User, language: str) -> None:
+    """Keep the browser's language of this login for what is sent while the user is away
+    (``User.preferred_language``); one write per login, none when it did not change."""
+    if user.browser_language != language:
+        user.browser_language = language
+        User.objects.filter(pk=user.pk).update(browser_language=language)
 
 
 def audit_record(

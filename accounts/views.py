@@ -102,7 +102,13 @@ def my_account(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Your details were saved.")
                 return redirect("accounts:my_account")
     else:
-        form = ProfileForm(initial={"full_name": user.full_name, "time_zone": user.time_zone})
+        form = ProfileForm(
+            initial={
+                "full_name": user.full_name,
+                "time_zone": user.time_zone,
+                "language": user.language,
+            }
+        )
     return render(request, "accounts/my_account.html", {"form": form, "common_zones": COMMON_ZONES})
 
 

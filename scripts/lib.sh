@@ -93,6 +93,11 @@ ensure_redis() {
   wait_for 15 redis_up || { say "Redis did not come up on 127.0.0.1:6379"; return 1; }
 }
 
+ensure_gettext() {
+  # msgfmt: tests/test_i18n.py checks that the committed .mo files are the .po files compiled.
+  command -v msgfmt >/dev/null || { say "installing GNU gettext"; apt_install gettext; }
+}
+
 ensure_chromium() {
   [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && return 0
   say "installing Debian's Chromium for the browser tests"

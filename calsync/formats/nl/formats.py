@@ -1,0 +1,15 @@
+"""CalSync's date and time formats for Dutch (issue 18 §11), the same names as
+``calsync/formats/en/formats.py``: Django translates the month names ("1 december 2026, 21:47");
+numbers group with a dot and take a decimal comma, as Dutch writes them."""
+
+DATE_FORMAT = "j F Y"
+TIME_FORMAT = "H:i"
+DATETIME_FORMAT = "j F Y, H:i"
+YEAR_MONTH_FORMAT = "F Y"
+MONTH_DAY_FORMAT = "j F"
+SHORT_DATE_FORMAT = "j M Y"
+SHORT_DATETIME_FORMAT = "j M Y, H:i"
+FIRST_DAY_OF_WEEK = 1  # maandag
+DECIMAL_SEPARATOR = ","
+THOUSAND_SEPARATOR = "."
+NUMBER_GROUPING = 3
