@@ -27,6 +27,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import (  # noqa: E402
     CaptureQueriesContext,
+    override_settings,
     setup_test_environment,
     teardown_test_environment,
 )
@@ -69,6 +70,12 @@ def make_links(count: int) -> None:
     )
 
 
+def queue_length() -> int:
+    """Messages waiting in the background queue of the broker."""
+    with app.connection_for_write() as conn:
+        return int(conn.default_channel.client.llen("background"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--links", type=int, default=10_000)
@@ -96,21 +103,36 @@ def main() -> None:
                 claiming[1] += 1
 
         scheduler.claim_due_links = timed_claim  # type: ignore[assignment]
-        with CaptureQueriesContext(connection) as queries:
-            begin = time.perf_counter()
-            claimed = scheduler.dispatch()
-            seconds = time.perf_counter() - begin
+        # Side by side: every link a message of its own from the dispatcher, then the default
+        # (the first CALSYNC_DISPATCH_DIRECT direct, the rest in fan-out messages).
+        rounds = [
+            ("one message per link", count),
+            ("with fan-out", settings.CALSYNC_DISPATCH_DIRECT),
+        ]
+        for name, direct in rounds:
+            CalendarLink.objects.update(next_sync_at=timezone.now() - timedelta(minutes=1))
+            claiming[:] = [0.0, 0]
+            with (
+                override_settings(CALSYNC_DISPATCH_DIRECT=direct),
+                CaptureQueriesContext(connection) as queries,
+            ):
+                before = queue_length()
+                begin = time.perf_counter()
+                claimed = scheduler.dispatch()
+                seconds = time.perf_counter() - begin
+                messages = queue_length() - before
+            assert len(set(claimed)) == count
+            statements = [q for q in queries if q["sql"] not in ("BEGIN", "COMMIT")]
+            print(
+                f"Dispatcher, {name}: {count} due links claimed and enqueued in {seconds:.2f} s "
+                f"({count / seconds:.0f} links/s), {messages} messages, {len(queries)} SQL "
+                f"queries (batches of {settings.CALSYNC_DISPATCH_BATCH})\n"
+                f"  claiming: {claiming[0]:.2f} s in {claiming[1]} claims, "
+                f"{len(statements)} statements besides BEGIN/COMMIT; "
+                f"sending {messages} messages to Redis: {seconds - claiming[0]:.2f} s"
+            )
+            app.control.purge()
         scheduler.claim_due_links = claim  # type: ignore[assignment]
-        assert len(set(claimed)) == count
-        statements = [q for q in queries if q["sql"] not in ("BEGIN", "COMMIT")]
-        print(
-            f"Dispatcher: {count} due links claimed and enqueued in {seconds:.2f} s "
-            f"({count / seconds:.0f} links/s), {len(queries)} SQL queries "
-            f"(batches of {settings.CALSYNC_DISPATCH_BATCH})\n"
-            f"  claiming: {claiming[0]:.2f} s in {claiming[1]} claims, "
-            f"{len(statements)} statements besides BEGIN/COMMIT; "
-            f"sending {count} messages to Redis: {seconds - claiming[0]:.2f} s"
-        )
         with CaptureQueriesContext(connection) as queries:
             begin = time.perf_counter()
             nothing = scheduler.dispatch()

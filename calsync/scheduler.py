@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -166,25 +167,45 @@ def _claim_portable(now: datetime, batch: int, params: dict[str, Any]) -> list[i
 
 
 def dispatch(*, now: datetime | None = None, batch: int | None = None) -> list[int]:
-    """Claim every due link in batches and enqueue one background ``sync_link`` per link.
+    """Claim every due link in batches and enqueue a background ``sync_link`` for each.
+
+    The first ``CALSYNC_DISPATCH_DIRECT`` links of a round get their own message from here;
+    past that, one ``fan_out_polls`` message carries ``CALSYNC_DISPATCH_FANOUT_SIZE`` links and
+    the worker that takes it sends their ``sync_link`` messages (issue 17 §5). Sending is the
+    dispatcher's cost (about 0.5 ms a message, docs/benchmarks.md): one process sends some
+    2,000 a second, so a big round would outlast the dispatch interval, while a fan-out spreads
+    the sending over every worker of every host.
 
     Each batch commits before its tasks are sent, so a worker never sees a claim that could still
-    roll back. If this process dies between the commit and the send, those links simply wait one
-    cadence: the schedule is in the database, not in the broker."""
-    from calsync.tasks import sync_link
+    roll back. If this process dies between the commit and the send (or a fan-out message is
+    lost), those links simply wait one cadence: the schedule is in the database, not in the
+    broker. A fan-out delivered twice sends its polls twice, which the run lease makes harmless."""
+    from calsync.tasks import fan_out_polls
 
     if sync_paused():
         return []
     now = now or timezone.now()
     batch = batch or settings.CALSYNC_DISPATCH_BATCH
+    size = max(1, settings.CALSYNC_DISPATCH_FANOUT_SIZE)
     claimed: list[int] = []
     while True:
         ids = claim_due_links(now, batch)
-        for link_id in ids:
-            sync_link.apply_async((link_id,), kwargs={"poll": True}, queue="background")
+        room = max(0, settings.CALSYNC_DISPATCH_DIRECT - len(claimed))
+        enqueue_polls(ids[:room])
+        rest = ids[room:]
+        for at in range(0, len(rest), size):
+            fan_out_polls.apply_async((rest[at : at + size],), queue="background")
         claimed.extend(ids)
         if len(ids) < batch:
             return claimed
+
+
+def enqueue_polls(link_ids: Sequence[int]) -> None:
+    """One background ``sync_link`` poll per link (the dispatcher's, or a fan-out's)."""
+    from calsync.tasks import sync_link
+
+    for link_id in link_ids:
+        sync_link.apply_async((link_id,), kwargs={"poll": True}, queue="background")
 
 
 # --- after a run -------------------------------------------------------------------------------

@@ -31,6 +31,16 @@ def dispatch_due_links() -> int:
     return len(dispatch())
 
 
+@shared_task(name="calsync.tasks.fan_out_polls", ignore_result=True)
+def fan_out_polls(link_ids: list[int]) -> int:
+    """The polls of a big round that the dispatcher hands to a worker to send
+    (``calsync.scheduler.dispatch``): one ``sync_link`` message per link."""
+    from calsync.scheduler import enqueue_polls
+
+    enqueue_polls(link_ids)
+    return len(link_ids)
+
+
 @shared_task(name="calsync.tasks.history_cleanup", ignore_result=True)
 def history_cleanup() -> int:
     """Beat sends this daily: remove sync history older than the retention setting."""

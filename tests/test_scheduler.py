@@ -18,7 +18,7 @@ from accounts.models import User
 from calsync import scheduler
 from calsync.engine.run import Outcome
 from calsync.models import CalendarLink, LinkState, Provider, SyncMessage
-from calsync.tasks import sync_link
+from calsync.tasks import fan_out_polls, sync_link
 from tests.factories import UserFactory, make_meeting
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -135,6 +135,34 @@ def test_dispatch_claims_in_batches_until_none_is_due(
     links = [make_link(UserFactory(tenant=tenant)) for _ in range(7)]
     assert sorted(scheduler.dispatch(now=NOW, batch=3)) == sorted(link.pk for link in links)
     assert len(sent) == 7
+
+
+@pytest.mark.django_db
+@override_settings(CALSYNC_DISPATCH_DIRECT=3, CALSYNC_DISPATCH_FANOUT_SIZE=2)
+def test_a_big_round_goes_out_in_fan_out_messages_past_the_direct_share(
+    tenant: Any, sent: list[tuple[int, str, float]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 §5: past CALSYNC_DISPATCH_DIRECT links in a round, one message per
+    CALSYNC_DISPATCH_FANOUT_SIZE links, which the worker that takes it expands into one poll
+    each. Batches of 4 show the direct share counted over the round, not per batch."""
+    links = sorted(make_link(UserFactory(tenant=tenant)).pk for _ in range(8))
+    fan_outs: list[list[int]] = []
+
+    def deliver(args: tuple[list[int]], queue: str, **_: Any) -> None:
+        assert queue == "background"
+        fan_outs.append(list(args[0]))
+        fan_out_polls.run(args[0])  # what the worker taking the message does
+
+    monkeypatch.setattr(fan_out_polls, "apply_async", deliver)
+    claimed = scheduler.dispatch(now=NOW, batch=4)
+
+    assert sorted(claimed) == links
+    direct = [link_id for link_id, _, _ in sent[:3]]
+    assert [len(f) for f in fan_outs] == [1, 2, 2]  # batch 1: 3 direct + 1; batch 2: 2 + 2
+    assert sorted(direct + [i for f in fan_outs for i in f]) == links
+    # Every link got exactly one poll on the background queue, whichever way it went out.
+    assert sorted(link_id for link_id, _, _ in sent) == links
+    assert {queue for _, queue, _ in sent} == {"background"}
 
 
 @pytest.mark.django_db

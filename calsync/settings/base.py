@@ -121,6 +121,10 @@ CALSYNC_POLL_JITTER = env.float("CALSYNC_POLL_JITTER", default=0.1)
 # How often beat runs the dispatcher, and how many links one claiming statement takes.
 CALSYNC_DISPATCH_SECONDS = env.float("CALSYNC_DISPATCH_SECONDS", default=15.0)
 CALSYNC_DISPATCH_BATCH = env.int("CALSYNC_DISPATCH_BATCH", default=500)
+# A round's first links get a message each from the dispatcher (about half a second's sending);
+# the rest go in fan-out messages of this many links that workers expand (calsync.scheduler).
+CALSYNC_DISPATCH_DIRECT = env.int("CALSYNC_DISPATCH_DIRECT", default=1000)
+CALSYNC_DISPATCH_FANOUT_SIZE = env.int("CALSYNC_DISPATCH_FANOUT_SIZE", default=100)
 # Back-off after failures in a row: base * 2**(failures-1), capped (Retry-After may ask for more).
 CALSYNC_BACKOFF_BASE_SECONDS = env.int("CALSYNC_BACKOFF_BASE_SECONDS", default=60)
 CALSYNC_BACKOFF_MAX_SECONDS = env.int("CALSYNC_BACKOFF_MAX_SECONDS", default=3600)
