@@ -133,7 +133,7 @@ def pseudo() -> Iterator[None]:
 DATA_WORDS = frozenset(
     {"Praktijk", "Noord", "Anna", "Visser", "Bram", "Smit", "Cees", "Bakker", "Weekoverleg"}
     | {"Intake", "Oude", "agenda", "CS_Anna", "anna", "bram", "cees", "boss", "example", "test"}
-    | {"gmail", "noord", "praktijk"}
+    | {"gmail", "noord", "praktijk", "Factuur"}
 )
 
 
@@ -160,7 +160,7 @@ def test_no_page_shows_unmarked_words_in_any_role(pseudo: None) -> None:
         tenant=tenant, role=Role.STAFF, email="bram@noord.example.test", full_name="Bram Smit"
     )
     sub = subscription_purchase(tenant=tenant, user=staff, actor=admin)
-    credits_grant(tenant=tenant, amount=10, reason="Test credits")
+    credits_grant(tenant=tenant, amount=10, reason="Factuur 12")
     series = make_meeting(
         staff,
         title="Weekoverleg",
