@@ -42,7 +42,7 @@ from django.utils.translation import ngettext
 from accounts.models import Tenant, User
 from accounts.services import audit_record
 from billing.models import CreditPurchase, PurchaseState, ledger_text
-from billing.money import format_money
+from billing.money import format_money as format_money  # also billing.checkout's, as before
 from billing.services import _lock_tenant, credits_grant
 
 logger = logging.getLogger(__name__)

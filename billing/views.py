@@ -27,6 +27,7 @@ from accounts.busy import BUSY_MESSAGE
 from billing import checkout
 from billing.forms import PurchaseForm
 from billing.models import CreditPurchase, PurchaseState, Subscription, SubscriptionState
+from billing.money import format_money
 from billing.periods import add_days
 from billing.selectors import (
     balance_of,
@@ -240,7 +241,7 @@ def credits(request: HttpRequest) -> HttpResponse:
             "card_enabled": checkout.card_enabled(),
             "packs": checkout.packs() if checkout.card_enabled() else [],
             "receipts": [
-                (p, checkout.format_money(p.amount, p.currency))
+                (p, format_money(p.amount, p.currency))
                 for p in purchases
                 if p.state == PurchaseState.PAID
             ],
