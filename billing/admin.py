@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.fields import IdChoiceField
 from accounts.models import Tenant, User
@@ -26,12 +27,12 @@ class GrantForm(forms.ModelForm[LedgerEntry]):
     """Adding a ledger entry in the admin is granting credits, through the service."""
 
     tenant = IdChoiceField(queryset=Tenant.objects.order_by("name"))
-    amount = forms.IntegerField(min_value=1, help_text="Credits to grant.")
+    amount = forms.IntegerField(min_value=1, help_text=_("Credits to grant."))
     grant_key = forms.CharField(
         required=False,
         max_length=150,
-        label="Idempotency key",
-        help_text="Optional, e.g. an invoice number: a second grant with it changes nothing.",
+        label=_("Idempotency key"),
+        help_text=_("Optional, e.g. an invoice number: a second grant with it changes nothing."),
     )
 
     class Meta:
@@ -63,7 +64,7 @@ class LedgerEntryAdmin(admin.ModelAdmin[LedgerEntry]):
 
     def save_model(self, request: HttpRequest, obj: LedgerEntry, form: Any, change: bool) -> None:
         actor = request.user if isinstance(request.user, User) else None
-        entry, _ = credits_grant(
+        entry, _created = credits_grant(
             tenant=form.cleaned_data["tenant"],
             amount=form.cleaned_data["amount"],
             reason=form.cleaned_data["reason"],

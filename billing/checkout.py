@@ -35,21 +35,19 @@ import stripe
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.models import Tenant, User
 from accounts.services import audit_record
-from billing.models import CreditPurchase, PurchaseState
+from billing.models import CreditPurchase, PurchaseState, ledger_text
+from billing.money import format_money as format_money  # also billing.checkout's, as before
 from billing.services import _lock_tenant, credits_grant
 
 logger = logging.getLogger(__name__)
 
-# Stripe's zero-decimal currencies (https://docs.stripe.com/currencies#zero-decimal).
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga"}
-    | {"pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
-)
-UNREACHABLE = (
+UNREACHABLE = _(
     "The payment service could not be reached, so nothing was charged. Try again in a minute."
 )
 
@@ -66,14 +64,10 @@ class Pack:
 
     @property
     def name(self) -> str:
-        return f"{self.credits} CalSync credits"
-
-
-def format_money(amount: int, currency: str) -> str:
-    """``2500, "eur"`` -> ``"EUR 25.00"``; zero-decimal currencies have no cents."""
-    if currency.lower() in ZERO_DECIMAL:
-        return f"{currency.upper()} {amount:,}"
-    return f"{currency.upper()} {amount / 100:,.2f}"
+        """The product's name on Stripe's payment page, in the buyer's language."""
+        return ngettext(
+            "%(credits)s CalSync credit", "%(credits)s CalSync credits", self.credits
+        ) % {"credits": self.credits}
 
 
 def packs() -> list[Pack]:
@@ -114,7 +108,7 @@ def client() -> stripe.StripeClient:
 
 def _check_admin(actor: User, tenant: Tenant) -> None:
     if not actor.is_practice_admin or actor.tenant_id != tenant.pk or not actor.is_active:
-        raise ValidationError("Only this practice's administrators may buy credits.")
+        raise ValidationError(_("Only this practice's administrators may buy credits."))
 
 
 def checkout_start(
@@ -125,10 +119,10 @@ def checkout_start(
     carry ``{CHECKOUT_SESSION_ID}``, which Stripe fills in."""
     _check_admin(actor, tenant)
     if not card_enabled():
-        raise ValidationError("Buying credits by card is not set up on this installation.")
+        raise ValidationError(_("Buying credits by card is not set up on this installation."))
     pack = next((p for p in packs() if p.credits == credits), None)
     if pack is None:
-        raise ValidationError({"pack": "Choose one of the packs on offer."})
+        raise ValidationError({"pack": _("Choose one of the packs on offer.")})
     try:
         session = client().v1.checkout.sessions.create(
             params={
@@ -166,11 +160,13 @@ def checkout_start(
         )
         purchase.full_clean()
         purchase.save()
+        with translation.override("en"):  # the record is the operators', in one language
+            target = f"{pack.name} for {pack.price}"
         audit_record(
             tenant=tenant,
             actor=actor,
             action="billing.checkout",
-            target=f"{pack.name} for {pack.price}",
+            target=target,
             details={"purchase": purchase.pk, "session": session.id, "credits": pack.credits},
         )
     return purchase, session.url
@@ -242,16 +238,25 @@ def checkout_completed(
                 purchase.currency,
             )
             return f"{session_id} amount differs"
+        # The ledger shows the grant in each reader's language; ``reason`` keeps it in English.
+        words = {
+            "what": "card",
+            "credits": purchase.credits,
+            "amount": purchase.amount,
+            "currency": purchase.currency,
+        }
+        with translation.override("en"):
+            reason = ledger_text(words) or ""
+            price = format_money(purchase.amount, purchase.currency)
         entry, _created = credits_grant(
             tenant=tenant,
             amount=purchase.credits,
-            reason=f"{purchase.credits} credits bought by card "
-            f"({format_money(purchase.amount, purchase.currency)})",
+            reason=reason,
+            reason_args=words,
             key=f"stripe-checkout:{session_id}",
             actor=purchase.created_by,
         )
         details = session.get("customer_details") or {}
-        price = format_money(purchase.amount, purchase.currency)
         purchase.state = PurchaseState.PAID
         purchase.paid_at = now
         purchase.event_id = event_id

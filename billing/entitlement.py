@@ -12,6 +12,7 @@ from datetime import date, datetime
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from billing.models import Scope, Subscription, SubscriptionState
@@ -52,7 +53,7 @@ def sync_entitlement(user: User, *, now: datetime | None = None) -> Entitlement:
         return Entitlement(
             allowed=False,
             code="admin",
-            reason="Administrators have no calendar and cannot use calendar synchronisation.",
+            reason=_("Administrators have no calendar and cannot use calendar synchronisation."),
         )
     candidates = list(
         Subscription.objects.filter(tenant_id=user.tenant_id)
@@ -72,11 +73,12 @@ def sync_entitlement(user: User, *, now: datetime | None = None) -> Entitlement:
             code="lapsed",
             subscription=lapsed,
             until=until,
-            reason=(
-                f"Calendar synchronisation is paused: your practice's credits ran out on "
-                f"{_words(until)}. Your links and calendars are kept; sync resumes once your "
+            reason=_(
+                "Calendar synchronisation is paused: your practice's credits ran out on "
+                "%(day)s. Your links and calendars are kept; sync resumes once your "
                 "administrator has credits added."
-            ),
+            )
+            % {"day": _words(until)},
         )
     if candidates:
         ended = candidates[0]
@@ -86,15 +88,16 @@ def sync_entitlement(user: User, *, now: datetime | None = None) -> Entitlement:
             code="ended",
             subscription=ended,
             until=until,
-            reason=(
-                f"Your practice cancelled calendar synchronisation; it ended on {_words(until)}. "
+            reason=_(
+                "Your practice cancelled calendar synchronisation; it ended on %(day)s. "
                 "Ask your administrator if you need it again."
-            ),
+            )
+            % {"day": _words(until)},
         )
     return Entitlement(
         allowed=False,
         code="none",
-        reason=(
+        reason=_(
             "Your practice has not bought calendar synchronisation for you yet: ask your "
             "administrator (Settings › Integrations › Buy Calendar Synchronisation)."
         ),
@@ -102,30 +105,44 @@ def sync_entitlement(user: User, *, now: datetime | None = None) -> Entitlement:
 
 
 def _running(user: User, sub: Subscription) -> Entitlement:
-    whom = "for all its staff" if sub.scope == Scope.TENANT else "for you"
+    everyone = sub.scope == Scope.TENANT
     if sub.state == SubscriptionState.TRIAL:
         until = _day(sub.period_end, user)
+        if everyone:
+            reason = _(
+                "Your practice has bought calendar synchronisation for all its staff: free trial "
+                "until %(day)s. You can Add Calendar Synchronisation below."
+            )
+        else:
+            reason = _(
+                "Your practice has bought calendar synchronisation for you: free trial until "
+                "%(day)s. You can Add Calendar Synchronisation below."
+            )
         return Entitlement(
             allowed=True,
             code="trial",
             subscription=sub,
             until=until,
-            reason=(
-                f"Your practice has bought calendar synchronisation {whom}: free trial until "
-                f"{_words(until)}. You can Add Calendar Synchronisation below."
-            ),
+            reason=reason % {"day": _words(until)},
         )
     if sub.state == SubscriptionState.ACTIVE:
         until = _day(sub.period_end, user)
+        if everyone:
+            reason = _(
+                "Your practice has bought calendar synchronisation for all its staff; it renews "
+                "on %(day)s. You can Add Calendar Synchronisation below."
+            )
+        else:
+            reason = _(
+                "Your practice has bought calendar synchronisation for you; it renews on "
+                "%(day)s. You can Add Calendar Synchronisation below."
+            )
         return Entitlement(
             allowed=True,
             code="active",
             subscription=sub,
             until=until,
-            reason=(
-                f"Your practice has bought calendar synchronisation {whom}; it renews on "
-                f"{_words(until)}. You can Add Calendar Synchronisation below."
-            ),
+            reason=reason % {"day": _words(until)},
         )
     until = _day(sub.ends_at, user)
     return Entitlement(
@@ -133,8 +150,9 @@ def _running(user: User, sub: Subscription) -> Entitlement:
         code="ending",
         subscription=sub,
         until=until,
-        reason=(
-            f"Your practice cancelled calendar synchronisation; it is paid, and keeps syncing, "
-            f"until {_words(until)}."
-        ),
+        reason=_(
+            "Your practice cancelled calendar synchronisation; it is paid, and keeps syncing, "
+            "until %(day)s."
+        )
+        % {"day": _words(until)},
     )

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.fields import IdChoiceField
 from accounts.models import Tenant, User
@@ -19,8 +21,16 @@ class PractitionerChoiceField(IdChoiceField):
         if quote is None:
             return name
         if quote.trial:
-            return f"{name}: free for {quote.trial_days} days, then {quote.price} credits a month"
-        return f"{name}: {quote.price} credits now (free trial used), then monthly"
+            return ngettext(
+                "%(name)s: free for %(days)s days, then %(price)s credit a month",
+                "%(name)s: free for %(days)s days, then %(price)s credits a month",
+                quote.price,
+            ) % {"name": name, "days": quote.trial_days, "price": quote.price}
+        return ngettext(
+            "%(name)s: %(price)s credit now (free trial used), then monthly",
+            "%(name)s: %(price)s credits now (free trial used), then monthly",
+            quote.price,
+        ) % {"name": name, "price": quote.price}
 
 
 class PurchaseForm(forms.Form):
@@ -29,9 +39,9 @@ class PurchaseForm(forms.Form):
 
     user = PractitionerChoiceField(
         queryset=User.objects.none(),
-        label="Practitioner",
-        empty_label="Choose a practitioner…",
-        error_messages={"invalid_choice": "Choose one of the practitioners in the list."},
+        label=_("Practitioner"),
+        empty_label=_("Choose a practitioner…"),
+        error_messages={"invalid_choice": _("Choose one of the practitioners in the list.")},
     )
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:

@@ -9,14 +9,49 @@ State changes live in ``billing.services``; docs/billing.md draws the subscripti
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
+from billing.money import format_money
+
+
+def ledger_text(args: dict[str, Any]) -> str | None:
+    """What a ledger entry says, in the active language, from its ``reason_args``: a renewal
+    (``{"what": "renewal", "user": …, "month": "2026-12"}``), a tenant-wide renewal (``"count"``
+    staff times ``"price"``) or a card purchase (``"credits"``, ``"amount"``, ``"currency"``).
+    None for anything else (an operator's grant)."""
+    what = args.get("what")
+    if what in ("renewal", "renewal_tenant"):
+        year, month = (int(part) for part in str(args["month"]).split("-"))
+        when = date_format(date(year, month, 1), "YEAR_MONTH_FORMAT")
+        if what == "renewal":
+            return gettext("CalendarSync for %(user)s, %(month)s") % {
+                "user": args["user"],
+                "month": when,
+            }
+        return ngettext(
+            "CalendarSync for all staff: %(count)s × %(price)s credit, %(month)s",
+            "CalendarSync for all staff: %(count)s × %(price)s credits, %(month)s",
+            int(args["price"]),
+        ) % {"count": args["count"], "price": args["price"], "month": when}
+    if what == "card":
+        return ngettext(
+            "%(credits)s credit bought by card (%(price)s)",
+            "%(credits)s credits bought by card (%(price)s)",
+            int(args["credits"]),
+        ) % {
+            "credits": args["credits"],
+            "price": format_money(int(args["amount"]), str(args["currency"])),
+        }
+    return None
 
 
 class AppendOnlyError(Exception):
@@ -40,13 +75,17 @@ class LedgerEntry(models.Model):
     """
 
     class Kind(models.TextChoices):
-        GRANT = "grant", "Grant"
-        CHARGE = "charge", "Charge"
+        GRANT = "grant", _("Grant")
+        CHARGE = "charge", _("Charge")
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="ledger_entries")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    amount = models.IntegerField(help_text="Credits: positive for grants, negative for charges.")
+    amount = models.IntegerField(help_text=_("Credits: positive for grants, negative for charges."))
     reason = models.CharField(max_length=300)
+    # What a charge or a card grant says, as data (``ledger_text``): the ledger shows it in the
+    # reader's language, while ``reason`` keeps the English for operators. Empty for an
+    # operator's grant, whose reason is the operator's own words.
+    reason_args = models.JSONField(default=dict, blank=True)
     key = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -54,7 +93,8 @@ class LedgerEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "ledger entries"
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
         constraints = [
             models.CheckConstraint(
                 condition=(
@@ -76,10 +116,16 @@ class LedgerEntry(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("Ledger entries are never deleted; add a correcting entry.")
 
+    @property
+    def description(self) -> str:
+        """The entry in the active language: the words of a charge or a card grant, or the
+        operator's own reason for a grant."""
+        return ledger_text(self.reason_args) or self.reason
+
 
 class BillingMode(models.TextChoices):
-    PER_PRACTITIONER = "per_practitioner", "Per practitioner (subscriptions)"
-    TENANT_WIDE = "tenant_wide", "Tenant-wide activation (every staff user)"
+    PER_PRACTITIONER = "per_practitioner", _("Per practitioner (subscriptions)")
+    TENANT_WIDE = "tenant_wide", _("Tenant-wide activation (every staff user)")
 
 
 class BillingPlan(models.Model):
@@ -89,32 +135,33 @@ class BillingPlan(models.Model):
 
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="billing_plan")
     price_credits = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Credits per practitioner per month. Blank: default."
+        null=True, blank=True, help_text=_("Credits per practitioner per month. Blank: default.")
     )
     trial_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Free days at the start. Blank: default; 0: no trial."
+        null=True, blank=True, help_text=_("Free days at the start. Blank: default; 0: no trial.")
     )
     mode = models.CharField(
-        max_length=20, choices=BillingMode.choices, blank=True, help_text="Blank: default."
+        max_length=20, choices=BillingMode.choices, blank=True, help_text=_("Blank: default.")
     )
 
     class Meta:
-        verbose_name = "billing plan"
+        verbose_name = _("billing plan")
+        verbose_name_plural = _("billing plans")
 
     def __str__(self) -> str:
         return f"Billing plan of {self.tenant}"
 
 
 class SubscriptionState(models.TextChoices):
-    TRIAL = "trial", "Free trial"
-    ACTIVE = "active", "Active"
-    LAPSED = "lapsed", "Lapsed (credits ran out)"
-    CANCELLED = "cancelled", "Cancelled"
+    TRIAL = "trial", _("Free trial")
+    ACTIVE = "active", _("Active")
+    LAPSED = "lapsed", _("Lapsed (credits ran out)")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Scope(models.TextChoices):
-    PRACTITIONER = "practitioner", "One practitioner"
-    TENANT = "tenant", "Every staff user"
+    PRACTITIONER = "practitioner", _("One practitioner")
+    TENANT = "tenant", _("Every staff user")
 
 
 LIVE_STATES = (SubscriptionState.TRIAL, SubscriptionState.ACTIVE, SubscriptionState.LAPSED)
@@ -167,7 +214,7 @@ class Subscription(models.Model):
     trial_ends_at = models.DateTimeField(null=True, blank=True)
     anchor = models.DateTimeField()
     period_index = models.PositiveIntegerField(
-        default=0, help_text="Paid months counted from the anchor (0 = the first)."
+        default=0, help_text=_("Paid months counted from the anchor (0 = the first).")
     )
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
@@ -216,7 +263,7 @@ class Subscription(models.Model):
 
     @property
     def covers(self) -> str:
-        return "every staff user" if self.scope == Scope.TENANT else str(self.user)
+        return gettext("every staff user") if self.scope == Scope.TENANT else str(self.user)
 
     @property
     def is_live(self) -> bool:
@@ -245,10 +292,10 @@ class Subscription(models.Model):
 
 
 class PurchaseState(models.TextChoices):
-    OPEN = "open", "Waiting for payment"
-    PAID = "paid", "Paid"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired"
+    OPEN = "open", _("Waiting for payment")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
 
 
 class CreditPurchase(models.Model):
@@ -262,7 +309,7 @@ class CreditPurchase(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="credit_purchases")
     credits = models.PositiveIntegerField()
-    amount = models.PositiveIntegerField(help_text="In the currency's smallest unit (cents).")
+    amount = models.PositiveIntegerField(help_text=_("In the currency's smallest unit (cents)."))
     currency = models.CharField(max_length=3)
     session_id = models.CharField(max_length=255, unique=True)
     state = models.CharField(

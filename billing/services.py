@@ -31,8 +31,10 @@ from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import Role, Tenant, User
 from accounts.services import audit_record
@@ -45,6 +47,7 @@ from billing.models import (
     Scope,
     Subscription,
     SubscriptionState,
+    ledger_text,
 )
 from billing.periods import add_days, add_months, paid_period, renewal_key
 from billing.selectors import (
@@ -88,15 +91,16 @@ def credits_grant(
     reason: str,
     key: str | None = None,
     actor: User | None = None,
+    reason_args: dict[str, object] | None = None,
 ) -> tuple[LedgerEntry, bool]:
     """Add ``amount`` credits to ``tenant`` (an operator's grant). With a ``key``, granting again
     with the same key changes nothing and returns the first entry (``created`` False); the same
     key for another tenant or amount is an error. Records an audit entry."""
     errors: dict[str, str] = {}
     if amount <= 0:
-        errors["amount"] = "Grant a positive number of credits."
+        errors["amount"] = _("Grant a positive number of credits.")
     if not reason.strip():
-        errors["reason"] = "Say why the credits are granted."
+        errors["reason"] = _("Say why the credits are granted.")
     if errors:
         raise ValidationError(errors)
     full_key = f"grant:{key}" if key else f"grant:{uuid.uuid4()}"
@@ -106,7 +110,10 @@ def credits_grant(
         if existing is not None:
             if existing.tenant_id != tenant.pk or existing.amount != amount:
                 raise ValidationError(
-                    {"key": f"The key {key!r} was used already for another grant."}
+                    {
+                        "key": _("The key %(key)s was used already for another grant.")
+                        % {"key": repr(key)}
+                    }
                 )
             return existing, False
         entry = LedgerEntry(
@@ -114,6 +121,7 @@ def credits_grant(
             kind=LedgerEntry.Kind.GRANT,
             amount=amount,
             reason=reason.strip(),
+            reason_args=reason_args or {},
             key=full_key,
         )
         entry.full_clean()
@@ -129,7 +137,12 @@ def credits_grant(
 
 
 def ledger_charge(
-    *, tenant_id: int, amount: int, reason: str, key: str
+    *,
+    tenant_id: int,
+    amount: int,
+    reason: str,
+    key: str,
+    reason_args: dict[str, object] | None = None,
 ) -> tuple[LedgerEntry, bool]:
     """Take ``amount`` (> 0) credits from the tenant, once per ``key``.
 
@@ -154,6 +167,7 @@ def ledger_charge(
             kind=LedgerEntry.Kind.CHARGE,
             amount=-amount,
             reason=reason,
+            reason_args=reason_args or {},
             key=key,
         )
         entry.full_clean()
@@ -183,19 +197,22 @@ def ledger_purge_tenant(*, tenant: Tenant) -> int:
 
 def _check_admin(actor: User, tenant: Tenant) -> None:
     if not actor.is_practice_admin or actor.tenant_id != tenant.pk:
-        raise ValidationError("Only this practice's administrators may buy or cancel sync.")
+        raise ValidationError(_("Only this practice's administrators may buy or cancel sync."))
 
 
-def _price(sub: Subscription) -> tuple[int, str]:
-    """Credits for one month of ``sub`` and the words for the ledger: the plan's price, times
-    the number of active staff users for a tenant-wide activation (administrators are free)."""
+def _price(sub: Subscription) -> tuple[int, dict[str, object]]:
+    """Credits for one month of ``sub`` and the words for the ledger (``ledger_text``'s, without
+    the month): the plan's price, times the number of active staff users for a tenant-wide
+    activation (administrators are free)."""
     plan = plan_for(sub.tenant)
     if sub.scope == Scope.TENANT:
         count = staff_of(sub.tenant_id).count()
-        return plan.price_credits * count, (
-            f"CalendarSync for all staff: {count} × {plan.price_credits} credits"
-        )
-    return plan.price_credits, f"CalendarSync for {sub.user}"
+        return plan.price_credits * count, {
+            "what": "renewal_tenant",
+            "count": count,
+            "price": plan.price_credits,
+        }
+    return plan.price_credits, {"what": "renewal", "user": str(sub.user)}
 
 
 def _charge_period(sub: Subscription, start: datetime) -> None:
@@ -204,11 +221,15 @@ def _charge_period(sub: Subscription, start: datetime) -> None:
     if amount == 0:
         return  # a tenant-wide activation without staff: nothing to charge this month
     zone = sub.tenant.time_zone
-    month = date_format(timezone.localtime(start, timezone=zoneinfo.ZoneInfo(zone)), "F Y")
+    words["month"] = timezone.localtime(start, timezone=zoneinfo.ZoneInfo(zone)).strftime("%Y-%m")
+    # The ledger shows ``words`` in each reader's language; ``reason`` keeps the English.
+    with translation.override("en"):
+        reason = ledger_text(words) or ""
     ledger_charge(
         tenant_id=sub.tenant_id,
         amount=amount,
-        reason=f"{words}, {month}",
+        reason=reason,
+        reason_args=words,
         key=renewal_key(sub.pk, start, zone),
     )
 
@@ -246,9 +267,16 @@ def _start(*, tenant: Tenant, user: User | None, actor: User, now: datetime) -> 
         except InsufficientCreditsError as exc:
             # Raising rolls back the subscription created above.
             raise ValidationError(
-                f"Not enough credits: the first month costs {exc.amount} credits and the "
-                f"practice has {exc.balance}. Buy credits on Settings › Integrations › Credits, or "
-                "ask your CalSync operator."
+                ngettext(
+                    "Not enough credits: the first month costs %(amount)s credit and the "
+                    "practice has %(balance)s. Buy credits on Settings › Integrations › Credits, "
+                    "or ask your CalSync operator.",
+                    "Not enough credits: the first month costs %(amount)s credits and the "
+                    "practice has %(balance)s. Buy credits on Settings › Integrations › Credits, "
+                    "or ask your CalSync operator.",
+                    exc.amount,
+                )
+                % {"amount": exc.amount, "balance": exc.balance}
             ) from exc
     return sub
 
@@ -264,26 +292,34 @@ def subscription_purchase(
         _lock_tenant(tenant.pk)
         if plan_for(tenant).tenant_wide:
             raise ValidationError(
-                "This practice uses tenant-wide activation: activate CalendarSync for all staff "
-                "instead of buying it per practitioner."
+                _(
+                    "This practice uses tenant-wide activation: activate CalendarSync for all "
+                    "staff instead of buying it per practitioner."
+                )
             )
         if user.tenant_id != tenant.pk or not user.is_practice_staff or not user.is_active:
             raise ValidationError(
                 {
-                    "user": "Choose a staff member of this practice "
-                    "(administrators have no calendar)."
+                    "user": _(
+                        "Choose a staff member of this practice (administrators have no calendar)."
+                    )
                 }
             )
         mine = Subscription.objects.filter(user=user, scope=Scope.PRACTITIONER)
         if mine.filter(state__in=LIVE_STATES).exists():
-            raise ValidationError({"user": f"{user} has calendar synchronisation already."})
+            raise ValidationError(
+                {"user": _("%(user)s has calendar synchronisation already.") % {"user": user}}
+            )
         running = mine.filter(state=SubscriptionState.CANCELLED, ends_at__gt=now).first()
         if running is not None and running.ends_at is not None:
             last = timezone.localtime(running.ends_at, zoneinfo.ZoneInfo(tenant.time_zone))
             raise ValidationError(
                 {
-                    "user": f"{user}'s cancelled subscription is paid until "
-                    f"{date_format(last, 'DATE_FORMAT')}; buy it again after that day."
+                    "user": _(
+                        "%(user)s's cancelled subscription is paid until %(day)s; buy it again "
+                        "after that day."
+                    )
+                    % {"user": user, "day": date_format(last, "DATE_FORMAT")}
                 }
             )
         sub = _start(tenant=tenant, user=user, actor=actor, now=now)
@@ -306,9 +342,11 @@ def tenant_activate(*, tenant: Tenant, actor: User, now: datetime | None = None)
     with transaction.atomic():
         _lock_tenant(tenant.pk)
         if not plan_for(tenant).tenant_wide:
-            raise ValidationError("This practice buys calendar synchronisation per practitioner.")
+            raise ValidationError(
+                _("This practice buys calendar synchronisation per practitioner.")
+            )
         if live_tenant_wide(tenant) is not None:
-            raise ValidationError("CalendarSync is active for this practice already.")
+            raise ValidationError(_("CalendarSync is active for this practice already."))
         running = Subscription.objects.filter(
             tenant=tenant,
             scope=Scope.TENANT,
@@ -317,7 +355,7 @@ def tenant_activate(*, tenant: Tenant, actor: User, now: datetime | None = None)
         ).exists()
         if running:
             raise ValidationError(
-                "The cancelled activation is still paid; activate again after it ends."
+                _("The cancelled activation is still paid; activate again after it ends.")
             )
         sub = _start(tenant=tenant, user=None, actor=actor, now=now)
         audit_record(
@@ -342,7 +380,7 @@ def subscription_cancel(
         _lock_tenant(subscription.tenant_id)
         sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
         if sub.state == SubscriptionState.CANCELLED:
-            raise ValidationError("This subscription is cancelled already.")
+            raise ValidationError(_("This subscription is cancelled already."))
         before = sub.state
         sub.move_to(SubscriptionState.CANCELLED)
         sub.cancelled_at = now
@@ -357,7 +395,10 @@ def subscription_cancel(
             tenant=sub.tenant,
             actor=actor,
             action="billing.cancel",
-            target=f"CalendarSync for {sub.covers}",
+            # In English, as every audit target (``covers`` is in the reader's language).
+            target="CalendarSync for all staff"
+            if sub.scope == Scope.TENANT
+            else f"CalendarSync for {sub.user}",
             details={
                 "subscription": sub.pk,
                 "was": before,
@@ -423,7 +464,7 @@ def _renew_live(sub: Subscription, now: datetime) -> Outcome:
     if sub.period_end > now:
         return Outcome.NOT_DUE
     zone = sub.tenant.time_zone
-    for _ in range(MAX_CATCH_UP_PERIODS):
+    for _attempt in range(MAX_CATCH_UP_PERIODS):
         index = 0 if sub.state == SubscriptionState.TRIAL else sub.period_index + 1
         start, end = paid_period(sub.anchor, index, zone)
         try:
@@ -519,7 +560,7 @@ def low_balance_warnings_send(*, now: datetime | None = None) -> int:
                 shortfall = renewal_shortfall(tenant, now)
                 if shortfall is None:
                     continue
-                _, created = LowBalanceWarning.objects.get_or_create(
+                _warning, created = LowBalanceWarning.objects.get_or_create(
                     tenant=tenant,
                     renewal_at=shortfall.first_renewal,
                     defaults={
@@ -571,14 +612,18 @@ def _notify_low_balance(tenant: Tenant, shortfall: RenewalShortfall) -> None:
     """The low-balance e-mail to the practice's administrators (practitioners cannot buy)."""
     admins = list(User.objects.filter(tenant=tenant, role=Role.ADMIN, is_active=True))
     zone = zoneinfo.ZoneInfo(tenant.time_zone)
-    first = date_format(timezone.localtime(shortfall.first_renewal, zone), "DATETIME_FORMAT")
-    subject = f"CalendarSync at {_one_line(tenant.name)}: buy credits before {first}"
-    mails = [
-        _Mail(
-            subject=subject,
-            to=person.email,
-            user_id=person.pk,
-            body=render_to_string(
+    mails = []
+    for person in admins:
+        # Each administrator reads it in their own language, dates included.
+        with translation.override(person.preferred_language()):
+            first = date_format(
+                timezone.localtime(shortfall.first_renewal, zone), "DATETIME_FORMAT"
+            )
+            subject = _("CalendarSync at %(practice)s: buy credits before %(day)s") % {
+                "practice": _one_line(tenant.name),
+                "day": first,
+            }
+            body = render_to_string(
                 "billing/email_low_balance.txt",
                 {
                     "person": person,
@@ -587,10 +632,8 @@ def _notify_low_balance(tenant: Tenant, shortfall: RenewalShortfall) -> None:
                     "first_renewal": first,
                     "days": settings.BILLING_LOW_BALANCE_DAYS,
                 },
-            ),
-        )
-        for person in admins
-    ]
+            )
+        mails.append(_Mail(subject=subject, to=person.email, user_id=person.pk, body=body))
     _send_after_commit(mails, what=f"low-balance e-mail of tenant {tenant.pk}")
 
 
@@ -610,17 +653,18 @@ def _notify(sub: Subscription, event: str, **extra: int) -> None:
     """E-mail the tenant's administrators and the covered practitioners, after commit."""
     admins = list(User.objects.filter(tenant_id=sub.tenant_id, role=Role.ADMIN, is_active=True))
     covered = _covered_users(sub)
-    covers = _one_line(sub.covers)
-    subject = {
-        "lapsed": f"CalendarSync paused for {covers}: not enough credits",
-        "resumed": f"CalendarSync resumed for {covers}",
-    }[event]
-    mails = [
-        _Mail(
-            subject=subject,
-            to=person.email,
-            user_id=person.pk,
-            body=render_to_string(
+    mails = []
+    for person in [*admins, *covered]:
+        # Each person reads it in their own language.
+        with translation.override(person.preferred_language()):
+            covers = _one_line(sub.covers)
+            if event == "lapsed":
+                subject = _("CalendarSync paused for %(covers)s: not enough credits") % {
+                    "covers": covers
+                }
+            else:
+                subject = _("CalendarSync resumed for %(covers)s") % {"covers": covers}
+            body = render_to_string(
                 f"billing/email_{event}.txt",
                 {
                     "person": person,
@@ -629,10 +673,8 @@ def _notify(sub: Subscription, event: str, **extra: int) -> None:
                     "is_admin": person.is_practice_admin,
                     **extra,
                 },
-            ),
-        )
-        for person in [*admins, *covered]
-    ]
+            )
+        mails.append(_Mail(subject=subject, to=person.email, user_id=person.pk, body=body))
 
     def send() -> None:
         # Each mail on its own: one that the mail server (or Django's header check) refuses

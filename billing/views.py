@@ -17,6 +17,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -25,6 +27,7 @@ from accounts.busy import BUSY_MESSAGE
 from billing import checkout
 from billing.forms import PurchaseForm
 from billing.models import CreditPurchase, PurchaseState, Subscription, SubscriptionState
+from billing.money import format_money
 from billing.periods import add_days
 from billing.selectors import (
     balance_of,
@@ -86,7 +89,7 @@ def buy(request: HttpRequest) -> HttpResponse:
     tenant = tenant_of(request)
     plan = plan_for(tenant)
     if plan.tenant_wide:
-        messages.info(request, "This practice activates CalendarSync once for all staff.")
+        messages.info(request, _("This practice activates CalendarSync once for all staff."))
         return redirect("billing:integrations")
     form = PurchaseForm(request.POST or None, tenant=tenant)
     if request.method == "POST" and form.is_valid():
@@ -115,18 +118,28 @@ def buy(request: HttpRequest) -> HttpResponse:
             if sub.state == SubscriptionState.TRIAL:
                 messages.success(
                     request,
-                    f"Calendar synchronisation is bought for {name}: the first "
-                    f"{plan.trial_days} days are free, until {_day(sub.period_end)}. {name} can "
-                    "now Add Calendar Synchronisation on their CalendarSync page "
-                    "(My Account › CalendarSync).",
+                    _(
+                        "Calendar synchronisation is bought for %(name)s: the first %(days)s "
+                        "days are free, until %(day)s. %(name)s can now Add Calendar "
+                        "Synchronisation on their CalendarSync page (My Account › CalendarSync)."
+                    )
+                    % {"name": name, "days": plan.trial_days, "day": _day(sub.period_end)},
                 )
             else:
                 messages.success(
                     request,
-                    f"Calendar synchronisation is bought for {name}: {plan.price_credits} "
-                    f"credits were charged for the first month (the free trial was used "
-                    f"before); it renews on {_day(sub.period_end)}. {name} can now Add Calendar "
-                    "Synchronisation on their CalendarSync page (My Account › CalendarSync).",
+                    ngettext(
+                        "Calendar synchronisation is bought for %(name)s: %(price)s credit was "
+                        "charged for the first month (the free trial was used before); it renews "
+                        "on %(day)s. %(name)s can now Add Calendar Synchronisation on their "
+                        "CalendarSync page (My Account › CalendarSync).",
+                        "Calendar synchronisation is bought for %(name)s: %(price)s credits were "
+                        "charged for the first month (the free trial was used before); it renews "
+                        "on %(day)s. %(name)s can now Add Calendar Synchronisation on their "
+                        "CalendarSync page (My Account › CalendarSync).",
+                        plan.price_credits,
+                    )
+                    % {"name": name, "price": plan.price_credits, "day": _day(sub.period_end)},
                 )
             return redirect("billing:integrations")
     return render(
@@ -157,15 +170,21 @@ def activate(request: HttpRequest) -> HttpResponse:
         if sub.state == SubscriptionState.TRIAL:
             messages.success(
                 request,
-                f"CalendarSync is active for all staff: free until {_day(sub.period_end)}, then "
-                "charged monthly for every staff user. Staff can now Add Calendar "
-                "Synchronisation on their CalendarSync page.",
+                _(
+                    "CalendarSync is active for all staff: free until %(day)s, then charged "
+                    "monthly for every staff user. Staff can now Add Calendar Synchronisation on "
+                    "their CalendarSync page."
+                )
+                % {"day": _day(sub.period_end)},
             )
         else:
             messages.success(
                 request,
-                f"CalendarSync is active for all staff; the first month is charged and it "
-                f"renews on {_day(sub.period_end)}.",
+                _(
+                    "CalendarSync is active for all staff; the first month is charged and it "
+                    "renews on %(day)s."
+                )
+                % {"day": _day(sub.period_end)},
             )
     return redirect("billing:integrations")
 
@@ -188,13 +207,18 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
             assert sub.ends_at is not None
             if sub.closed_at is not None:
                 messages.success(
-                    request, f"Cancelled: calendar synchronisation for {sub.covers} stopped now."
+                    request,
+                    _("Cancelled: calendar synchronisation for %(covers)s stopped now.")
+                    % {"covers": sub.covers},
                 )
             else:
                 messages.success(
                     request,
-                    f"Cancelled: calendar synchronisation for {sub.covers} keeps running until "
-                    f"the paid month ends on {_day(sub.ends_at)}, and is not renewed.",
+                    _(
+                        "Cancelled: calendar synchronisation for %(covers)s keeps running until "
+                        "the paid month ends on %(day)s, and is not renewed."
+                    )
+                    % {"covers": sub.covers, "day": _day(sub.ends_at)},
                 )
         return redirect("billing:integrations")
     return render(request, "billing/cancel.html", {"sub": sub})
@@ -217,7 +241,7 @@ def credits(request: HttpRequest) -> HttpResponse:
             "card_enabled": checkout.card_enabled(),
             "packs": checkout.packs() if checkout.card_enabled() else [],
             "receipts": [
-                (p, checkout.format_money(p.amount, p.currency))
+                (p, format_money(p.amount, p.currency))
                 for p in purchases
                 if p.state == PurchaseState.PAID
             ],
@@ -282,13 +306,24 @@ def credits_return(request: HttpRequest) -> HttpResponse:
     if purchase.state == PurchaseState.PAID:
         messages.success(
             request,
-            f"Thank you: {purchase.credits} credits were added. The receipt is listed below.",
+            ngettext(
+                "Thank you: %(credits)s credit was added. The receipt is listed below.",
+                "Thank you: %(credits)s credits were added. The receipt is listed below.",
+                purchase.credits,
+            )
+            % {"credits": purchase.credits},
         )
     else:
         messages.info(
             request,
-            f"Thank you: the payment for {purchase.credits} credits is being confirmed by "
-            "Stripe. The credits appear here within a minute; reload the page to see them.",
+            ngettext(
+                "Thank you: the payment for %(credits)s credit is being confirmed by Stripe. "
+                "The credits appear here within a minute; reload the page to see them.",
+                "Thank you: the payment for %(credits)s credits is being confirmed by Stripe. "
+                "The credits appear here within a minute; reload the page to see them.",
+                purchase.credits,
+            )
+            % {"credits": purchase.credits},
         )
     return redirect("billing:credits")
 
@@ -305,9 +340,17 @@ def credits_cancelled(request: HttpRequest) -> HttpResponse:
             messages.error(request, message)
     else:
         if purchase.state == PurchaseState.CANCELLED:
-            messages.info(request, "The payment was cancelled; nothing was charged.")
+            messages.info(request, _("The payment was cancelled; nothing was charged."))
         elif purchase.state == PurchaseState.PAID:
-            messages.success(request, f"This payment went through: {purchase.credits} credits.")
+            messages.success(
+                request,
+                ngettext(
+                    "This payment went through: %(credits)s credit.",
+                    "This payment went through: %(credits)s credits.",
+                    purchase.credits,
+                )
+                % {"credits": purchase.credits},
+            )
     return redirect("billing:credits")
 
 
@@ -322,9 +365,11 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         )
     except checkout.WebhookRefused as exc:
         logger.warning("billing: refused a Stripe webhook (%s)", exc)
-        return HttpResponse(f"Refused: {exc}.", status=400, content_type="text/plain")
+        # The answers here are Stripe's (shown to operators in its dashboard), not a practice's
+        # page: plain English, never translated, like the log lines.
+        return HttpResponse(content=f"Refused: {exc}.", status=400, content_type="text/plain")
     except OperationalError:
         # The database is busy: a 5xx makes Stripe deliver the event again later.
-        return HttpResponse("Busy, retry.", status=503, content_type="text/plain")
+        return HttpResponse(content="Busy, retry.", status=503, content_type="text/plain")
     logger.info("billing: Stripe webhook: %s", outcome)
     return HttpResponse(outcome, content_type="text/plain")
