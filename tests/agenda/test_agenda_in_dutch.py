@@ -298,3 +298,20 @@ def test_the_meeting_pages_read_in_dutch(practice: dict[str, object]) -> None:
     assert "De eerste keer valt op een woensdag, en dat is geen van de gekozen weekdagen." in (
         refused
     )
+
+
+def test_the_named_formats_write_the_english_as_before(practice: dict[str, object]) -> None:
+    """DAY_HEADING_FORMAT and the WEEKDAY_… formats of calsync/formats/en are the patterns the
+    templates wrote before they named formats."""
+    anna = practice["anna"]
+    assert isinstance(anna, User)
+    client = HttpClient(HTTP_ACCEPT_LANGUAGE="en")
+    assert client.login(username=anna.email, password=PASSWORD)
+    week = client.get("/calendar/?week=2026-11-30").content.decode()
+    assert "<h2>Mon 30 Nov</h2>" in week
+    assert 'aria-label="Add a meeting on Monday 30 November"' in week
+    page = client.get(f"/calendar/meetings/{_pk(practice, 'weekly')}/?on=2026-12-03")
+    text = page.content.decode()
+    assert "Thursday 3 December 2026, 09:00 – 10:00, one of a series that starts on" in text
+    assert "Tuesday 3 November 2026, 09:00 – 10:00 (Europe/Amsterdam)" in text
+    assert "Every 2 weeks on Tuesday, Thursday until 2027-06-29" in text
