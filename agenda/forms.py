@@ -15,6 +15,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.fields import IdChoiceField, IdMultipleChoiceField
 from accounts.models import Role, User, available_time_zones
@@ -31,10 +33,18 @@ from agenda.models import (
     rule_from_fields,
 )
 from agenda.services import MeetingData, all_day_bounds
-from recurrence import RuleError, Weekday
+from recurrence import RuleError
 from recurrence.model import MAX_INTERVAL, localize
 
-WEEKDAY_CHOICES = [(str(int(d)), d.label) for d in Weekday]
+WEEKDAY_CHOICES = [
+    ("0", _("Monday")),
+    ("1", _("Tuesday")),
+    ("2", _("Wednesday")),
+    ("3", _("Thursday")),
+    ("4", _("Friday")),
+    ("5", _("Saturday")),
+    ("6", _("Sunday")),
+]
 COMMON_ZONES = [
     "Europe/Amsterdam",
     "Europe/London",
@@ -86,7 +96,7 @@ def _date_field(**kwargs: Any) -> forms.DateField:
     )
 
 
-def _time_field() -> forms.TimeField:
+def _time_field(**kwargs: Any) -> forms.TimeField:
     """A 24-hour time (the practice's convention, issue 18 §4) in a text input: ``type=time``
     shows AM/PM in an en-US browser whatever the practice uses, so the page states the format
     and the form parses exactly it."""
@@ -98,89 +108,107 @@ def _time_field() -> forms.TimeField:
             attrs={
                 "inputmode": "numeric",
                 "pattern": "([01]?[0-9]|2[0-3]):[0-5][0-9]",
-                "placeholder": "hh:mm",
+                "placeholder": _("hh:mm"),
                 "autocomplete": "off",
             },
         ),
-        help_text="24-hour clock, e.g. 14:30.",
-        error_messages={"invalid": "Enter the time as hh:mm on the 24-hour clock, e.g. 14:30."},
+        help_text=_("24-hour clock, e.g. 14:30."),
+        error_messages={"invalid": _("Enter the time as hh:mm on the 24-hour clock, e.g. 14:30.")},
+        **kwargs,
     )
 
 
 def _validate_date_in_range(value: date) -> None:
     if not limits.date_in_range(value):
-        raise ValidationError(limits.DATE_RANGE_MESSAGE, code="date_range")
+        raise ValidationError(limits.date_range_message(), code="date_range")
 
 
 class MeetingForm(forms.Form):
-    title = forms.CharField(max_length=limits.TITLE_MAX_LENGTH)
-    kind = forms.ChoiceField(choices=MeetingKind.choices, initial=MeetingKind.APPOINTMENT)
+    # Labels are given, not derived from the field names, so that they translate.
+    title = forms.CharField(label=_("Title"), max_length=limits.TITLE_MAX_LENGTH)
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=MeetingKind.choices, initial=MeetingKind.APPOINTMENT
+    )
     client = IdChoiceField(
         queryset=Client.objects.none(),
         required=False,
-        empty_label="No client",
-        help_text="A meeting with a client is a client appointment.",
+        label=_("Client"),
+        empty_label=_("No client"),
+        help_text=_("A meeting with a client is a client appointment."),
     )
-    status = forms.ChoiceField(choices=MeetingStatus.choices, initial=MeetingStatus.CONFIRMED)
-    all_day = forms.BooleanField(required=False)
-    start_date = _date_field()
-    start_time = _time_field()
-    end_date = _date_field()
-    end_time = _time_field()
+    status = forms.ChoiceField(
+        label=_("Status"), choices=MeetingStatus.choices, initial=MeetingStatus.CONFIRMED
+    )
+    all_day = forms.BooleanField(label=_("All day"), required=False)
+    start_date = _date_field(label=_("Start date"))
+    start_time = _time_field(label=_("Start time"))
+    end_date = _date_field(label=_("End date"))
+    end_time = _time_field(label=_("End time"))
     time_zone = forms.CharField(
+        label=_("Time zone"),
         max_length=64,
         widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),
-        help_text="An IANA zone name such as Europe/Amsterdam.",
+        help_text=_("An IANA zone name such as Europe/Amsterdam."),
     )
-    location = forms.CharField(max_length=limits.LOCATION_MAX_LENGTH, required=False)
+    location = forms.CharField(
+        label=_("Location"), max_length=limits.LOCATION_MAX_LENGTH, required=False
+    )
     description = forms.CharField(
+        label=_("Description"),
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=limits.DESCRIPTION_MAX_LENGTH,
         required=False,
     )
     resources = IdMultipleChoiceField(
-        queryset=Resource.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Resources"),
+        queryset=Resource.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
     attendees = IdMultipleChoiceField(
+        label=_("Attendees"),
         queryset=User.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Colleagues of this practice.",
+        help_text=_("Colleagues of this practice."),
     )
     other_attendees = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         # Room for the most addresses a meeting may have, each as long as an address may be.
         max_length=limits.MAX_ATTENDEES * (limits.EMAIL_MAX_LENGTH + 1),
         required=False,
-        label="Attendees (other)",
-        help_text="E-mail addresses, one per line or separated by commas.",
+        label=_("Attendees (other)"),
+        help_text=_("E-mail addresses, one per line or separated by commas."),
     )
     reminder_minutes = forms.TypedChoiceField(
-        choices=[("", "No reminder"), *Reminder.choices],
+        choices=[("", _("No reminder")), *Reminder.choices],
         required=False,
         coerce=int,
         empty_value=None,
-        label="Reminder",
+        label=_("Reminder"),
     )
     visible_for_all = forms.BooleanField(
         required=False,
-        label="Visible for all users",
-        help_text="Internal only; never sent to external calendars.",
+        label=_("Visible for all users"),
+        help_text=_("Internal only; never sent to external calendars."),
     )
-    repeat = forms.ChoiceField(choices=Repeat.choices, required=False)
+    repeat = forms.ChoiceField(label=_("Repeat"), choices=Repeat.choices, required=False)
     repeat_interval = forms.IntegerField(
-        min_value=1, max_value=MAX_INTERVAL, initial=1, required=False, label="Every"
+        min_value=1, max_value=MAX_INTERVAL, initial=1, required=False, label=_("Every")
     )
     repeat_weekdays = forms.MultipleChoiceField(
         choices=WEEKDAY_CHOICES,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        label="On",
+        label=_("On"),
     )
     repeat_monthly_by = forms.ChoiceField(
-        choices=MonthlyBy.choices, required=False, initial=MonthlyBy.DAY_OF_MONTH, label="Monthly"
+        choices=MonthlyBy.choices,
+        required=False,
+        initial=MonthlyBy.DAY_OF_MONTH,
+        label=_("Monthly"),
     )
-    repeat_until = _date_field(required=False, label="Until")
+    repeat_until = _date_field(required=False, label=_("Until"))
 
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -232,7 +260,7 @@ class MeetingForm(forms.Form):
         value: str = self.cleaned_data["time_zone"].strip()
         if value not in available_time_zones():
             raise ValidationError(
-                "Unknown time zone %(zone)s. Use an IANA name such as Europe/Amsterdam.",
+                gettext("Unknown time zone %(zone)s. Use an IANA name such as Europe/Amsterdam."),
                 params={"zone": value},
             )
         return value
@@ -243,7 +271,7 @@ class MeetingForm(forms.Form):
         invalid = [a for a in addresses if not _is_email(a)]
         if invalid:
             raise ValidationError(
-                "Not an e-mail address: %(list)s.", params={"list": ", ".join(invalid)}
+                gettext("Not an e-mail address: %(list)s."), params={"list": ", ".join(invalid)}
             )
         return addresses
 
@@ -256,21 +284,23 @@ class MeetingForm(forms.Form):
         zone = zoneinfo.ZoneInfo(zone_name)
         if data.get("all_day"):
             if end_date < start_date:
-                self.add_error("end_date", "The last day must not be before the first day.")
+                self.add_error(
+                    "end_date", gettext("The last day must not be before the first day.")
+                )
                 return data
             data["start"], data["end"] = all_day_bounds(start_date, end_date, zone_name)
         else:
             start_time, end_time = data.get("start_time"), data.get("end_time")
             if start_time is None:
-                self.add_error("start_time", "Enter a start time, or tick All day.")
+                self.add_error("start_time", gettext("Enter a start time, or tick All day."))
             if end_time is None:
-                self.add_error("end_time", "Enter an end time, or tick All day.")
+                self.add_error("end_time", gettext("Enter an end time, or tick All day."))
             if start_time is None or end_time is None:
                 return data
             data["start"] = _aware(start_date, start_time, zone)
             data["end"] = _aware(end_date, end_time, zone)
             if data["end"] <= data["start"]:
-                self.add_error("end_time", "The meeting must end after it starts.")
+                self.add_error("end_time", gettext("The meeting must end after it starts."))
         self._clean_repetition(data, data["start"].astimezone(zone).date())
         return data
 
@@ -285,13 +315,15 @@ class MeetingForm(forms.Form):
         if until is None:
             self.add_error(
                 "repeat_until",
-                "A repeating meeting needs an end date. For a meeting that goes on for years, "
-                "choose a date far ahead.",
+                gettext(
+                    "A repeating meeting needs an end date. For a meeting that goes on for years, "
+                    "choose a date far ahead."
+                ),
             )
             return
         weekdays = [int(d) for d in data.get("repeat_weekdays") or []]
         if repeat == Repeat.WEEKLY and not weekdays:
-            self.add_error("repeat_weekdays", "Choose at least one weekday.")
+            self.add_error("repeat_weekdays", gettext("Choose at least one weekday."))
             return
         try:
             rule = rule_from_fields(
@@ -304,7 +336,7 @@ class MeetingForm(forms.Form):
             )
             rule.check_start(first_day)
         except RuleError as exc:
-            self.add_error("repeat", str(exc))
+            self.add_error("repeat", exc.text.render(gettext))
             return
         data["rule"] = rule
 

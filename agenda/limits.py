@@ -30,6 +30,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from django.utils.formats import date_format
+from django.utils.functional import lazy
+from django.utils.translation import gettext
+
 EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2099, 12, 31)
 
@@ -39,10 +43,20 @@ DESCRIPTION_MAX_LENGTH = 32_768
 MAX_ATTENDEES = 500
 EMAIL_MAX_LENGTH = 254
 
-DATE_RANGE_MESSAGE = (
-    f"Choose a date from {EARLIEST_DATE.day} {EARLIEST_DATE:%B %Y} to "
-    f"{LATEST_DATE.day} {LATEST_DATE:%B %Y}: the calendar holds meetings in those years only."
-)
+
+def date_range_message() -> str:
+    """What a date outside the range gets, in the current language ("Choose a date from
+    1 January 1900 to 31 December 2099: …", the dates in the language's ``DATE_FORMAT``)."""
+    return gettext(
+        "Choose a date from %(first)s to %(last)s: the calendar holds meetings in those years only."
+    ) % {
+        "first": date_format(EARLIEST_DATE, "DATE_FORMAT"),
+        "last": date_format(LATEST_DATE, "DATE_FORMAT"),
+    }
+
+
+# The same, rendered when it is read (a page, a form error) rather than at import.
+DATE_RANGE_MESSAGE: str = lazy(date_range_message, str)()
 
 
 def date_in_range(day: date) -> bool:

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant, validate_time_zone
 from accounts.validators import validate_name
@@ -29,10 +30,16 @@ from recurrence.model import nth_of_month
 class Resource(models.Model):
     """A room or a piece of equipment that meetings reserve (PRODUCT 11)."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="resources")
-    name = models.CharField(max_length=120, validators=[validate_name])
+    # The verbose names make Django's "Resource with this Tenant and Name already exists.", what
+    # Settings shows for a name taken, translatable.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="resources", verbose_name=_("tenant")
+    )
+    name = models.CharField(max_length=120, validators=[validate_name], verbose_name=_("name"))
 
     class Meta:
+        verbose_name = _("resource")
+        verbose_name_plural = _("resources")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="resource_name_unique")
@@ -59,42 +66,42 @@ class Client(models.Model):
 
 class MeetingKind(models.TextChoices):
     # "Meeting", as the week view's legend says: with a client it is a client appointment.
-    APPOINTMENT = "appointment", "Meeting"
-    PERSONAL = "personal", "Personal"
+    APPOINTMENT = "appointment", _("Meeting")
+    PERSONAL = "personal", _("Personal")
 
 
 class MeetingStatus(models.TextChoices):
-    CONFIRMED = "confirmed", "Confirmed"
-    TENTATIVE = "tentative", "Tentative"
+    CONFIRMED = "confirmed", _("Confirmed")
+    TENTATIVE = "tentative", _("Tentative")
 
 
 class Repeat(models.TextChoices):
-    NONE = "", "Does not repeat"
-    WEEKLY = Frequency.WEEKLY.value, "Weekly"
-    MONTHLY = Frequency.MONTHLY.value, "Monthly"
-    YEARLY = Frequency.YEARLY.value, "Yearly"
+    NONE = "", _("Does not repeat")
+    WEEKLY = Frequency.WEEKLY.value, _("Weekly")
+    MONTHLY = Frequency.MONTHLY.value, _("Monthly")
+    YEARLY = Frequency.YEARLY.value, _("Yearly")
 
 
 class MonthlyBy(models.TextChoices):
-    DAY_OF_MONTH = "day", "On the same day of the month"
-    NTH_WEEKDAY = "weekday", "On the same weekday of the month (e.g. the 2nd Tuesday)"
-    LAST_WEEKDAY = "last", "On the last such weekday of the month"
+    DAY_OF_MONTH = "day", _("On the same day of the month")
+    NTH_WEEKDAY = "weekday", _("On the same weekday of the month (e.g. the 2nd Tuesday)")
+    LAST_WEEKDAY = "last", _("On the last such weekday of the month")
 
 
 class Reminder(models.IntegerChoices):
     """The reminders the internal calendar offers, in minutes before the start. An incoming
     reminder is rounded to the closest of these (PRODUCT 13, ``nearest_reminder``)."""
 
-    AT_START = 0, "At the start"
-    MIN_5 = 5, "5 minutes before"
-    MIN_10 = 10, "10 minutes before"
-    MIN_15 = 15, "15 minutes before"
-    MIN_30 = 30, "30 minutes before"
-    HOUR_1 = 60, "1 hour before"
-    HOUR_2 = 120, "2 hours before"
-    DAY_1 = 1440, "1 day before"
-    DAY_2 = 2880, "2 days before"
-    WEEK_1 = 10080, "1 week before"
+    AT_START = 0, _("At the start")
+    MIN_5 = 5, _("5 minutes before")
+    MIN_10 = 10, _("10 minutes before")
+    MIN_15 = 15, _("15 minutes before")
+    MIN_30 = 30, _("30 minutes before")
+    HOUR_1 = 60, _("1 hour before")
+    HOUR_2 = 120, _("2 hours before")
+    DAY_1 = 1440, _("1 day before")
+    DAY_2 = 2880, _("2 days before")
+    WEEK_1 = 10080, _("1 week before")
 
 
 def nearest_reminder(minutes: int) -> int:
@@ -148,7 +155,7 @@ class Meeting(models.Model):
     other_attendees = models.JSONField(default=list, blank=True)
     reminder_minutes = models.PositiveIntegerField(null=True, blank=True, choices=Reminder.choices)
     visible_for_all = models.BooleanField(
-        default=False, help_text="Internal only: never synced (PRODUCT 12)."
+        default=False, help_text=_("Internal only: never synced (PRODUCT 12).")
     )
 
     # Repetition (PRODUCT 19); ``rule`` assembles these into a ``recurrence.Rule``.
@@ -337,9 +344,9 @@ class Occurrence:
 
 
 class Confirmation(models.TextChoices):
-    PENDING = "pending", "Not yet confirmed"
-    ACCEPTED = "accepted", "Accepted"
-    DECLINED = "declined", "Declined"
+    PENDING = "pending", _("Not yet confirmed")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
 
 
 class MeetingAttendee(models.Model):

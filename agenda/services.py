@@ -20,6 +20,8 @@ from datetime import date, datetime, time, timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 
 from accounts.models import Tenant, User, available_time_zones
 from agenda import hooks, limits
@@ -86,87 +88,105 @@ def _validate(owner: User, data: MeetingData) -> None:
         errors.setdefault(name, []).append(message)
 
     if not owner.is_practice_staff or owner.tenant is None:
-        raise ValidationError("Only staff members have a calendar.")
+        raise ValidationError(_("Only staff members have a calendar."))
     tenant_id = owner.tenant_id
     if not data.title.strip():
-        add("title", "Give the meeting a title.")
+        add("title", _("Give the meeting a title."))
     _check_sizes(data, add)
     zone_ok = data.time_zone in available_time_zones()
     if not zone_ok:
-        add("time_zone", f"{data.time_zone!r} is not a known time zone.")
+        add("time_zone", _("%(zone)s is not a known time zone.") % {"zone": repr(data.time_zone)})
     if data.start.tzinfo is None or data.end.tzinfo is None:
         raise ValueError("MeetingData times must be timezone-aware")
     if data.end <= data.start:
-        add("end", "The meeting must end after it starts.")
+        add("end", _("The meeting must end after it starts."))
     elif zone_ok and not limits.times_in_range(
         data.start, data.end, zoneinfo.ZoneInfo(data.time_zone)
     ):
         # Checked before anything converts the times to a zone: near year 1 or 9999 that
         # overflows (agenda/limits.py has the range and why).
-        add("start", limits.DATE_RANGE_MESSAGE)
+        add("start", limits.date_range_message())
         zone_ok = False  # the repetition checks below would convert the start
     if data.rule is not None and not limits.date_in_range(data.rule.until):
-        add("repeat_until", limits.DATE_RANGE_MESSAGE)
+        add("repeat_until", limits.date_range_message())
     if data.kind not in MeetingKind.values:
-        add("kind", "Choose appointment or personal.")
+        add("kind", _("Choose appointment or personal."))
     if data.status not in MeetingStatus.values:
-        add("status", "Choose confirmed or tentative.")
+        add("status", _("Choose confirmed or tentative."))
     if data.client is not None:
         if data.client.tenant_id != tenant_id:
-            add("client", "That client is not one of this practice's clients.")
+            add("client", _("That client is not one of this practice's clients."))
         if data.kind == MeetingKind.PERSONAL:
-            add("client", "A personal meeting has no client; make it an appointment.")
+            add("client", _("A personal meeting has no client; make it an appointment."))
     for resource in data.resources:
         if resource.tenant_id != tenant_id:
-            add("resources", f"{resource} is not one of this practice's resources.")
+            add(
+                "resources",
+                _("%(resource)s is not one of this practice's resources.") % {"resource": resource},
+            )
     for user in data.attendees:
         if user.tenant_id != tenant_id or not user.is_practice_staff:
-            add("attendees", f"{user} is not a staff member of this practice.")
+            add(
+                "attendees",
+                _("%(user)s is not a staff member of this practice.") % {"user": user},
+            )
         elif user.pk == owner.pk:
-            add("attendees", "The owner of a meeting is not one of its attendees.")
+            add("attendees", _("The owner of a meeting is not one of its attendees."))
     try:
         clean_other_attendees(list(data.other_attendees))
     except ValidationError:
-        add("other_attendees", "Enter valid e-mail addresses, one per line.")
+        add("other_attendees", _("Enter valid e-mail addresses, one per line."))
     if data.rule is not None and zone_ok and limits.date_in_range(data.rule.until):
         first_day = data.start.astimezone(zoneinfo.ZoneInfo(data.time_zone)).date()
         try:
             data.rule.check_start(first_day)
         except RuleError as exc:
-            add("repeat", str(exc))
+            add("repeat", exc.text.render(_))
         if data.rule.frequency is Frequency.WEEKLY and data.end - data.start > timedelta(days=7):
             # Its occurrences would overlap each other.
-            add("repeat", "A weekly repeating meeting cannot last longer than a week.")
+            add("repeat", _("A weekly repeating meeting cannot last longer than a week."))
     if errors:
         raise ValidationError(errors)
 
 
 def _check_sizes(data: MeetingData, add: Callable[[str, str], None]) -> None:
     """The size limits of ``agenda.limits``, each with a message that says the limit."""
+    too_long = {
+        "title": _("The title is %(length)s characters long; at most %(limit)s are allowed."),
+        "location": _("The location is %(length)s characters long; at most %(limit)s are allowed."),
+        "description": _(
+            "The description is %(length)s characters long; at most %(limit)s are allowed."
+        ),
+    }
     for name, value, limit in (
         ("title", data.title.strip(), limits.TITLE_MAX_LENGTH),
         ("location", data.location.strip(), limits.LOCATION_MAX_LENGTH),
         ("description", data.description, limits.DESCRIPTION_MAX_LENGTH),
     ):
         if len(value) > limit:
-            add(
-                name,
-                f"The {name} is {len(value):,} characters long; at most {limit:,} are allowed.",
-            )
+            add(name, too_long[name] % {"length": _count(len(value)), "limit": _count(limit)})
     count = len(data.attendees) + len(data.other_attendees)
     if count > limits.MAX_ATTENDEES:
         add(
             "attendees",
-            f"The meeting has {count:,} attendees; at most {limits.MAX_ATTENDEES:,} are allowed "
-            "(colleagues and other attendees together).",
+            _(
+                "The meeting has %(count)s attendees; at most %(limit)s are allowed "
+                "(colleagues and other attendees together)."
+            )
+            % {"count": _count(count), "limit": _count(limits.MAX_ATTENDEES)},
         )
     long = [a for a in data.other_attendees if len(a.strip()) > limits.EMAIL_MAX_LENGTH]
     if long:
         add(
             "other_attendees",
-            f"An e-mail address has at most {limits.EMAIL_MAX_LENGTH} characters; "
-            f"{len(long)} of these are longer.",
+            _("An e-mail address has at most %(limit)s characters; %(count)s of these are longer.")
+            % {"limit": limits.EMAIL_MAX_LENGTH, "count": len(long)},
         )
+
+
+def _count(number: int) -> str:
+    """A count with the language's thousands separator ("32,768", in Dutch "32.768")."""
+    return number_format(number, force_grouping=True)
 
 
 def _apply(meeting: Meeting, data: MeetingData) -> None:

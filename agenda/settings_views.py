@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.access import admin_required, tenant_of
@@ -40,16 +41,17 @@ def _report(request: HttpRequest, errors: ValidationError | forms.Form) -> None:
 
 
 def _add(
-    request: HttpRequest, form: forms.Form, create: Callable[..., Resource | Client], what: str
+    request: HttpRequest, form: forms.Form, create: Callable[..., Resource | Client], added: str
 ) -> HttpResponse:
-    """Validate ``form``, create the object for the request's tenant, and report on Settings."""
+    """Validate ``form``, create the object for the request's tenant, and report on Settings
+    (``added``: the message, translated, with a ``%(name)s``)."""
     if form.is_valid():
         try:
             created = create(tenant=tenant_of(request), **form.cleaned_data)
         except ValidationError as exc:
             _report(request, exc)
         else:
-            messages.success(request, f"{what} “{created.name}” was added.")
+            messages.success(request, added % {"name": created.name})
     else:
         _report(request, form)
     return redirect("settings")
@@ -58,10 +60,12 @@ def _add(
 @admin_required
 @require_POST
 def resource_add(request: HttpRequest) -> HttpResponse:
-    return _add(request, ResourceForm(request.POST), resource_create, "Resource")
+    return _add(
+        request, ResourceForm(request.POST), resource_create, _("Resource “%(name)s” was added.")
+    )
 
 
 @admin_required
 @require_POST
 def client_add(request: HttpRequest) -> HttpResponse:
-    return _add(request, ClientForm(request.POST), client_create, "Client")
+    return _add(request, ClientForm(request.POST), client_create, _("Client “%(name)s” was added."))

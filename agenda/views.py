@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
@@ -35,6 +36,7 @@ from agenda.services import (
     meeting_delete,
     meeting_update,
 )
+from recurrence.describe import describe
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,13 @@ def week(request: HttpRequest) -> HttpResponse:
     parsed = _parse_week(request.GET.get("week"), today)
     if parsed is None:
         # A mistyped or truncated address: this week, and say so, rather than an error page.
-        messages.info(request, "That week is not a date (YYYY-MM-DD), so this week is shown.")
+        messages.info(request, _("That week is not a date (YYYY-MM-DD), so this week is shown."))
         parsed = week_start(today)
     monday = parsed
     if not FIRST_WEEK <= monday <= LAST_WEEK:
         # A date the calendar cannot hold (year 1, year 9999 …): show the nearest week it has
         # and say why, rather than compute windows that overflow.
-        messages.info(request, limits.DATE_RANGE_MESSAGE)
+        messages.info(request, limits.date_range_message())
         monday = min(max(monday, FIRST_WEEK), LAST_WEEK)
     window_start = datetime.combine(monday, time(), tzinfo=zone)
     window_end = datetime.combine(monday + timedelta(days=7), time(), tzinfo=zone)
@@ -152,7 +154,8 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "attendance": attendance,
             "my_attendance": mine,
             "is_owner": meeting.owner_id == user.pk,
-            "repetition": rule.describe(first_day) if rule else "",
+            # In the reader's language: the description's sentence and names through gettext.
+            "repetition": describe(rule, first_day).render(_) if rule else "",
             "occurrence": occurrence,
             "occurrence_day": (
                 occurrence.start.astimezone(meeting.zone).date() if occurrence else None
@@ -194,7 +197,9 @@ def meeting_split(request: HttpRequest, pk: int) -> HttpResponse:
     occurrence = _occurrence_on(meeting, request.POST.get("on"))
     first_day = meeting.local_start.date()
     if occurrence is None or occurrence.start.astimezone(meeting.zone).date() <= first_day:
-        messages.error(request, "Choose an occurrence after the first one to split the series at.")
+        messages.error(
+            request, _("Choose an occurrence after the first one to split the series at.")
+        )
         return redirect("agenda:meeting", pk=meeting.pk)
     day = occurrence.start.astimezone(meeting.zone).date()
     initial = MeetingForm.initial_for(meeting)
@@ -205,24 +210,35 @@ def meeting_split(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if not (before.is_valid() and after.is_valid()):
         problems = [str(e) for f in (before, after) for errs in f.errors.values() for e in errs]
-        messages.error(request, "The series could not be split: " + " ".join(problems))
+        messages.error(request, _split_failed(problems))
         return redirect("agenda:meeting", pk=meeting.pk)
     try:
         with transaction.atomic():
             meeting_update(meeting=meeting, data=before.meeting_data())
             created = meeting_create(owner=user, data=after.meeting_data())
     except ValidationError as exc:
-        messages.error(request, "The series could not be split: " + " ".join(exc.messages))
+        messages.error(request, _split_failed(exc.messages))
         return redirect("agenda:meeting", pk=meeting.pk)
     except OperationalError:
         messages.error(request, BUSY_MESSAGE)
         return redirect("agenda:meeting", pk=meeting.pk)
     messages.success(
         request,
-        f"“{meeting.title}” now ends on {date_format(day - timedelta(days=1), 'DATE_FORMAT')}; "
-        f"from {date_format(day, 'DATE_FORMAT')} on it is a series of its own. Change it below.",
+        _(
+            "“%(title)s” now ends on %(last)s; from %(first)s on it is a series of its own. "
+            "Change it below."
+        )
+        % {
+            "title": meeting.title,
+            "last": date_format(day - timedelta(days=1), "DATE_FORMAT"),
+            "first": date_format(day, "DATE_FORMAT"),
+        },
     )
     return redirect("agenda:meeting_edit", pk=created.pk)
+
+
+def _split_failed(problems: list[str]) -> str:
+    return _("The series could not be split: %(problems)s") % {"problems": " ".join(problems)}
 
 
 def _meeting_form_page(
@@ -234,7 +250,8 @@ def _meeting_form_page(
     done: str,
 ) -> HttpResponse:
     """The form page for a new or an existing meeting: validate, call ``save`` (a service), and
-    show the service's errors on the form if it refuses."""
+    show the service's errors on the form if it refuses. ``done``: the message after saving,
+    translated, with a ``%(title)s``."""
     user = current_user(request)
     if request.method == "POST":
         form = MeetingForm(request.POST, owner=user)
@@ -246,7 +263,7 @@ def _meeting_form_page(
             except OperationalError:
                 form.add_error(None, BUSY_MESSAGE)
             else:
-                messages.success(request, f"“{saved.title}” was {done}.")
+                messages.success(request, done % {"title": saved.title})
                 return redirect(_week_url(saved, user))
     else:
         form = MeetingForm(owner=user, initial=initial)
@@ -266,7 +283,7 @@ def meeting_new(request: HttpRequest) -> HttpResponse:
         meeting=None,
         initial=_initial_from_query(request, user),
         save=lambda data: meeting_create(owner=user, data=data),
-        done="created",
+        done=_("“%(title)s” was created."),
     )
 
 
@@ -279,7 +296,7 @@ def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
         meeting=meeting,
         initial=MeetingForm.initial_for(meeting),
         save=lambda data: meeting_update(meeting=meeting, data=data),
-        done="saved",
+        done=_("“%(title)s” was saved."),
     )
 
 
@@ -290,7 +307,7 @@ def meeting_remove(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting_for(request, pk, owner_only=True)
     if request.method == "POST":
         meeting_delete(meeting=meeting)
-        messages.success(request, f"“{meeting.title}” was deleted.")
+        messages.success(request, _("“%(title)s” was deleted.") % {"title": meeting.title})
         return redirect(_week_url(meeting, user))
     return render(request, "agenda/meeting_confirm_delete.html", {"meeting": meeting})
 
@@ -302,12 +319,12 @@ def meeting_respond(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting_for(request, pk)
     answer = request.POST.get("answer")
     if answer not in ("accept", "decline"):
-        messages.error(request, "Choose accept or decline.")
+        messages.error(request, _("Choose accept or decline."))
     elif not MeetingAttendee.objects.filter(meeting=meeting, user=user).exists():
-        messages.error(request, "You are not an attendee of this meeting.")
+        messages.error(request, _("You are not an attendee of this meeting."))
     else:
         attendance_confirm(meeting=meeting, user=user, accept=answer == "accept")
-        messages.success(request, "Your answer was saved.")
+        messages.success(request, _("Your answer was saved."))
     return redirect("agenda:meeting", pk=meeting.pk)
 
 

@@ -31,16 +31,35 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dateutil import rrule as du
+
+if TYPE_CHECKING:
+    from recurrence.translation import Text
+
+
+def gettext_noop(message: str) -> str:
+    """Mark ``message`` for extraction into the catalogue (``recurrence.translation`` has the same
+    function; this module cannot import it, since that module imports this one)."""
+    return message
 
 
 class RuleError(ValueError):
     """A rule, or a rule with its start, that the internal model cannot hold.
 
-    The message is meant for the user (the meeting form shows it as is).
+    The message is meant for the user: ``str(error)`` is English, ``error.text`` its translatable
+    form, which the meeting form renders in the reader's language
+    (``error.text.render(django.utils.translation.gettext)``).
     """
+
+    text: Text
+
+    def __init__(self, template: str, **params: str | int | Text) -> None:
+        from recurrence.translation import Text  # that module imports this one
+
+        self.text = Text.of(template, **params)
+        super().__init__(self.text.render())
 
 
 class Frequency(enum.StrEnum):
@@ -65,7 +84,24 @@ class Weekday(enum.IntEnum):
         return _WEEKDAY_NAMES[self]
 
 
-_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WEEKDAY_NAMES = (
+    gettext_noop("Monday"),
+    gettext_noop("Tuesday"),
+    gettext_noop("Wednesday"),
+    gettext_noop("Thursday"),
+    gettext_noop("Friday"),
+    gettext_noop("Saturday"),
+    gettext_noop("Sunday"),
+)
+
+
+def _weekday_text(day: Weekday) -> Text:
+    """The weekday's name as a translatable ``Text`` (a parameter of a ``RuleError``)."""
+    from recurrence.translation import Text  # that module imports this one
+
+    return Text(_WEEKDAY_NAMES[day])
+
+
 _ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"}
 _DU_WEEKDAYS = (du.MO, du.TU, du.WE, du.TH, du.FR, du.SA, du.SU)
 
@@ -91,70 +127,85 @@ class Rule:
     def validate(self) -> None:
         """Raise ``RuleError`` when the rule is not one the internal model can hold."""
         if not isinstance(self.interval, int) or not 1 <= self.interval <= MAX_INTERVAL:
-            raise RuleError(f"Repeat every 1 to {MAX_INTERVAL} periods.")
+            raise RuleError(gettext_noop("Repeat every 1 to %(max)s periods."), max=MAX_INTERVAL)
         if self.frequency is Frequency.WEEKLY:
             if not self.weekdays:
-                raise RuleError("Choose at least one weekday for a weekly repetition.")
+                raise RuleError(
+                    gettext_noop("Choose at least one weekday for a weekly repetition.")
+                )
             if self.month_day is not None or self.nth is not None or self.nth_weekday is not None:
-                raise RuleError("A weekly repetition takes weekdays only.")
+                raise RuleError(gettext_noop("A weekly repetition takes weekdays only."))
         elif self.frequency is Frequency.MONTHLY:
             if self.weekdays:
-                raise RuleError("A monthly repetition takes a day of the month or an nth weekday.")
+                raise RuleError(
+                    gettext_noop("A monthly repetition takes a day of the month or an nth weekday.")
+                )
             by_day = self.month_day is not None
             by_nth = self.nth is not None or self.nth_weekday is not None
             if by_day == by_nth:
                 raise RuleError(
-                    "A monthly repetition is either on a day of the month or on an nth weekday."
+                    gettext_noop(
+                        "A monthly repetition is either on a day of the month or on an nth weekday."
+                    )
                 )
             if by_day and not 1 <= (self.month_day or 0) <= 31:
-                raise RuleError("The day of the month must be between 1 and 31.")
+                raise RuleError(gettext_noop("The day of the month must be between 1 and 31."))
             if by_nth and (self.nth not in _ORDINALS or self.nth_weekday is None):
-                raise RuleError("Choose the first to fifth, or the last, weekday of the month.")
+                raise RuleError(
+                    gettext_noop("Choose the first to fifth, or the last, weekday of the month.")
+                )
         elif self.frequency is Frequency.YEARLY:
             if self.weekdays or self.month_day is not None or self.nth is not None:
-                raise RuleError("A yearly repetition repeats on the date of its first occurrence.")
+                raise RuleError(
+                    gettext_noop("A yearly repetition repeats on the date of its first occurrence.")
+                )
         else:  # pragma: no cover - enum exhausted
-            raise RuleError(f"Unknown frequency {self.frequency!r}.")
+            raise RuleError(
+                gettext_noop("Unknown frequency %(frequency)s."), frequency=repr(self.frequency)
+            )
 
     def check_start(self, start: date) -> None:
         """Raise ``RuleError`` unless ``start`` (the local date of the first occurrence) matches."""
         self.validate()
         if self.until < start:
-            raise RuleError("The repetition must end on or after the first occurrence.")
+            raise RuleError(
+                gettext_noop("The repetition must end on or after the first occurrence.")
+            )
         if self.frequency is Frequency.WEEKLY and Weekday(start.weekday()) not in self.weekdays:
             raise RuleError(
-                f"The first occurrence is on a {Weekday(start.weekday()).label}, "
-                "which is not one of the chosen weekdays."
+                gettext_noop(
+                    "The first occurrence is on a %(weekday)s, which is not one of the chosen "
+                    "weekdays."
+                ),
+                weekday=_weekday_text(Weekday(start.weekday())),
             )
         if self.frequency is Frequency.MONTHLY:
             if self.month_day is not None and start.day != self.month_day:
                 raise RuleError(
-                    f"The first occurrence is on day {start.day}, not on day {self.month_day} "
-                    "of the month."
+                    gettext_noop(
+                        "The first occurrence is on day %(day)s, not on day %(month_day)s of the "
+                        "month."
+                    ),
+                    day=start.day,
+                    month_day=self.month_day,
                 )
             if self.nth is not None and (
                 self.nth_weekday != start.weekday()
                 or (self.nth == -1 and not is_last_of_month(start))
                 or (self.nth != -1 and nth_of_month(start) != self.nth)
             ):
-                raise RuleError("The first occurrence is not on the chosen weekday of the month.")
+                raise RuleError(
+                    gettext_noop("The first occurrence is not on the chosen weekday of the month.")
+                )
 
     # -- presentation ----------------------------------------------------------------------------
 
     def describe(self, start: date) -> str:
-        """A short English sentence such as "Every 2 weeks on Monday, Thursday until 2027-03-01"."""
-        unit = {"weekly": "week", "monthly": "month", "yearly": "year"}[self.frequency.value]
-        every = f"Every {unit}" if self.interval == 1 else f"Every {self.interval} {unit}s"
-        if self.frequency is Frequency.WEEKLY:
-            what = " on " + ", ".join(d.label for d in sorted(self.weekdays))
-        elif self.frequency is Frequency.MONTHLY and self.month_day is not None:
-            what = f" on day {self.month_day}"
-        elif self.frequency is Frequency.MONTHLY:
-            assert self.nth is not None and self.nth_weekday is not None
-            what = f" on the {_ORDINALS[self.nth]} {self.nth_weekday.label}"
-        else:
-            what = f" on {start:%B} {start.day}"
-        return f"{every}{what} until {self.until.isoformat()}"
+        """A short English sentence such as "Every 2 weeks on Monday, Thursday until 2027-03-01"
+        (``recurrence.describe.describe`` is its translatable form)."""
+        from recurrence.describe import describe  # it imports this module
+
+        return describe(self, start).render()
 
     # -- expansion -------------------------------------------------------------------------------
 

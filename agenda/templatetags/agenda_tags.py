@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from agenda.models import Occurrence
 
@@ -18,14 +20,15 @@ def category(occurrence: Occurrence) -> str:
     return "meeting"
 
 
-CATEGORY_LABELS = {
-    "client": "Client appointment",
-    "meeting": "Meeting",
-    "personal": "Personal",
+CATEGORY_LABELS: dict[str, Promise] = {
+    "client": _("Client appointment"),
+    "meeting": _("Meeting"),
+    "personal": _("Personal"),
 }
 
 
 @register.filter
 def category_label(occurrence: Occurrence) -> str:
-    """The category in words (the legend's), for those who cannot tell the colours apart."""
-    return CATEGORY_LABELS[category(occurrence)]
+    """The category in words (the legend's), for those who cannot tell the colours apart, in the
+    reader's language."""
+    return str(CATEGORY_LABELS[category(occurrence)])

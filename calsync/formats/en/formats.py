@@ -13,6 +13,13 @@ MONTH_DAY_FORMAT = "j F"
 SHORT_DATE_FORMAT = "j M Y"
 SHORT_DATETIME_FORMAT = "j M Y, H:i"
 FIRST_DAY_OF_WEEK = 1  # Monday, as the week view
+# With the weekday (CalSync's own names: Django reads any name a format module defines): the week
+# view's day headings ("Mon 30 Nov") and their "+" ("Add a meeting on Monday 30 November"), the
+# meeting page ("Tuesday 1 December 2026, 09:00"). Every language's module defines them all.
+DAY_HEADING_FORMAT = "D j M"
+WEEKDAY_MONTH_DAY_FORMAT = "l j F"
+WEEKDAY_DATE_FORMAT = "l j F Y"
+WEEKDAY_DATETIME_FORMAT = "l j F Y, H:i"
 DECIMAL_SEPARATOR = "."
 THOUSAND_SEPARATOR = ","
 NUMBER_GROUPING = 3

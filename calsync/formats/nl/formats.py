@@ -10,6 +10,12 @@ MONTH_DAY_FORMAT = "j F"
 SHORT_DATE_FORMAT = "j M Y"
 SHORT_DATETIME_FORMAT = "j M Y, H:i"
 FIRST_DAY_OF_WEEK = 1  # maandag
+# The names with the weekday of calsync/formats/en ("ma 30 nov", "maandag 30 november", "dinsdag
+# 1 december 2026, 09:00"): Dutch writes the abbreviated month in lower case ("b").
+DAY_HEADING_FORMAT = "D j b"
+WEEKDAY_MONTH_DAY_FORMAT = "l j F"
+WEEKDAY_DATE_FORMAT = "l j F Y"
+WEEKDAY_DATETIME_FORMAT = "l j F Y, H:i"
 DECIMAL_SEPARATOR = ","
 THOUSAND_SEPARATOR = "."
 NUMBER_GROUPING = 3
