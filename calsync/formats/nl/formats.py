@@ -7,8 +7,8 @@ TIME_FORMAT = "H:i"
 DATETIME_FORMAT = "j F Y, H:i"
 YEAR_MONTH_FORMAT = "F Y"
 MONTH_DAY_FORMAT = "j F"
-SHORT_DATE_FORMAT = "j M Y"
-SHORT_DATETIME_FORMAT = "j M Y, H:i"
+SHORT_DATE_FORMAT = "j b Y"  # "1 dec 2026": Dutch abbreviates months in lower case
+SHORT_DATETIME_FORMAT = "j b Y, H:i"
 FIRST_DAY_OF_WEEK = 1  # maandag
 # The names with the weekday of calsync/formats/en ("ma 30 nov", "maandag 30 november", "dinsdag
 # 1 december 2026, 09:00"): Dutch writes the abbreviated month in lower case ("b").
