@@ -15,7 +15,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils.translation import gettext
+from django.utils import formats
+from django.utils.functional import lazy
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.fields import IdChoiceField, IdMultipleChoiceField
@@ -80,18 +82,45 @@ _FIELD_FOR_ERROR = {
 }
 
 
+def date_hint() -> str:
+    """How the user's language writes a date in a field: "dd/mm/yyyy" in English, "dd-mm-jjjj"
+    in Dutch, from the language's first ``DATE_INPUT_FORMATS`` (calsync/formats/<language>)."""
+    pattern = str(formats.get_format("DATE_INPUT_FORMATS")[0])
+    for code, letters in (
+        ("%d", pgettext("the day in a date's format hint", "dd")),
+        ("%m", pgettext("the month in a date's format hint", "mm")),
+        ("%Y", pgettext("the year in a date's format hint", "yyyy")),
+    ):
+        pattern = pattern.replace(code, letters)
+    return pattern
+
+
+def _date_error() -> str:
+    example = formats.date_format(date(2026, 12, 1), "DATE_FORMAT")
+    written = date(2026, 12, 1).strftime(str(formats.get_format("DATE_INPUT_FORMATS")[0]))
+    return gettext("Enter the date as %(hint)s, e.g. %(written)s for %(example)s.") % {
+        "hint": date_hint(),
+        "written": written,
+        "example": example,
+    }
+
+
 def _date_field(**kwargs: Any) -> forms.DateField:
     """A date in the calendar's range (``agenda.limits``), checked before anything computes a
-    time from it; the browser's date picker gets the same bounds."""
+    time from it. A text input in the user's language's format (issue 18 §4): ``type=date`` shows
+    the browser's locale (mm/dd/yyyy in an en-US browser) whatever the practice writes. Django's
+    DateField reads the active language's ``DATE_INPUT_FORMATS`` (each also takes ISO
+    yyyy-mm-dd), and the widget writes the first of them."""
     return forms.DateField(
         widget=forms.DateInput(
             attrs={
-                "type": "date",
-                "min": limits.EARLIEST_DATE.isoformat(),
-                "max": limits.LATEST_DATE.isoformat(),
+                "placeholder": lazy(date_hint, str)(),
+                "pattern": r"\d{1,2}[\-\/.]\d{1,2}[\-\/.]\d{4}|\d{4}-\d{1,2}-\d{1,2}",
+                "autocomplete": "off",
             }
         ),
         validators=[_validate_date_in_range],
+        error_messages={"invalid": lazy(_date_error, str)()},
         **kwargs,
     )
 

@@ -69,7 +69,7 @@ def test_create_weekly_meeting_and_see_its_occurrences(staff_client: HttpClient)
         ),
         ({"repeat": "weekly", "repeat_until": "2027-01-01"}, "Choose at least one weekday."),
         ({"title": ""}, "This field is required."),
-        ({"start_date": "23/11/2026"}, "Enter a valid date."),
+        ({"start_date": "11/23/2026"}, "Enter the date as dd/mm/yyyy"),
         ({"start_time": ""}, "Enter a start time, or tick All day."),
         ({"other_attendees": "friend@example.com, not-an-address"}, "Not an e-mail address"),
         ({"repeat_interval": "0"}, "greater than or equal to 1"),
@@ -109,7 +109,7 @@ def test_edit_keeps_values_and_moving_clears_confirmations(
     meeting = make_meeting(staff, title="Review", attendees=(colleague,))
     MeetingAttendee.objects.update(confirmation=Confirmation.ACCEPTED)
     page = staff_client.get(reverse("agenda:meeting_edit", args=[meeting.pk])).content.decode()
-    assert 'value="Review"' in page and 'value="2026-11-23"' in page
+    assert 'value="Review"' in page and 'value="23/11/2026"' in page
 
     response = staff_client.post(
         reverse("agenda:meeting_edit", args=[meeting.pk]),

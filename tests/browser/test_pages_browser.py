@@ -124,7 +124,7 @@ def test_an_occurrence_opens_itself_and_this_and_following_splits_the_series(
     expect(page.get_by_role("link", name="Edit the whole series")).to_be_visible()
     page.get_by_role("button", name="Edit this and following").click()
     expect(page.get_by_role("status")).to_contain_text("now ends on 30 November 2026")
-    expect(page.get_by_label("Start date")).to_have_value("2026-12-01")
+    expect(page.get_by_label("Start date")).to_have_value("01/12/2026")
     meeting.refresh_from_db()
     assert meeting.repeat_until == date(2026, 11, 30)
     assert Meeting.objects.filter(owner=staff).count() == 2

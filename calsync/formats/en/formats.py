@@ -12,6 +12,8 @@ YEAR_MONTH_FORMAT = "F Y"
 MONTH_DAY_FORMAT = "j F"
 SHORT_DATE_FORMAT = "j M Y"
 SHORT_DATETIME_FORMAT = "j M Y, H:i"
+# Date fields (the meeting form): written as the first, read as any (issue 18 §4); ISO always.
+DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d"]
 FIRST_DAY_OF_WEEK = 1  # Monday, as the week view
 # With the weekday (CalSync's own names: Django reads any name a format module defines): the week
 # view's day headings ("Mon 30 Nov") and their "+" ("Add a meeting on Monday 30 November"), the

@@ -9,6 +9,8 @@ YEAR_MONTH_FORMAT = "F Y"
 MONTH_DAY_FORMAT = "j F"
 SHORT_DATE_FORMAT = "j b Y"  # "1 dec 2026": Dutch abbreviates months in lower case
 SHORT_DATETIME_FORMAT = "j b Y, H:i"
+# Date fields (the meeting form): written as the first, read as any (issue 18 §4); ISO always.
+DATE_INPUT_FORMATS = ["%d-%m-%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y-%m-%d"]
 FIRST_DAY_OF_WEEK = 1  # maandag
 # The names with the weekday of calsync/formats/en ("ma 30 nov", "maandag 30 november", "dinsdag
 # 1 december 2026, 09:00"): Dutch writes the abbreviated month in lower case ("b").
