@@ -1,0 +1,58 @@
+"""The accounts e-mails in the reader's language (issue 18 §11).
+
+An invited person has no account yet, so no language of their own: the invitation goes out in
+the language of the administrator's page that sent it. The Dutch texts below are the Dutch
+catalogue's (locale/nl/LC_MESSAGES/django.po).
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.test import Client, TestCase
+from django.urls import reverse
+
+from accounts.models import Tenant, User
+from tests.conftest import login
+
+pytestmark = pytest.mark.django_db
+
+
+def _invite(client: Client, email: str, accept_language: str) -> mail.EmailMessage:
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(
+            reverse("settings_people"),
+            {"email": email, "role": "staff"},
+            HTTP_ACCEPT_LANGUAGE=accept_language,
+        )
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    message: mail.EmailMessage = mail.outbox[0]
+    assert message.to == [email]
+    return message
+
+
+def test_the_invitation_goes_out_in_dutch_from_a_dutch_page(
+    admin_user: User, tenant: Tenant
+) -> None:
+    assert admin_user.language == ""  # no choice made: the browser's language decides the page
+    message = _invite(login(admin_user), "ivy@example.test", "nl-NL,nl;q=0.9,en;q=0.5")
+
+    assert message.subject == f"Je bent uitgenodigd voor {tenant.name} op CalSync"
+    body = str(message.body)
+    assert body.startswith("Hallo,\n\n")
+    assert f"nodigt je uit voor {tenant.name} op CalSync, als medewerker." in body
+    assert f"De link werkt één keer, {settings.ACCOUNTS_INVITATION_DAYS} dagen lang." in body
+    assert "invites you" not in body and "The link works" not in body
+
+
+def test_the_invitation_follows_the_administrators_chosen_language_over_the_browser(
+    admin_user: User, tenant: Tenant
+) -> None:
+    admin_user.language = "en"
+    admin_user.save(update_fields=["language"])
+    message = _invite(login(admin_user), "ivy@example.test", "nl")
+
+    assert message.subject == f"You are invited to {tenant.name} on CalSync"
+    assert f"invites you to {tenant.name} on CalSync, as staff." in str(message.body)
