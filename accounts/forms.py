@@ -98,8 +98,14 @@ class ThrottledPasswordResetForm(PasswordResetForm):
         html_email_template_name: str | None = None,
     ) -> None:
         """The e-mail in the account holder's language (their choice, else their browser's at the
-        last login), whoever asked for it on the page."""
-        with translation.override(context["user"].preferred_language()):
+        last login), whoever asked for it on the page. An account that never logged in (made by
+        an operator without a password, for this very e-mail) has neither: it gets the language
+        of the page that asked, not the installation's default."""
+        user: User = context["user"]
+        known = {code for code, _name in settings.LANGUAGES}
+        has_language = user.language in known or user.browser_language in known
+        language = user.preferred_language() if has_language else translation.get_language()
+        with translation.override(language):
             super().send_mail(
                 subject_template_name,
                 email_template_name,

@@ -56,3 +56,37 @@ def test_the_invitation_follows_the_administrators_chosen_language_over_the_brow
 
     assert message.subject == f"You are invited to {tenant.name} on CalSync"
     assert f"invites you to {tenant.name} on CalSync, as staff." in str(message.body)
+
+
+def _reset(email: str, accept_language: str) -> mail.EmailMessage:
+    response = Client().post(
+        reverse("accounts:password_reset"), {"email": email}, HTTP_ACCEPT_LANGUAGE=accept_language
+    )
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    message: mail.EmailMessage = mail.outbox[0]
+    return message
+
+
+def test_the_password_reset_e_mail_is_in_the_account_holders_language(staff: User) -> None:
+    """The account holder's choice wins over the language of the page that asked."""
+    staff.language = "nl"
+    staff.save(update_fields=["language"])
+    message = _reset(staff.email, "en")
+    assert message.subject == "Je CalSync-wachtwoord"
+    assert str(message.body).startswith(f"Hallo {staff.full_name},\n\n")
+
+    mail.outbox.clear()
+    staff.language = "en"
+    staff.save(update_fields=["language"])
+    assert _reset(staff.email, "nl").subject == "Your CalSync password"
+
+
+def test_an_account_without_a_language_gets_the_reset_in_the_language_of_the_page(
+    staff: User,
+) -> None:
+    """Made by an operator and never logged in: no choice and no browser language known yet."""
+    assert (staff.language, staff.browser_language) == ("", "")
+    message = _reset(staff.email, "nl")
+    assert message.subject == "Je CalSync-wachtwoord"
+    assert "Iemand heeft gevraagd het wachtwoord van je CalSync-account" in str(message.body)
