@@ -20,7 +20,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, Tenant, User
-from accounts.services import audit_record
+from accounts.services import audit_record, record_label
 from billing.models import LIVE_STATES, Scope, Subscription
 from billing.services import subscription_cancel
 from calsync.models import CalendarLink
@@ -120,7 +120,7 @@ def user_set_role(
             tenant=tenant,
             actor=actor,
             action="accounts.role",
-            target=f"{locked.email}: {Role(before).label} -> {Role(role).label}",
+            target=f"{locked.email}: {record_label(before)} -> {record_label(role)}",
             details={"user": locked.pk, "from": before, "to": role},
         )
     if before == Role.STAFF:

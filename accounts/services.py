@@ -17,7 +17,7 @@ from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -103,6 +103,13 @@ def user_remember_browser_language(*, user: User, language: str) -> None:
     if user.browser_language != language:
         user.browser_language = language
         User.objects.filter(pk=user.pk).update(browser_language=language)
+
+
+def record_label(role: Role | str) -> str:
+    """A role's label for an audit entry: the operators' record, written in the installation's
+    language whatever the language of the page that made the change."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(Role(role).label)
 
 
 def audit_record(
@@ -356,7 +363,7 @@ def invitation_create(
             tenant=tenant,
             actor=actor,
             action="accounts.invite",
-            target=f"{email} as {Role(role).label.lower()}",
+            target=f"{email} as {record_label(role).lower()}",
             details={"invitation": invitation.pk, "email": email, "role": role},
         )
         _invitation_mail(invitation, link)
@@ -481,7 +488,7 @@ def invitation_accept(
             tenant=locked.tenant,
             actor=user,
             action="accounts.invite_accept",
-            target=f"{user.email} joined as {Role(locked.role).label.lower()}",
+            target=f"{user.email} joined as {record_label(locked.role).lower()}",
             details={"invitation": locked.pk, "user": user.pk, "role": locked.role},
         )
     return user

@@ -13,7 +13,7 @@ from django.core import mail
 from django.test import Client, TestCase
 from django.urls import reverse
 
-from accounts.models import Tenant, User
+from accounts.models import AuditEntry, Tenant, User
 from tests.conftest import login
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +45,9 @@ def test_the_invitation_goes_out_in_dutch_from_a_dutch_page(
     assert f"nodigt je uit voor {tenant.name} op CalSync, als medewerker." in body
     assert f"De link werkt één keer, {settings.ACCOUNTS_INVITATION_DAYS} dagen lang." in body
     assert "invites you" not in body and "The link works" not in body
+    # The audit entry is the operators' record: in the installation's language, not the page's.
+    entry = AuditEntry.objects.get(action="accounts.invite")
+    assert entry.target == "ivy@example.test as staff"
 
 
 def test_the_invitation_follows_the_administrators_chosen_language_over_the_browser(
