@@ -206,7 +206,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "audit entries"
+        verbose_name_plural = _("audit entries")
         indexes = [models.Index(fields=["tenant", "created_at"], name="audit_tenant_created")]
 
     def __str__(self) -> str:
