@@ -93,3 +93,20 @@ def test_an_account_without_a_language_gets_the_reset_in_the_language_of_the_pag
     message = _reset(staff.email, "nl")
     assert message.subject == "Je CalSync-wachtwoord"
     assert "Iemand heeft gevraagd het wachtwoord van je CalSync-account" in str(message.body)
+
+
+def test_my_account_says_saved_in_the_language_just_chosen(staff: User) -> None:
+    client = login(staff)
+    details = {"full_name": staff.full_name, "time_zone": staff.time_zone}
+    page = client.post(reverse("accounts:my_account"), {**details, "language": "nl"}, follow=True)
+    assert page.headers["Content-Language"] == "nl"
+    assert "Je gegevens zijn opgeslagen." in page.content.decode()
+
+    page = client.post(
+        reverse("accounts:my_account"),
+        {**details, "language": ""},
+        HTTP_ACCEPT_LANGUAGE="en",
+        follow=True,
+    )
+    assert page.headers["Content-Language"] == "en"
+    assert "Your details were saved." in page.content.decode()
