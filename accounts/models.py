@@ -99,7 +99,8 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    email = models.EmailField(unique=True)
+    # The verbose name is the "%(username)s" of Django's "Please enter a correct … and password".
+    email = models.EmailField(_("email"), unique=True)
     full_name = models.CharField(max_length=200, blank=True, validators=[validate_name])
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="users"

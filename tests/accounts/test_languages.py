@@ -110,3 +110,14 @@ def test_my_account_says_saved_in_the_language_just_chosen(staff: User) -> None:
     )
     assert page.headers["Content-Language"] == "en"
     assert "Your details were saved." in page.content.decode()
+
+
+def test_a_failed_login_names_the_e_mail_address_in_dutch(staff: User) -> None:
+    page = Client().post(
+        reverse("accounts:login"),
+        {"username": staff.email, "password": "not the password"},
+        HTTP_ACCEPT_LANGUAGE="nl",
+    )
+    assert page.status_code == 200
+    # Django's own message, with the field's name from the Dutch catalogue.
+    assert "e-mailadres en wachtwoord" in page.content.decode()
