@@ -18,6 +18,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant, User
 
@@ -44,7 +46,9 @@ def get_object_for_tenant(queryset: QuerySet[M], request: HttpRequest, **lookup:
     return get_object_or_404(for_tenant(queryset, tenant_of(request)), **lookup)
 
 
-def _role_required(check: Callable[[User], bool], what: str) -> Callable[[View[P]], View[P]]:
+def _role_required(
+    check: Callable[[User], bool], what: str | Promise
+) -> Callable[[View[P]], View[P]]:
     def decorator(view: View[P]) -> View[P]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
@@ -58,9 +62,12 @@ def _role_required(check: Callable[[User], bool], what: str) -> Callable[[View[P
     return decorator
 
 
-staff_required = _role_required(lambda u: u.is_practice_staff, "Only staff have a calendar.")
-admin_required = _role_required(lambda u: u.is_practice_admin, "Only administrators may do this.")
-member_required = _role_required(lambda u: u.tenant_id is not None, "Only practice members.")
+# The reasons 403.html shows: lazy, so they are read in the language of the refused request.
+staff_required = _role_required(lambda u: u.is_practice_staff, _("Only staff have a calendar."))
+admin_required = _role_required(
+    lambda u: u.is_practice_admin, _("Only administrators may do this.")
+)
+member_required = _role_required(lambda u: u.tenant_id is not None, _("Only practice members."))
 
 
 def current_user(request: HttpRequest) -> User:

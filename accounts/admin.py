@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditEntry, Tenant, User
 
@@ -40,12 +41,12 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]  # stubs want Abstra
     readonly_fields = ("last_seen_at", "last_login", "date_joined")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Practice", {"fields": ("full_name", "tenant", "role", "time_zone")}),
+        (_("Practice"), {"fields": ("full_name", "tenant", "role", "time_zone")}),
         (
-            "Access",
+            _("Access"),
             {"fields": ("is_active", "is_operator", "is_superuser", "groups", "user_permissions")},
         ),
-        ("Activity", {"fields": ("last_seen_at", "last_login", "date_joined")}),
+        (_("Activity"), {"fields": ("last_seen_at", "last_login", "date_joined")}),
     )
     add_fieldsets = (
         (

@@ -6,7 +6,10 @@ PostgreSQL an ``OperationalError`` is a lost connection or a cancelled statement
 transaction rolled back and nothing was saved: the user is told so, and may try again.
 """
 
-BUSY_MESSAGE = (
+from django.utils.translation import gettext_lazy as _
+
+# Lazy: views of every app hand it to messages and forms, and it is read in the request's language.
+BUSY_MESSAGE = _(
     "CalSync is busy with other changes and could not save this one in time. Nothing was "
     "changed: please try again."
 )

@@ -9,11 +9,23 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils import translation
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts import throttle
 from accounts.models import Role, Tenant, User, available_time_zones
 from accounts.validators import validate_name
+
+# The choices of My Account's Language field: each language of ``settings.LANGUAGES`` by its own
+# name, as language menus show them (whoever cannot read the page's language still finds theirs).
+# They go through gettext all the same, so every word of the page is marked; the translations keep
+# them as they are.
+_OWN_NAMES = {
+    "en": pgettext_lazy("a language, by its own name", "English"),
+    "nl": pgettext_lazy("a language, by its own name", "Nederlands"),
+}
+LANGUAGE_NAMES = [(code, _OWN_NAMES.get(code, name)) for code, name in settings.LANGUAGES]
 
 
 class ThrottledLoginMixin(AuthenticationForm):
@@ -25,7 +37,7 @@ class ThrottledLoginMixin(AuthenticationForm):
         attempt = throttle.LoginAttempt.of(self.request, email)
         if throttle.login_blocked(attempt):
             raise ValidationError(
-                "Too many failed attempts. Wait a few minutes, or reset your password.",
+                gettext("Too many failed attempts. Wait a few minutes, or reset your password."),
                 code="throttled",
             )
         try:
@@ -43,7 +55,7 @@ class EmailAuthenticationForm(ThrottledLoginMixin):
     """Login by e-mail address, throttled per account and per client (QUALITY.md, Security)."""
 
     username = forms.EmailField(
-        label="E-mail address", widget=forms.EmailInput(attrs={"autofocus": True})
+        label=_("E-mail address"), widget=forms.EmailInput(attrs={"autofocus": True})
     )
 
 
@@ -68,11 +80,40 @@ class ThrottledPasswordResetForm(PasswordResetForm):
         email: str = self.cleaned_data["email"].strip().lower()
         if not throttle.reset_allowed(self.request, email):
             raise ValidationError(
-                "Too many password reset requests. Check your mailbox (and its spam folder) "
-                "for the e-mail already sent, or try again in an hour.",
+                gettext(
+                    "Too many password reset requests. Check your mailbox (and its spam folder) "
+                    "for the e-mail already sent, or try again in an hour."
+                ),
                 code="throttled",
             )
         return email
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        """The e-mail in the account holder's language (their choice, else their browser's at the
+        last login), whoever asked for it on the page. An account that never logged in (made by
+        an operator without a password, for this very e-mail) has neither: it gets the language
+        of the page that asked, not the installation's default."""
+        user: User = context["user"]
+        known = {code for code, _name in settings.LANGUAGES}
+        has_language = user.language in known or user.browser_language in known
+        language = user.preferred_language() if has_language else translation.get_language()
+        with translation.override(language):
+            super().send_mail(
+                subject_template_name,
+                email_template_name,
+                context,
+                from_email,
+                to_email,
+                html_email_template_name,
+            )
 
     def get_users(self, email: str) -> Iterator[User]:
         # Active users with this address, with or without a usable password (see above).
@@ -81,24 +122,25 @@ class ThrottledPasswordResetForm(PasswordResetForm):
 
 class ProfileForm(forms.Form):
     full_name = forms.CharField(
-        max_length=200, required=False, label="Name", validators=[validate_name]
+        max_length=200, required=False, label=_("Name"), validators=[validate_name]
     )
     time_zone = forms.CharField(
         max_length=64,
         widget=forms.TextInput(attrs={"list": "zones", "autocomplete": "off"}),
-        help_text="Your calendar is shown in this zone.",
+        label=_("Time zone"),
+        help_text=_("Your calendar is shown in this zone."),
     )
     language = forms.ChoiceField(
         label=_("Language"),
         required=False,
-        choices=[("", _("My browser's language")), *settings.LANGUAGES],
+        choices=[("", _("My browser's language")), *LANGUAGE_NAMES],
         help_text=_("Pages and e-mails are in this language."),
     )
 
     def clean_time_zone(self) -> str:
         value: str = self.cleaned_data["time_zone"].strip()
         if value not in available_time_zones():
-            raise ValidationError("Unknown time zone %(zone)s.", params={"zone": value})
+            raise ValidationError(gettext("Unknown time zone %(zone)s."), params={"zone": value})
         return value
 
 
@@ -107,6 +149,7 @@ class PracticeForm(forms.ModelForm[Tenant]):
         model = Tenant
         fields = ["name", "time_zone"]
         widgets = {"time_zone": forms.TextInput(attrs={"list": "zones", "autocomplete": "off"})}
+        labels = {"name": _("Name"), "time_zone": _("Time zone")}
 
 
 class _TimeZoneField(forms.CharField):
@@ -118,19 +161,19 @@ class _TimeZoneField(forms.CharField):
     def clean(self, value: Any) -> str:
         text: str = super().clean(value).strip()
         if text not in available_time_zones():
-            raise ValidationError("Unknown time zone %(zone)s.", params={"zone": text})
+            raise ValidationError(gettext("Unknown time zone %(zone)s."), params={"zone": text})
         return text
 
 
 class _NewPasswordMixin(forms.Form):
     password1 = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 8 characters, not only digits, not a common password.",
+        help_text=_("At least 8 characters, not only digits, not a common password."),
     )
     password2 = forms.CharField(
-        label="Password again",
+        label=_("Password again"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -139,7 +182,7 @@ class _NewPasswordMixin(forms.Form):
         first = self.cleaned_data.get("password1")
         second: str = self.cleaned_data["password2"]
         if first and first != second:
-            raise ValidationError("The two passwords differ.", code="password_mismatch")
+            raise ValidationError(gettext("The two passwords differ."), code="password_mismatch")
         return second
 
 
@@ -147,15 +190,15 @@ class SignupForm(_NewPasswordMixin):
     """A new practice and its first administrator (the sign-up page)."""
 
     practice_name = forms.CharField(
-        max_length=200, label="Practice name", validators=[validate_name]
+        max_length=200, label=_("Practice name"), validators=[validate_name]
     )
     time_zone = _TimeZoneField(
-        label="Time zone", initial="Europe/Amsterdam", help_text="Where the practice is."
+        label=_("Time zone"), initial="Europe/Amsterdam", help_text=_("Where the practice is.")
     )
-    full_name = forms.CharField(max_length=200, label="Your name", validators=[validate_name])
+    full_name = forms.CharField(max_length=200, label=_("Your name"), validators=[validate_name])
     email = forms.EmailField(
-        label="Your e-mail address",
-        help_text="You log in with it; we send a link to confirm it.",
+        label=_("Your e-mail address"),
+        help_text=_("You log in with it; we send a link to confirm it."),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     field_order = ["practice_name", "time_zone", "full_name", "email", "password1", "password2"]
@@ -168,20 +211,22 @@ class SignupForm(_NewPasswordMixin):
         email: str = self.cleaned_data["email"].strip().lower()
         if not throttle.signup_allowed(self.request, email):
             raise ValidationError(
-                "Too many sign-up requests. Check your mailbox (and its spam folder) for the "
-                "e-mail already sent, or try again in an hour.",
+                gettext(
+                    "Too many sign-up requests. Check your mailbox (and its spam folder) for the "
+                    "e-mail already sent, or try again in an hour."
+                ),
                 code="throttled",
             )
         return email
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label="E-mail address")
+    email = forms.EmailField(label=_("E-mail address"))
     role = forms.ChoiceField(
         choices=Role.choices,
         initial=Role.STAFF,
-        label="Role",
-        help_text="Staff have a calendar and can link it; administrators run Settings.",
+        label=_("Role"),
+        help_text=_("Staff have a calendar and can link it; administrators run Settings."),
     )
 
     def clean_email(self) -> str:
@@ -190,9 +235,9 @@ class InviteForm(forms.Form):
 
 
 class AcceptInvitationForm(_NewPasswordMixin):
-    full_name = forms.CharField(max_length=200, label="Your name", validators=[validate_name])
+    full_name = forms.CharField(max_length=200, label=_("Your name"), validators=[validate_name])
     field_order = ["full_name", "password1", "password2"]
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices, label="Role")
+    role = forms.ChoiceField(choices=Role.choices, label=_("Role"))

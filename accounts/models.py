@@ -24,6 +24,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.validators import validate_name
 
@@ -31,7 +33,7 @@ from accounts.validators import validate_name
 def validate_time_zone(value: str) -> None:
     """An IANA zone name that this machine's zone database knows."""
     if value not in available_time_zones():
-        raise ValidationError("%(value)s is not a known time zone.", params={"value": value})
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
 
 
 def available_time_zones() -> frozenset[str]:
@@ -67,8 +69,10 @@ class Tenant(models.Model):
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Administrator"
-    STAFF = "staff", "Staff"
+    # One person's role (the select of Settings > People, "as staff" in the invitation): the
+    # context keeps them apart from the headings "Staff" and "Administrators" of lists.
+    ADMIN = "admin", pgettext_lazy("a person's role", "Administrator")
+    STAFF = "staff", pgettext_lazy("a person's role", "Staff")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -95,7 +99,8 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    email = models.EmailField(unique=True)
+    # The verbose name is the "%(username)s" of Django's "Please enter a correct … and password".
+    email = models.EmailField(_("email"), unique=True)
     full_name = models.CharField(max_length=200, blank=True, validators=[validate_name])
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="users"
@@ -110,7 +115,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     browser_language = models.CharField(max_length=10, blank=True, default="")
     is_active = models.BooleanField(default=True)
     is_operator = models.BooleanField(
-        default=False, help_text="Operators run the installation and may use the Django admin."
+        default=False, help_text=_("Operators run the installation and may use the Django admin.")
     )
     date_joined = models.DateTimeField(default=timezone.now)
     # Written by ActivityMiddleware at most once a minute; drives the 3/50-minute sync cadence.
@@ -202,7 +207,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "audit entries"
+        verbose_name_plural = _("audit entries")
         indexes = [models.Index(fields=["tenant", "created_at"], name="audit_tenant_created")]
 
     def __str__(self) -> str:
@@ -241,9 +246,9 @@ class PendingSignup(models.Model):
 
 
 class InvitationState(models.TextChoices):
-    OPEN = "open", "Waiting for an answer"
-    ACCEPTED = "accepted", "Accepted"
-    CANCELLED = "cancelled", "Cancelled"
+    OPEN = "open", _("Waiting for an answer")
+    ACCEPTED = "accepted", pgettext_lazy("an invitation's state", "Accepted")
+    CANCELLED = "cancelled", pgettext_lazy("an invitation's state", "Cancelled")
 
 
 class Invitation(models.Model):

@@ -16,9 +16,11 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, Tenant, User
-from accounts.services import audit_record
+from accounts.services import audit_record, record_label
 from billing.models import LIVE_STATES, Scope, Subscription
 from billing.services import subscription_cancel
 from calsync.models import CalendarLink
@@ -26,7 +28,7 @@ from calsync.services import link_revoke, links_set_billing_pause
 
 logger = logging.getLogger(__name__)
 
-LAST_ADMIN = (
+LAST_ADMIN = _(
     "A practice needs at least one active administrator: make someone else an administrator first."
 )
 
@@ -44,7 +46,7 @@ class CalendarsEnded:
 
 def _check_admin(actor: User, tenant: Tenant) -> None:
     if not actor.is_practice_admin or actor.tenant_id != tenant.pk or not actor.is_active:
-        raise ValidationError("Only an administrator of this practice may do this.")
+        raise ValidationError(gettext("Only an administrator of this practice may do this."))
 
 
 def _locked(user: User) -> tuple[Tenant, User]:
@@ -97,7 +99,7 @@ def user_set_role(
     now = now or timezone.now()
     role = str(role)
     if role not in Role.values:
-        raise ValidationError({"role": "Choose staff or administrator."})
+        raise ValidationError({"role": gettext("Choose staff or administrator.")})
     assert user.tenant is not None
     _check_admin(actor, user.tenant)
     ended = CalendarsEnded()
@@ -118,7 +120,7 @@ def user_set_role(
             tenant=tenant,
             actor=actor,
             action="accounts.role",
-            target=f"{locked.email}: {Role(before).label} -> {Role(role).label}",
+            target=f"{locked.email}: {record_label(before)} -> {record_label(role)}",
             details={"user": locked.pk, "from": before, "to": role},
         )
     if before == Role.STAFF:
@@ -136,14 +138,16 @@ def user_deactivate(*, user: User, actor: User, now: datetime | None = None) -> 
     _check_admin(actor, user.tenant)
     if user.pk == actor.pk:
         raise ValidationError(
-            "You cannot deactivate yourself: another administrator of the practice can."
+            gettext("You cannot deactivate yourself: another administrator of the practice can.")
         )
     ended = CalendarsEnded()
     with transaction.atomic():
         tenant, locked = _locked(user)
         _check_admin(actor, tenant)
         if not locked.is_active:
-            raise ValidationError(f"{locked.get_full_name()} is deactivated already.")
+            raise ValidationError(
+                gettext("%(name)s is deactivated already.") % {"name": locked.get_full_name()}
+            )
         if locked.role == Role.ADMIN and _other_active_admins(locked) == 0:
             raise ValidationError(LAST_ADMIN)
         locked.is_active = False
@@ -173,7 +177,9 @@ def user_reactivate(*, user: User, actor: User) -> User:
         tenant, locked = _locked(user)
         _check_admin(actor, tenant)
         if locked.is_active:
-            raise ValidationError(f"{locked.get_full_name()} is active already.")
+            raise ValidationError(
+                gettext("%(name)s is active already.") % {"name": locked.get_full_name()}
+            )
         locked.is_active = True
         locked.save(update_fields=["is_active"])
         audit_record(

@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import people, services
@@ -47,22 +48,35 @@ def _day(moment: datetime) -> str:
 
 
 def _ended_words(name: str, ended: people.CalendarsEnded) -> str:
+    """What ending ``name``'s calendar did, as clauses joined by semicolons: each clause is one
+    whole translated text."""
     parts: list[str] = []
     if ended.links_revoked:
-        links = "link was" if ended.links_revoked == 1 else "links were"
-        parts.append(f"{name}'s {ended.links_revoked} calendar {links} revoked")
+        parts.append(
+            ngettext(
+                "%(name)s's %(count)s calendar link was revoked",
+                "%(name)s's %(count)s calendar links were revoked",
+                ended.links_revoked,
+            )
+            % {"name": name, "count": ended.links_revoked}
+        )
         if ended.links_unconfirmed:
             parts.append(
-                "the provider could not be reached to confirm it, so the stored credentials "
-                "were deleted and the access can be removed at the provider"
+                gettext(
+                    "the provider could not be reached to confirm it, so the stored credentials "
+                    "were deleted and the access can be removed at the provider"
+                )
             )
     for sub in ended.subscriptions:
         if sub.closed_at is not None:
-            parts.append("the free trial of calendar synchronisation ended now")
+            parts.append(gettext("the free trial of calendar synchronisation ended now"))
         elif sub.ends_at is not None:
             parts.append(
-                "calendar synchronisation is cancelled: the paid month runs out on "
-                f"{_day(sub.ends_at)} and is not renewed"
+                gettext(
+                    "calendar synchronisation is cancelled: the paid month runs out on "
+                    "%(date)s and is not renewed"
+                )
+                % {"date": _day(sub.ends_at)}
             )
     return "; ".join(parts)
 
@@ -87,10 +101,15 @@ def people_page(request: HttpRequest) -> HttpResponse:
         except OperationalError:
             form.add_error(None, BUSY_MESSAGE)
         else:
+            days = settings.ACCOUNTS_INVITATION_DAYS
             messages.success(
                 request,
-                f"An invitation was sent to {invitation.email}. The link works for "
-                f"{settings.ACCOUNTS_INVITATION_DAYS} days.",
+                ngettext(
+                    "An invitation was sent to %(email)s. The link works for %(days)s day.",
+                    "An invitation was sent to %(email)s. The link works for %(days)s days.",
+                    days,
+                )
+                % {"email": invitation.email, "days": days},
             )
             return redirect("settings_people")
     return render(
@@ -128,7 +147,9 @@ def invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, BUSY_MESSAGE)
     else:
         messages.success(
-            request, f"The invitation was sent again to {invitation.email}; older links stop."
+            request,
+            gettext("The invitation was sent again to %(email)s; older links stop.")
+            % {"email": invitation.email},
         )
     return redirect("settings_people")
 
@@ -144,7 +165,10 @@ def invitation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except OperationalError:
         messages.error(request, BUSY_MESSAGE)
     else:
-        messages.success(request, f"The invitation of {invitation.email} was cancelled.")
+        messages.success(
+            request,
+            gettext("The invitation of %(email)s was cancelled.") % {"email": invitation.email},
+        )
     return redirect("settings_people")
 
 
@@ -159,7 +183,7 @@ def person_role(request: HttpRequest, pk: int) -> HttpResponse:
     person = _person(request, pk)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose staff or administrator.")
+        messages.error(request, gettext("Choose staff or administrator."))
         return redirect("settings_people")
     role = form.cleaned_data["role"]
     try:
@@ -170,11 +194,16 @@ def person_role(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, BUSY_MESSAGE)
     else:
         name = person.get_full_name()
-        text = f"{name} is now {Role(role).label.lower()}."
+        if role == Role.ADMIN:
+            sentences = [gettext("%(name)s is now administrator.") % {"name": name}]
+        else:
+            sentences = [gettext("%(name)s is now staff.") % {"name": name}]
         details = _ended_words(name, ended)
         if details:
-            text += f" Administrators have no calendar: {details}."
-        messages.success(request, text)
+            sentences.append(
+                gettext("Administrators have no calendar: %(details)s.") % {"details": details}
+            )
+        messages.success(request, " ".join(sentences))
     return redirect("settings_people")
 
 
@@ -193,19 +222,27 @@ def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             name = person.get_full_name()
             details = _ended_words(name, ended)
+            if details:
+                first = gettext(
+                    "%(name)s is deactivated and can no longer log in; %(details)s."
+                ) % {"name": name, "details": details}
+            else:
+                first = gettext("%(name)s is deactivated and can no longer log in.") % {
+                    "name": name
+                }
             messages.success(
-                request,
-                f"{name} is deactivated and can no longer log in"
-                + (f"; {details}." if details else ".")
-                + " Their meetings stay in the calendar.",
+                request, " ".join([first, gettext("Their meetings stay in the calendar.")])
             )
         return redirect("settings_people")
+    links = list(CalendarLink.objects.filter(user=person))
     return render(
         request,
         "accounts/person_deactivate.html",
         {
             "person": person,
-            "links": CalendarLink.objects.filter(user=person),
+            "links": links,
+            # One text for the sentence that names them (a loop cannot run inside a translation).
+            "providers": ", ".join(str(link.provider_label) for link in links),
             "is_me": person.pk == current_user(request).pk,
         },
     )
@@ -222,11 +259,13 @@ def person_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
     except OperationalError:
         messages.error(request, BUSY_MESSAGE)
     else:
-        text = f"{person.get_full_name()} can log in again."
+        sentences = [gettext("%(name)s can log in again.") % {"name": person.get_full_name()}]
         if person.is_practice_staff:
-            text += (
-                " Their old calendar links stay revoked: buy calendar synchronisation for them "
-                "again if they need it, and they set up their link anew."
+            sentences.append(
+                gettext(
+                    "Their old calendar links stay revoked: buy calendar synchronisation for them "
+                    "again if they need it, and they set up their link anew."
+                )
             )
-        messages.success(request, text)
+        messages.success(request, " ".join(sentences))
     return redirect("settings_people")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts.models import Invitation, InvitationState, Tenant, User
 
@@ -20,7 +21,8 @@ class ChecklistItem:
 
 
 def checklist_for(user: User) -> list[ChecklistItem]:
-    """The first steps of a new practice (administrators) or a new practitioner (staff)."""
+    """The first steps of a new practice (administrators) or a new practitioner (staff), in the
+    active language (the page's)."""
     # Imported here: billing and calsync import accounts, not the reverse at module level.
     from billing.models import Subscription
     from calsync.models import CalendarLink
@@ -34,32 +36,38 @@ def checklist_for(user: User) -> list[ChecklistItem]:
         invited = Invitation.objects.filter(tenant=tenant).exists()
         items.append(
             ChecklistItem(
-                title="Invite your practitioners",
-                text="Each practitioner gets an e-mail to set their name and password; they "
-                "then have a calendar here.",
+                title=_("Invite your practitioners"),
+                text=_(
+                    "Each practitioner gets an e-mail to set their name and password; they "
+                    "then have a calendar here."
+                ),
                 url=reverse("settings_people"),
-                action="Invite people",
+                action=_("Invite people"),
                 done=others or invited,
             )
         )
         items.append(
             ChecklistItem(
-                title="Buy calendar synchronisation",
-                text="Two-way sync with Google, Microsoft 365 / Outlook, iCloud or CalDAV, per "
-                "practitioner, with a free trial first.",
+                title=_("Buy calendar synchronisation"),
+                text=_(
+                    "Two-way sync with Google, Microsoft 365 / Outlook, iCloud or CalDAV, per "
+                    "practitioner, with a free trial first."
+                ),
                 url=reverse("billing:integrations"),
-                action="Settings › Integrations",
+                action=_("Settings › Integrations"),
                 done=Subscription.objects.filter(tenant=tenant).exists(),
             )
         )
     if user.is_practice_staff:
         items.append(
             ChecklistItem(
-                title="Link your calendar",
-                text="Keep your CalSync calendar and your Google, Microsoft 365, iCloud or "
-                "CalDAV calendar in step, both ways.",
+                title=_("Link your calendar"),
+                text=_(
+                    "Keep your CalSync calendar and your Google, Microsoft 365, iCloud or "
+                    "CalDAV calendar in step, both ways."
+                ),
                 url=reverse("calsync:calendarsync"),
-                action="My Account › CalendarSync",
+                action=_("My Account › CalendarSync"),
                 done=CalendarLink.objects.filter(user=user).exists(),
             )
         )

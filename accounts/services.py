@@ -17,8 +17,10 @@ from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts import tokens
 from accounts.models import (
@@ -103,6 +105,13 @@ def user_remember_browser_language(*, user: User, language: str) -> None:
         User.objects.filter(pk=user.pk).update(browser_language=language)
 
 
+def record_label(role: Role | str) -> str:
+    """A role's label for an audit entry: the operators' record, written in the installation's
+    language whatever the language of the page that made the change."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(Role(role).label)
+
+
 def audit_record(
     *,
     tenant: Tenant | None,
@@ -131,7 +140,11 @@ def audit_record(
 
 def _send_after_commit(*, subject: str, template: str, to: str, context: dict[str, Any]) -> None:
     """Send one e-mail once the transaction commits (a rolled-back change tells nobody); a mail
-    server's refusal is logged, never turned into a failed request."""
+    server's refusal is logged, never turned into a failed request.
+
+    Subject and body are written now, in the active language: the callers' recipients (a sign-up
+    to verify, an invited person) have no account, so no language of their own yet, and get the
+    language of the page that sent the e-mail (the signer's, the inviting administrator's)."""
     body = render_to_string(template, context)
 
     def send() -> None:
@@ -163,7 +176,7 @@ class SignupData:
     password: str
 
 
-TAKEN_MESSAGE = (
+TAKEN_MESSAGE = _(
     "An account with this e-mail address exists already. Log in, or reset your password if you "
     "forgot it."
 )
@@ -202,8 +215,9 @@ def signup_request(*, data: SignupData, link: Callable[[str], str]) -> PendingSi
         except IntegrityError:
             # A concurrent first request for this address won the insert: take its row.
             pending = PendingSignup.objects.select_for_update().get(email=email)
+        # In the language of the sign-up page (the address has no account yet: _send_after_commit).
         _send_after_commit(
-            subject="Confirm your e-mail address to start using CalSync",
+            subject=gettext("Confirm your e-mail address to start using CalSync"),
             template="accounts/email_verify.txt",
             to=email,
             context={
@@ -280,7 +294,7 @@ def signup_verify(*, link_token: str) -> User:
 
 # --- invitations (docs/features.md, 40) -----------------------------------------------------------
 
-CANNOT_INVITE = (
+CANNOT_INVITE = _(
     "This address cannot be invited: it belongs to an existing CalSync account. Ask the person "
     "which address to invite, or whether they should use the account they have."
 )
@@ -288,7 +302,7 @@ CANNOT_INVITE = (
 
 def _check_admin(actor: User, tenant: Tenant) -> None:
     if not actor.is_practice_admin or actor.tenant_id != tenant.pk or not actor.is_active:
-        raise ValidationError("Only an administrator of this practice may do this.")
+        raise ValidationError(gettext("Only an administrator of this practice may do this."))
 
 
 def _lock_tenant(tenant: Tenant) -> Tenant:
@@ -296,16 +310,20 @@ def _lock_tenant(tenant: Tenant) -> Tenant:
 
 
 def _invitation_mail(invitation: Invitation, link: Callable[[str], str]) -> None:
+    """The invitation e-mail, in the language of the administrator's page that sends it: the
+    invited person has no account, so no language of their own yet (``_send_after_commit``)."""
     tenant = invitation.tenant
     inviter = invitation.invited_by
     _send_after_commit(
-        subject=_one_line(f"You are invited to {tenant.name} on CalSync"),
+        subject=_one_line(
+            gettext("You are invited to %(practice)s on CalSync") % {"practice": tenant.name}
+        ),
         template="accounts/email_invitation.txt",
         to=invitation.email,
         context={
             "invitation": invitation,
             "tenant": tenant,
-            "inviter": inviter.get_full_name() if inviter else "An administrator",
+            "inviter": inviter.get_full_name() if inviter else gettext("An administrator"),
             "role": Role(invitation.role).label.lower(),
             "url": link(
                 tokens.invitation_link_token(invitation.pk, invitation.token, invitation.email)
@@ -324,7 +342,7 @@ def invitation_create(
     email = email.strip().lower()
     role = str(role)
     if role not in Role.values:
-        raise ValidationError({"role": "Choose staff or administrator."})
+        raise ValidationError({"role": gettext("Choose staff or administrator.")})
     with transaction.atomic():
         _lock_tenant(tenant)
         _check_admin(actor, tenant)
@@ -334,7 +352,7 @@ def invitation_create(
             tenant=tenant, email=email, state=InvitationState.OPEN
         ).exists():
             raise ValidationError(
-                {"email": "This address has an open invitation already: resend it below."}
+                {"email": gettext("This address has an open invitation already: resend it below.")}
             )
         invitation = Invitation(
             tenant=tenant, email=email, role=role, token=tokens.new_token(), invited_by=actor
@@ -345,7 +363,7 @@ def invitation_create(
             tenant=tenant,
             actor=actor,
             action="accounts.invite",
-            target=f"{email} as {Role(role).label.lower()}",
+            target=f"{email} as {record_label(role).lower()}",
             details={"invitation": invitation.pk, "email": email, "role": role},
         )
         _invitation_mail(invitation, link)
@@ -354,9 +372,13 @@ def invitation_create(
 
 def _locked_open_invitation(invitation: Invitation) -> Invitation:
     locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if locked.state == InvitationState.ACCEPTED:
+        raise ValidationError(
+            gettext("The invitation of %(email)s was accepted already.") % {"email": locked.email}
+        )
     if locked.state != InvitationState.OPEN:
         raise ValidationError(
-            f"The invitation of {locked.email} was {locked.get_state_display().lower()} already."
+            gettext("The invitation of %(email)s was cancelled already.") % {"email": locked.email}
         )
     return locked
 
@@ -466,7 +488,7 @@ def invitation_accept(
             tenant=locked.tenant,
             actor=user,
             action="accounts.invite_accept",
-            target=f"{user.email} joined as {Role(locked.role).label.lower()}",
+            target=f"{user.email} joined as {record_label(locked.role).lower()}",
             details={"invitation": locked.pk, "user": user.pk, "role": locked.role},
         )
     return user

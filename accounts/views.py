@@ -14,6 +14,9 @@ from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils import translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import services, throttle
@@ -99,7 +102,12 @@ def my_account(request: HttpRequest) -> HttpResponse:
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                messages.success(request, "Your details were saved.")
+                # Said in the language just chosen: the next page is in it.
+                translation.activate(
+                    user.language or translation.get_language_from_request(request)
+                )
+                request.LANGUAGE_CODE = translation.get_language()
+                messages.success(request, gettext("Your details were saved."))
                 return redirect("accounts:my_account")
     else:
         form = ProfileForm(
@@ -120,7 +128,7 @@ def settings_home(request: HttpRequest) -> HttpResponse:
         form = PracticeForm(request.POST, instance=tenant)
         if form.is_valid():
             form.save()
-            messages.success(request, "The practice details were saved.")
+            messages.success(request, gettext("The practice details were saved."))
             return redirect("settings")
     else:
         form = PracticeForm(instance=tenant)
@@ -204,12 +212,15 @@ def signup_sent(request: HttpRequest) -> HttpResponse:
 
 
 SIGNUP_LINK_PROBLEMS = {
-    "invalid": "This confirmation link is not valid. Use the link of the newest e-mail, or sign "
-    "up again.",
-    "expired": "This confirmation link is too old. Sign up again to get a new one.",
-    "used": "This e-mail address is confirmed already and its practice exists: log in.",
-    "taken": "An account with this e-mail address was made in the meantime: log in, or reset "
-    "your password.",
+    "invalid": _(
+        "This confirmation link is not valid. Use the link of the newest e-mail, or sign up again."
+    ),
+    "expired": _("This confirmation link is too old. Sign up again to get a new one."),
+    "used": _("This e-mail address is confirmed already and its practice exists: log in."),
+    "taken": _(
+        "An account with this e-mail address was made in the meantime: log in, or reset your "
+        "password."
+    ),
 }
 
 
@@ -223,7 +234,7 @@ def signup_verify(request: HttpRequest, token: str) -> HttpResponse:
             request,
             "accounts/link_problem.html",
             {
-                "title": "Confirm your e-mail address",
+                "title": gettext("Confirm your e-mail address"),
                 "problem": SIGNUP_LINK_PROBLEMS[exc.kind],
                 "signup": exc.kind in ("invalid", "expired"),
             },
@@ -231,7 +242,9 @@ def signup_verify(request: HttpRequest, token: str) -> HttpResponse:
         )
     _signed_in(request, user)
     messages.success(
-        request, f"Welcome to CalSync: {user.tenant} is ready, and you are its administrator."
+        request,
+        gettext("Welcome to CalSync: %(practice)s is ready, and you are its administrator.")
+        % {"practice": user.tenant},
     )
     return redirect("welcome")
 
@@ -239,13 +252,18 @@ def signup_verify(request: HttpRequest, token: str) -> HttpResponse:
 # --- invitations --------------------------------------------------------------------------------
 
 INVITATION_PROBLEMS = {
-    "invalid": "This invitation link is not valid. Use the link of the newest invitation e-mail, "
-    "or ask the practice's administrator to send it again.",
-    "expired": "This invitation is too old. Ask the practice's administrator to send it again.",
-    "used": "This invitation was accepted already: log in.",
-    "cancelled": "This invitation was cancelled. Ask the practice's administrator if you should "
-    "have one.",
-    "taken": "An account with this e-mail address exists already: log in, or reset your password.",
+    "invalid": _(
+        "This invitation link is not valid. Use the link of the newest invitation e-mail, or ask "
+        "the practice's administrator to send it again."
+    ),
+    "expired": _("This invitation is too old. Ask the practice's administrator to send it again."),
+    "used": _("This invitation was accepted already: log in."),
+    "cancelled": _(
+        "This invitation was cancelled. Ask the practice's administrator if you should have one."
+    ),
+    "taken": _(
+        "An account with this e-mail address exists already: log in, or reset your password."
+    ),
 }
 
 
@@ -255,7 +273,11 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         return render(
             request,
             "accounts/link_problem.html",
-            {"title": "Your invitation", "problem": INVITATION_PROBLEMS[kind], "signup": False},
+            {
+                "title": gettext("Your invitation"),
+                "problem": INVITATION_PROBLEMS[kind],
+                "signup": False,
+            },
             status=400 if kind in ("invalid", "expired") else 200,
         )
 
@@ -282,7 +304,11 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
                 # Someone else was logged in on this browser: the invitee takes over.
                 request.session.flush()
             _signed_in(request, user)
-            messages.success(request, f"Welcome to {invitation.tenant.name} on CalSync.")
+            messages.success(
+                request,
+                gettext("Welcome to %(practice)s on CalSync.")
+                % {"practice": invitation.tenant.name},
+            )
             return redirect("welcome")
     return render(
         request, "accounts/invitation_accept.html", {"form": form, "invitation": invitation}

@@ -65,7 +65,9 @@
       if (button.getAttribute("aria-disabled") === "true") return;
       button.setAttribute("aria-disabled", "true");
       out.dataset.done = "";
-      out.textContent = "Requesting…";
+      // The words come from the page (data-requesting-text, translated in the template): a
+      // script holds no prose. Without them, an ellipsis says "under way" in any language.
+      out.textContent = form.dataset.requestingText || "…";
       form.lastLine = null;
       fetch(form.action, {
         method: "POST",
