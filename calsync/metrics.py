@@ -4,15 +4,17 @@ Two kinds, because they live in different places:
 
 * **Events**, counted by the process they happen in (prometheus-client's default registry):
   runs by provider and outcome, their duration, the sync lag, provider requests by status
-  (``connectors/net.py``, where every client library sends). A worker serves its own on
+  (``connectors/net.py``, where every client library sends), requests the quota governor held
+  back and for how long (``connectors/quota.py``). A worker serves its own on
   ``CALSYNC_METRICS_PORT`` (``calsync/celery.py``): with the threads pool every task runs in the
   worker's process, so one port shows all of its runs. (A prefork worker's children count in
   processes of their own: run it with ``PROMETHEUS_MULTIPROC_DIR`` set, which this module then
   reads through prometheus-client's multiprocess collector.)
-* **State**, read when scraped, from PostgreSQL and the broker (``StateCollector``): queue
-  depth, links by state and how stale their last success is, push channels by state and how
-  many are unhealthy. Any process would read the same numbers, so only the web's ``/metrics``
-  (``metrics_view``) serves them, once, behind ``CALSYNC_METRICS_TOKEN``.
+* **State**, read when scraped, from PostgreSQL, the broker and the quota governor's Redis
+  (``StateCollector``): queue depth, links by state and how stale their last success is, push
+  channels by state and how many are unhealthy, how full the Google project's bucket is and how
+  many accounts' buckets are empty. Any process would read the same numbers, so only the web's
+  ``/metrics`` (``metrics_view``) serves them, once, behind ``CALSYNC_METRICS_TOKEN``.
 """
 
 from __future__ import annotations
@@ -38,9 +40,19 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from connectors import quota
 from connectors.net import PROVIDER_REQUESTS
+from connectors.quota import QUOTA_WAIT_SECONDS, QUOTA_WAITS
 
-__all__ = ["PROVIDER_REQUESTS", "RUNS", "RUN_SECONDS", "SYNC_LAG", "observe_run"]
+__all__ = [
+    "PROVIDER_REQUESTS",
+    "QUOTA_WAITS",
+    "QUOTA_WAIT_SECONDS",
+    "RUNS",
+    "RUN_SECONDS",
+    "SYNC_LAG",
+    "observe_run",
+]
 
 RUNS = Counter(
     "calsync_runs",
@@ -105,9 +117,37 @@ def queue_depths() -> dict[str, int] | None:
     return {q: sum(lengths[i * step : (i + 1) * step]) for i, q in enumerate(QUEUES)}
 
 
+def quota_gauges() -> Iterator[GaugeMetricFamily]:
+    """The quota governor's levels now. ``Governor.levels`` reads only the buckets taken from
+    within their refill time (an index the governor keeps, not a scan of Redis: see
+    ``RedisGovernor.__init__``); every other bucket is full."""
+    levels = {level.key: level for level in quota.governor().levels()}
+    project = GaugeMetricFamily(
+        "calsync_quota_project_level",
+        "How full the provider project's request bucket is now (1: full, 0: spent; every "
+        "account's requests need tokens from it). Google only: Graph's quotas are per mailbox.",
+        labels=["provider"],
+    )
+    bucket = levels.get(quota.google_project_key())
+    share = 1.0 if bucket is None else bucket.tokens / bucket.capacity
+    project.add_metric(["google"], max(0.0, min(1.0, share)))
+    yield project
+
+    limited = GaugeMetricFamily(
+        "calsync_quota_accounts_limited",
+        "Accounts (Google users, Graph mailboxes) whose request bucket is empty now (not a "
+        "token for one request): their requests wait, or their runs are rescheduled.",
+        labels=["provider"],
+    )
+    for provider, prefix in quota.ACCOUNT_BUCKETS.items():
+        empty = sum(1 for key, b in levels.items() if key.startswith(prefix) and b.tokens < 1)
+        limited.add_metric([provider], empty)
+    yield limited
+
+
 class StateCollector(Collector):
-    """Gauges read from PostgreSQL and the broker at each scrape (a handful of aggregate
-    queries, whatever the number of links)."""
+    """Gauges read from PostgreSQL, the broker and the quota governor at each scrape (a handful
+    of aggregate queries, whatever the number of links)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from calsync.models import CalendarLink, ChannelState, LinkState, PushChannel
@@ -186,6 +226,8 @@ class StateCollector(Collector):
         ):
             unhealthy.add_metric([row["link__provider"]], row["n"])
         yield unhealthy
+
+        yield from quota_gauges()
 
 
 def events_registry() -> CollectorRegistry:

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from calsync.engine.run import RUNNING_LINK, Outcome
 from calsync.models import CalendarLink, LinkState, SyncMessage
+from connectors import quota
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,8 @@ def after_run(link_id: int, outcome: Outcome, *, now: datetime | None = None) ->
         # sync running at the quota's pace does not wait for the dispatcher's next round.
         wait = max(1.0, outcome.retry_after or 1.0)
         CalendarLink.objects.filter(pk=link_id).update(next_sync_at=now + timedelta(seconds=wait))
+        # The request the governor held back counts as a quota wait of the time until its run.
+        quota.observe_wait(outcome.provider, wait)
         if wait <= settings.CALSYNC_QUOTA_REQUEUE_SECONDS:
             request_sync(link_id, countdown=wait)
 

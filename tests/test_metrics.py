@@ -1,10 +1,12 @@
 """Prometheus metrics (issue 17 §6; calsync/metrics.py, README "Metrics"): read from ``/metrics``
 as Prometheus reads them, after real runs against the Google fake, a 429 from it, real push
-channel rows and real messages in the Redis broker."""
+channel rows, real messages in the Redis broker and the quota governor's real buckets in
+Redis."""
 
 from __future__ import annotations
 
 import socket
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,6 +22,8 @@ from calsync import metrics
 from calsync.celery import app
 from calsync.engine.run import run_link
 from calsync.models import CalendarLink, ChannelState, PushChannel
+from calsync.scheduler import after_run
+from connectors import quota
 from tests.engine.helpers import link_google
 from tests.factories import entitle
 from tests.fakes.google import GoogleFake
@@ -164,3 +168,86 @@ def test_a_worker_serves_its_counters_on_its_own_port(settings: Any) -> None:
     assert value(read, "calsync_runs_total", provider="caldav", outcome="ok") >= 1
     settings.CALSYNC_METRICS_PORT = 0
     assert metrics.serve_worker_metrics() is None
+
+
+def drain(pacer: quota.Pacer, bucket: quota.Bucket) -> None:
+    """Spend the bucket's tokens but a hundredth, as other workers' requests would have."""
+    level = pacer.governor.level(bucket)
+    assert pacer.governor.take([bucket], level - 0.01, reserve=0) == 0
+
+
+def test_quota_gauges_show_the_project_bucket_and_the_accounts_with_an_empty_one(
+    scrape: Any, settings: Any
+) -> None:
+    assert isinstance(quota.governor(), quota.RedisGovernor)  # the real buckets, in Redis
+    settings.CALSYNC_GOOGLE_PROJECT_QUOTA_PER_MINUTE = 6.0  # 0.1 a second, a bucket of 50
+    settings.CALSYNC_GOOGLE_USER_QUOTA_PER_MINUTE = 30.0  # 0.5 a second, a bucket of 50
+    settings.CALSYNC_GRAPH_MAILBOX_QUOTA_PER_10_MINUTES = 60.0  # 0.1 a second, a bucket of 20
+    idle = scrape()
+    assert value(idle, "calsync_quota_project_level", provider="google") == 1.0
+    assert value(idle, "calsync_quota_accounts_limited", provider="google") == 0
+    assert value(idle, "calsync_quota_accounts_limited", provider="microsoft") == 0
+
+    busy = quota.google_pacer("busy@example.com", batch=50)
+    busy.pace(25)  # half the project's bucket, half of this user's
+    spent = quota.google_pacer("spent@example.com", batch=50)
+    drain(spent, spent.buckets[0])  # this user's bucket only
+    mailbox = quota.graph_pacer("mailbox@example.com", batch=20)
+    drain(mailbox, mailbox.buckets[0])
+    read = scrape()
+    assert 0.49 < value(read, "calsync_quota_project_level", provider="google") < 0.52
+    assert value(read, "calsync_quota_accounts_limited", provider="google") == 1
+    assert value(read, "calsync_quota_accounts_limited", provider="microsoft") == 1
+
+    # "Now": two seconds later the spent user has a token again; the mailbox (a token in ten
+    # seconds) has not.
+    time.sleep(2.1)
+    later = scrape()
+    assert value(later, "calsync_quota_accounts_limited", provider="google") == 0
+    assert value(later, "calsync_quota_accounts_limited", provider="microsoft") == 1
+
+
+def test_a_request_the_pacer_sleeps_for_counts_as_a_quota_wait(
+    google_link: CalendarLink, scrape: Any, settings: Any
+) -> None:
+    settings.CALSYNC_GOOGLE_USER_QUOTA_PER_MINUTE = 120.0  # two a second: a token in 0.5 s
+    pacer = quota.google_pacer(google_link.account, batch=50)
+    before = scrape()
+    drain(pacer, pacer.buckets[0])
+    assert run_link(google_link.pk).status == "ok"  # its requests slept for their tokens
+    after = scrape()
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    waits = grew("calsync_quota_waits_total", provider="google")
+    assert waits >= 1
+    assert grew("calsync_quota_wait_seconds_count", provider="google") == waits
+    # The first slept for its token (less what came back before it asked), each other for its own.
+    assert 0.25 < grew("calsync_quota_wait_seconds_sum", provider="google") <= 0.5 * waits
+
+
+def test_a_link_rescheduled_over_its_budget_counts_as_a_wait_until_its_next_run(
+    google_link: CalendarLink, scrape: Any, settings: Any
+) -> None:
+    settings.CALSYNC_GOOGLE_USER_QUOTA_PER_MINUTE = 6.0  # a token in ten seconds
+    settings.CALSYNC_QUOTA_MAX_WAIT_SECONDS = 0.5
+    pacer = quota.google_pacer(google_link.account, batch=50)
+    before = scrape()
+    drain(pacer, pacer.buckets[0])
+    outcome = run_link(google_link.pk)
+    assert outcome.status == "deferred" and outcome.retry_after is not None
+    after_run(google_link.pk, outcome)
+    after = scrape()
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("calsync_quota_waits_total", provider="google") == 1
+    assert grew("calsync_quota_wait_seconds_count", provider="google") == 1
+    assert (
+        abs(grew("calsync_quota_wait_seconds_sum", provider="google") - outcome.retry_after) < 0.01
+    )
+    assert grew("calsync_quota_wait_seconds_bucket", provider="google", le="10.0") == 1
+    assert grew("calsync_quota_wait_seconds_bucket", provider="google", le="5.0") == 0
+    assert value(after, "calsync_quota_accounts_limited", provider="google") == 1

@@ -133,6 +133,8 @@ class Outcome:
     run_id: str = ""
     # The link's tenant, for the caller's log lines (None when no run took place).
     tenant_id: int | None = None
+    # The link's provider, for the caller's metrics (empty when no run took place).
+    provider: str = ""
 
 
 @dataclass
@@ -266,6 +268,7 @@ def run_link(link_id: int, *, now: datetime | None = None) -> Outcome:
         RUNNING_LINK.reset(running)
     outcome.run_id = run_id
     outcome.tenant_id = link.tenant_id
+    outcome.provider = link.provider
     metrics.observe_run(
         link.provider, outcome.status, time.monotonic() - began, previous_success, timezone.now()
     )

@@ -137,3 +137,21 @@ def test_pacing_sleeps_through_a_short_wait_and_gives_up_on_a_long_one(
         with pytest.raises(OverQuota):
             fresh.pace(1)
     fresh.pace(1)  # a poll still gets through
+
+
+def test_levels_are_the_buckets_below_full_until_they_refill(
+    governor: RedisGovernor | LocalGovernor,
+) -> None:
+    """What the metrics read: every bucket taken from within its refill time, with its tokens
+    now; a bucket full again drops out (Redis: a second after, with its key)."""
+    fast = Bucket("google:user:i@example.com", rate=5.0, capacity=1.0)  # full in 0.2 s
+    slow = Bucket("google:project:p3", rate=0.001, capacity=10.0)
+    assert governor.levels() == []
+    assert governor.take([fast, slow], 1, reserve=0) == 0
+    assert governor.take([fast, slow], 1, reserve=0) > 0  # a refused take changes nothing
+    found = {level.key: level for level in governor.levels()}
+    assert set(found) == {fast.key, slow.key}
+    assert found[slow.key].capacity == 10.0 and 8.9 < found[slow.key].tokens < 9.1
+    assert found[fast.key].capacity == 1.0 and found[fast.key].tokens < 0.5
+    time.sleep(1.3)
+    assert [level.key for level in governor.levels()] == [slow.key]
