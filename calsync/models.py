@@ -252,7 +252,11 @@ class SyncMessage(models.Model):
     # The item it is about: our meeting id or the provider's id (either may be empty).
     subject = models.CharField(max_length=1100)
     code = models.CharField(max_length=40)
+    # The English words, for the admin, the logs and rows from before ``source``.
     text = models.TextField()
+    # What the pages and e-mails render in their reader's language: the message's template and
+    # parameters (calsync/texts.py). Null for rows written before it existed: they show ``text``.
+    source = models.JSONField(null=True, blank=True)
     # The item's title and start (ISO date or date-time) when the run knew them: the card names
     # an event that never became a meeting here by these.
     title = models.CharField(max_length=255, blank=True)
@@ -274,6 +278,12 @@ class SyncMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.text[:60]}"
+
+    def rendered(self) -> str:
+        """The message in the active language (its English ``text`` for rows without source)."""
+        from calsync.texts import render
+
+        return render(self.source) if self.source else self.text
 
 
 class ChannelState(models.TextChoices):
