@@ -101,8 +101,9 @@ def start(
     exemption)."""
     try:
         with warnings.catch_warnings():
-            # msal recommends form_post; the docstring says why this flow uses query.
-            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+            # msal recommends form_post; the docstring says why this flow uses query. (A library's
+            # warning matched by its words, not text for users: passed by position.)
+            warnings.filterwarnings("ignore", "response_mode='form_post' is recommended")
             flow = application().initiate_auth_code_flow(
                 SCOPES,
                 redirect_uri=redirect_uri,
