@@ -202,11 +202,14 @@ def status_line(
         return StatusLine(
             format_html("{}", _("The first synchronisation starts in a moment.")), "busy"
         )
+    # The words outside the <time> elements on their own: each text of the page a whole
+    # translation ("Up to date · synced 2 min ago · next in about 3 min").
     return StatusLine(
         format_html(
-            _("Up to date · synced {ago} · {next}"),
-            ago=ago(link.last_success_at, now),
-            next=ahead(link.next_sync_at, now),
+            "{} {} · {}",
+            _("Up to date · synced"),
+            ago(link.last_success_at, now),
+            ahead(link.next_sync_at, now),
         ),
         "ok",
     )

@@ -468,17 +468,22 @@ def _local_views(
             views.append(_local_view(meeting, first_sync, now, names))
         except ITEM_ERRORS as exc:
             log.warning("meeting %s skipped: %s", meeting.pk, exc)
-            text = Text.of(
-                gettext_noop(
-                    "The meeting %(name)s could not be synchronised: %(reason)s Edit the meeting "
-                    "to correct it; it is synchronised once it can be."
-                ),
-                name=_named(meeting.title, meeting.start),
-                reason=_reason(exc),
-            )
+            text = not_synchronised(meeting, exc)
             # Fingerprinted by the meeting's version: reported once until it changes.
             notes.append(p.Note(str(meeting.pk), "invalid", text, f"{meeting.change_seq}:{exc}"))
     return views
+
+
+def not_synchronised(meeting: Meeting, exc: Exception) -> Text:
+    """The message about a meeting that cannot be put into a snapshot: which, and why."""
+    return Text.of(
+        gettext_noop(
+            "The meeting %(name)s could not be synchronised: %(reason)s Edit the meeting to "
+            "correct it; it is synchronised once it can be."
+        ),
+        name=_named(meeting.title, meeting.start),
+        reason=_reason(exc),
+    )
 
 
 def _named(title: str, start: datetime | date | None) -> Text:
