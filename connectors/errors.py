@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from recurrence.translation import gettext_noop
+
 if TYPE_CHECKING:
     from recurrence import Text
+
+# What a connector was doing when one item failed: the start of the reason a sync message gives
+# ("Creating an event: the CalDAV server refused this event ..."), translated when it is read.
+READING = gettext_noop("Reading an event")
+READING_SERIES = gettext_noop("Reading a repeating event")
+CREATING = gettext_noop("Creating an event")
+UPDATING = gettext_noop("Updating an event")
+DELETING = gettext_noop("Deleting an event")
 
 
 class ConnectorError(Exception):

@@ -74,6 +74,7 @@ from connectors.google.mapping import (
 from connectors.google.oauth import secrets_of
 from connectors.net import CountingHttp
 from connectors.quota import Pacer
+from recurrence import Text, gettext_noop
 
 PAGE_SIZE = 250
 _BASE32HEX = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -131,7 +132,15 @@ def google_errors(what: str) -> Iterator[None]:
             raise NotFound(f"{what}: not found on Google.") from exc
         if status >= 500:
             raise Unavailable(f"{what}: Google answered {status}.") from exc
-        raise InvalidData(f"{what}: Google refused the request ({status} {reason}).") from exc
+        raise InvalidData(
+            f"{what}: Google refused the request ({status} {reason}).",
+            text=Text.of(
+                gettext_noop("%(what)s: Google refused the request (%(status)s %(reason)s)."),
+                what=Text(what),
+                status=status,
+                reason=reason,
+            ),
+        ) from exc
     except (TimeoutError, TransportError, httplib2.HttpLib2Error, OSError) as exc:
         raise Unavailable(f"{what}: Google could not be reached.") from exc
 
@@ -625,7 +634,15 @@ def _unwritable(item_id: str) -> Iterator[None]:
     try:
         yield
     except (ValueError, KeyError, TypeError, zoneinfo.ZoneInfoNotFoundError) as exc:
-        raise InvalidData(f"This event cannot be written to Google: {exc}", item_id) from exc
+        words = getattr(exc, "text", None)
+        raise InvalidData(
+            f"This event cannot be written to Google: {exc}",
+            item_id,
+            text=Text.of(
+                gettext_noop("This event cannot be written to Google: %(reason)s"),
+                reason=words if isinstance(words, Text) else str(exc),
+            ),
+        ) from exc
 
 
 class GoogleAccount(Account):

@@ -29,6 +29,7 @@ import msal  # type: ignore[import-untyped]
 import requests
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.utils.translation import gettext as _
 from requests.adapters import BaseAdapter
 
 from connectors.errors import AuthRevoked, SetupError, Unavailable
@@ -134,11 +135,13 @@ def finish(session: SessionBase, *, params: dict[str, str]) -> Grant:
     flow = (pending or {}).get("flow") or {}
     if not pending or not secrets.compare_digest(str(flow.get("state")), params.get("state", "")):
         raise SetupError(
-            "This Microsoft sign-in is not the one we started, or it was used already. "
-            "Start the setup again."
+            _(
+                "This Microsoft sign-in is not the one we started, or it was used already. "
+                "Start the setup again."
+            )
         )
     if params.get("error"):
-        raise SetupError("Microsoft access was not granted, so nothing was linked.")
+        raise SetupError(_("Microsoft access was not granted, so nothing was linked."))
     cache = msal.SerializableTokenCache()
     try:
         app = application(cache)
@@ -146,18 +149,18 @@ def finish(session: SessionBase, *, params: dict[str, str]) -> Grant:
     except Unavailable as exc:
         raise SetupError(str(exc)) from exc
     except (requests.RequestException, msal.exceptions.MsalError) as exc:
-        raise SetupError("Microsoft could not be reached. Try again in a moment.") from exc
+        raise SetupError(_("Microsoft could not be reached. Try again in a moment.")) from exc
     except (ValueError, RuntimeError) as exc:
         # msal's own state and nonce checks (§2.8).
-        raise SetupError("Microsoft's answer did not match this sign-in. Start again.") from exc
+        raise SetupError(_("Microsoft's answer did not match this sign-in. Start again.")) from exc
     if "error" in result or "access_token" not in result:
         raise SetupError(
-            f"Microsoft did not accept the sign-in ({result.get('error', 'no token')}). "
-            "Start again."
+            _("Microsoft did not accept the sign-in (%(error)s). Start again.")
+            % {"error": result.get("error", "no token")}
         )
     granted = set(str(result.get("scope", "")).split())
     if not granted & {SCOPE_CALENDARS, "Calendars.ReadWrite"}:
-        raise SetupError("Calendar access was not granted. Allow it on Microsoft's page.")
+        raise SetupError(_("Calendar access was not granted. Allow it on Microsoft's page."))
     claims = result.get("id_token_claims") or {}
     accounts = app.get_accounts()
     home = str(accounts[0]["home_account_id"]) if accounts else ""
