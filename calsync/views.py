@@ -637,13 +637,13 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     wants_json = "application/json" in request.headers.get("Accept", "")
     if not link.syncs:
         text, queued, code = (
-            "This calendar is not syncing, so it cannot be synchronised.",
+            _("This calendar is not syncing, so it cannot be synchronised."),
             False,
             409,
         )
     elif scheduler.sync_paused():
         text, queued, code = (
-            "Synchronisation is paused by the operators; try again later.",
+            _("Synchronisation is paused by the operators; try again later."),
             False,
             503,
         )
@@ -651,13 +651,13 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
         SYNC_BUTTON_KEY.format(request.user.pk), 1, timeout=settings.CALSYNC_SYNC_BUTTON_SECONDS
     ):
         text, queued, code = (
-            "A synchronisation was just requested; please wait a moment.",
+            _("A synchronisation was just requested; please wait a moment."),
             False,
             429,
         )
     else:
         scheduler.request_sync(link.pk)
-        text, queued, code = "Synchronising…", True, 202
+        text, queued, code = _("Synchronising…"), True, 202
     if wants_json:
         return JsonResponse({"queued": queued, "message": text, **_status(link)}, status=code)
     (messages.success if queued else messages.warning)(request, text)
