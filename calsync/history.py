@@ -129,7 +129,7 @@ def record_changes(rows: list[SyncChange | None]) -> None:
 def history_cleanup(*, now: datetime | None = None) -> int:
     """Remove history older than CALSYNC_HISTORY_RETENTION_DAYS; returns how many rows went."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.CALSYNC_HISTORY_RETENTION_DAYS)
-    deleted, _ = SyncChange.objects.filter(created_at__lt=cutoff).delete()
+    deleted, _by_model = SyncChange.objects.filter(created_at__lt=cutoff).delete()
     return deleted
 
 
