@@ -25,6 +25,7 @@ from django.utils.translation import gettext, gettext_noop
 from calsync import texts
 from calsync.engine.run import RUNNING_LINK, Outcome
 from calsync.models import CalendarLink, LinkState, SyncMessage
+from recurrence import Text
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def after_run(link_id: int, outcome: Outcome, *, now: datetime | None = None) ->
             extra={"failures": link.failure_count, "wait_seconds": wait},
         )
     elif outcome.status == "needs-reconnect":
-        _tell_reconnect(link_id, outcome.detail)
+        _tell_reconnect(link_id, outcome.detail, outcome.detail_text)
     elif outcome.status == "continues":
         # A long run (a big first sync) used its time and committed its part: the next part
         # starts at once, on the interactive queue like the first sync itself.
@@ -236,7 +237,7 @@ def after_run(link_id: int, outcome: Outcome, *, now: datetime | None = None) ->
             request_sync(link_id, countdown=wait)
 
 
-def _tell_reconnect(link_id: int, detail: str) -> None:
+def _tell_reconnect(link_id: int, detail: str, detail_text: Text | None = None) -> None:
     """A revoked grant (PRODUCT 26): a message on the page and one e-mail saying how to
     reconnect. The message is recorded once per link and reason, so repeated runs do not mail
     again."""
@@ -251,7 +252,7 @@ def _tell_reconnect(link_id: int, detail: str) -> None:
         ),
         provider=texts.label(link.provider_label),
         account=link.account,
-        detail=detail,
+        detail=detail_text or detail,
     )
     message, created = SyncMessage.objects.get_or_create(
         link=link,

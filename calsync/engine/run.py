@@ -128,6 +128,8 @@ class Outcome:
     record_id: int | None = None
     counts: dict[str, int] | None = None
     detail: str = ""
+    # ``detail`` in translatable form, when the error had one (the reconnect message shows it).
+    detail_text: Text | None = None
     # Seconds the provider asked us to wait (``RateLimited.retry_after``); the scheduler's
     # back-off honours it.
     retry_after: float | None = None
@@ -302,7 +304,7 @@ def _run_leased(link: CalendarLink, now: datetime, owner_changed: bool | None) -
             state=LinkState.NEEDS_RECONNECT, last_error=str(exc), **_END_OF_RUN
         )
         run = _record(link, now, RunStatus.FAILED, error=str(exc))
-        return Outcome("needs-reconnect", run.pk, detail=str(exc))
+        return Outcome("needs-reconnect", run.pk, detail=str(exc), detail_text=exc.text)
     except ConnectorError as exc:
         log.warning("run failed: %s: %s", type(exc).__name__, exc)
         return _failed(

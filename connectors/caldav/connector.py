@@ -167,7 +167,7 @@ def provider_errors(*, setup: bool = False) -> Iterator[None]:
                     "password, not your Apple Account password."
                 )
             ) from exc
-        raise AuthRevoked(REVOKED) from exc
+        raise AuthRevoked(REVOKED, text=Text(REVOKED)) from exc
     except dav_error.NotFoundError as exc:
         if setup:
             raise SetupError(_("No CalDAV calendar was found at that address.")) from exc
@@ -197,7 +197,7 @@ def provider_errors(*, setup: bool = False) -> Iterator[None]:
         raise Unavailable(f"The CalDAV server sent a reply we cannot use ({exc}).") from exc
 
 
-REVOKED = "The CalDAV server no longer accepts the stored password."
+REVOKED = gettext_noop("The CalDAV server no longer accepts the stored password.")
 _NOT_CALDAV = gettext_noop(
     "That address did not answer as a CalDAV server. Check the server address."
 )
@@ -273,7 +273,7 @@ def _check(response: Any, *, allowed: tuple[int, ...], what: str, item_id: str) 
     if status in (404, 410):
         raise NotFound(f"{what}: the event no longer exists.")
     if status == 401:
-        raise AuthRevoked(REVOKED)
+        raise AuthRevoked(REVOKED, text=Text(REVOKED))
     if status in (400, 403, 409, 412, 413, 415, 422) or preconditions:
         raise _refusal(item_id, what, status, preconditions)
     raise Unavailable(f"{what}: the CalDAV server answered {status}.")
@@ -424,7 +424,7 @@ class CalDAVConnector(Connector):
         try:
             status = int(response.status_code or 0)
             if status == 401:
-                raise AuthRevoked(REVOKED)
+                raise AuthRevoked(REVOKED, text=Text(REVOKED))
             if status in (404, 410):
                 raise NotFound("The event no longer exists on the CalDAV server.")
             if status != 200:
@@ -506,7 +506,7 @@ class CalDAVConnector(Connector):
             return self.client.request(self._url(href), method, body, headers)
         except dav_error.AuthorizationError as exc:
             if _is_bad_credentials(exc):
-                raise AuthRevoked(REVOKED) from exc
+                raise AuthRevoked(REVOKED, text=Text(REVOKED)) from exc
             # A 403 is the server refusing this write (a precondition, a permission), not us.
             conditions = _preconditions(exc.body)
             raise _refusal(href, what, int(exc.status or 403), conditions) from exc

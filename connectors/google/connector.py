@@ -117,13 +117,23 @@ def google_errors(what: str) -> Iterator[None]:
     except ConnectorError:
         raise
     except RefreshError as exc:
-        raise AuthRevoked("Google no longer accepts the stored grant: reconnect.") from exc
+        raise AuthRevoked(
+            "Google no longer accepts the stored grant: reconnect.",
+            text=Text(gettext_noop("Google no longer accepts the stored grant: reconnect.")),
+        ) from exc
     except HttpError as exc:
         status, reason = int(exc.status_code), _reason(exc)
         if status == 429 or (status == 403 and reason in _RATE_REASONS):
             raise RateLimited(f"{what}: Google asks us to slow down.", _retry_after(exc)) from exc
         if status == 401 or (status == 403 and reason in ("insufficientPermissions", "forbidden")):
-            raise AuthRevoked(f"{what}: Google refused our access ({reason or status}).") from exc
+            raise AuthRevoked(
+                f"{what}: Google refused our access ({reason or status}).",
+                text=Text.of(
+                    gettext_noop("%(what)s: Google refused our access (%(reason)s)."),
+                    what=Text(what),
+                    reason=str(reason or status),
+                ),
+            ) from exc
         if status == 410 and reason in ("fullSyncRequired", "updatedMinTooLongAgo"):
             raise CursorExpired("Google's sync token expired.") from exc
         if status == 412:

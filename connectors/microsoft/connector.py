@@ -230,7 +230,14 @@ def error_for(status: int, code: str, retry_after: str | None, what: str) -> Con
             wait = None
         return RateLimited(f"{what}: Microsoft asks us to slow down.", wait)
     if status == 401 or (status == 403 and code == "ErrorAccessDenied"):
-        return AuthRevoked(f"{what}: Microsoft refused our access ({code or status}).")
+        return AuthRevoked(
+            f"{what}: Microsoft refused our access ({code or status}).",
+            text=Text.of(
+                gettext_noop("%(what)s: Microsoft refused our access (%(code)s)."),
+                what=Text(what),
+                code=str(code or status),
+            ),
+        )
     if status == 412:
         return EtagMismatch(f"{what}: the event changed in Outlook.")
     if status in (404, 410):

@@ -34,6 +34,7 @@ from requests.adapters import BaseAdapter
 
 from connectors.errors import AuthRevoked, SetupError, Unavailable
 from connectors.net import guard_requests
+from recurrence import Text, gettext_noop
 
 SCOPE_CALENDARS = "https://graph.microsoft.com/Calendars.ReadWrite"
 SCOPES = [SCOPE_CALENDARS]
@@ -202,7 +203,10 @@ class TokenSource:
         wanted = self.stored.get("home_account_id")
         account = next((a for a in accounts if a.get("home_account_id") == wanted), None)
         if account is None:
-            raise AuthRevoked("No Microsoft sign-in is stored for this link: reconnect.")
+            raise AuthRevoked(
+                "No Microsoft sign-in is stored for this link: reconnect.",
+                text=Text(gettext_noop("No Microsoft sign-in is stored for this link: reconnect.")),
+            )
         try:
             result = self._app.acquire_token_silent_with_error(
                 SCOPES, account=account, force_refresh=force_refresh
@@ -215,7 +219,12 @@ class TokenSource:
         if error in ("invalid_grant", "interaction_required", "invalid_client", ""):
             # AADSTS50173/70008/700082 (revoked or expired grants) come as invalid_grant;
             # no result at all means the cache has no refresh token left.
-            raise AuthRevoked("Microsoft no longer accepts the stored sign-in: reconnect.")
+            raise AuthRevoked(
+                "Microsoft no longer accepts the stored sign-in: reconnect.",
+                text=Text(
+                    gettext_noop("Microsoft no longer accepts the stored sign-in: reconnect.")
+                ),
+            )
         raise Unavailable(f"Microsoft's sign-in service answered {error}.")
 
 
