@@ -19,6 +19,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from agenda.models import Meeting
 from agenda.services import meeting_create, meeting_data, meeting_update
@@ -67,16 +68,16 @@ def convert(message: SyncMessage) -> str:
     event is gone, or the provider refused."""
     link = message.link
     if message.code not in CONVERTIBLE:
-        raise ConversionError("This message has no conversion to offer.")
+        raise ConversionError(_("This message has no conversion to offer."))
     if not link.syncs:
-        raise ConversionError("This calendar is not synchronising now; reconnect it first.")
+        raise ConversionError(_("This calendar is not synchronising now; reconnect it first."))
     connector = registry.get(link.provider).connector(link, default_zone=link.user.time_zone)
     try:
         external_id = _external_id(message)
         try:
             item = connector.get(external_id)
         except NotFound as exc:
-            raise ConversionError("The event is no longer in your external calendar.") from exc
+            raise ConversionError(_("The event is no longer in your external calendar.")) from exc
         event = item.event
         suggestion = next(
             (s for s in (event.suggestions if event else ()) if s.flag.value == message.code),
@@ -84,14 +85,16 @@ def convert(message: SyncMessage) -> str:
         )
         if event is None or suggestion is None:
             raise ConversionError(
-                "The event changed since, and CalSync finds no exact conversion for it now."
+                _("The event changed since, and CalSync finds no exact conversion for it now.")
             )
         if suggestion.kind is SuggestionKind.WEEKLY:
             done = _weekly(link, connector, external_id, item.etag, event, suggestion)
         else:
             done = _split(link, external_id, event, suggestion)
     except ConnectorError as exc:
-        raise ConversionError(f"Your external calendar refused the change: {exc}") from exc
+        raise ConversionError(
+            _("Your external calendar refused the change: %(reason)s") % {"reason": exc}
+        ) from exc
     finally:
         # Refreshed tokens are kept, as after a run (calsync/engine/run.py).
         secrets = connector.updated_secrets()
@@ -112,7 +115,7 @@ def _weekly(
 ) -> str:
     if not event.is_organizer:
         raise ConversionError(
-            "Someone else organises this series, so only they can change its repetition."
+            _("Someone else organises this series, so only they can change its repetition.")
         )
     target = suggestion.meetings[0]
     # Only the rule is written: the provider keeps everything else the series holds.
@@ -121,10 +124,10 @@ def _weekly(
     )
     # The next run finds the rewritten series importable and brings it in.
     transaction.on_commit(lambda: scheduler.request_sync(link.pk))
-    return (
-        f"“{event.title}” now repeats weekly in your external calendar, on the same dates; "
+    return _(
+        "“%(title)s” now repeats weekly in your external calendar, on the same dates; "
         "CalSync is bringing it into your calendar."
-    )
+    ) % {"title": event.title}
 
 
 def _start_of(value: datetime | date, zone: str, meeting: Meeting) -> datetime:
@@ -141,9 +144,9 @@ def _split(link: CalendarLink, external_id: str, event: EventData, suggestion: S
         else None
     )
     if meeting is None:
-        raise ConversionError("The meeting is no longer in your calendar.")
+        raise ConversionError(_("The meeting is no longer in your calendar."))
     if len(suggestion.meetings) != 2:
-        raise ConversionError("The event changed since, and needs no split now.")
+        raise ConversionError(_("The event changed since, and needs no split now."))
     length = meeting.end - meeting.start
     first, second = suggestion.meetings
     with transaction.atomic():
@@ -154,4 +157,6 @@ def _split(link: CalendarLink, external_id: str, event: EventData, suggestion: S
             parts.append(replace(common, start=start, end=start + length, rule=part.rule))
         meeting_update(meeting=meeting, data=parts[0])
         meeting_create(owner=meeting.owner, data=parts[1])
-    return f"“{meeting.title}” was split into two weekly meetings; both are being synchronised."
+    return _("“%(title)s” was split into two weekly meetings; both are being synchronised.") % {
+        "title": meeting.title
+    }

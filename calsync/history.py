@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from agenda.models import Meeting
 from agenda.services import meeting_restore, meeting_update
@@ -128,7 +129,7 @@ def record_changes(rows: list[SyncChange | None]) -> None:
 def history_cleanup(*, now: datetime | None = None) -> int:
     """Remove history older than CALSYNC_HISTORY_RETENTION_DAYS; returns how many rows went."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.CALSYNC_HISTORY_RETENTION_DAYS)
-    deleted, _ = SyncChange.objects.filter(created_at__lt=cutoff).delete()
+    deleted, _by_model = SyncChange.objects.filter(created_at__lt=cutoff).delete()
     return deleted
 
 
@@ -217,7 +218,7 @@ def _set_fields(meeting: Meeting, values: dict[str, Any]) -> Meeting:
             "The meeting cannot take those values back: " + " ".join(exc.messages)
         ) from exc
     except (KeyError, TypeError, ValueError) as exc:
-        raise UndoError("The recorded values cannot be applied to this meeting.") from exc
+        raise UndoError(_("The recorded values cannot be applied to this meeting.")) from exc
 
 
 def _complete_times(values: dict[str, Any], source: dict[str, list[Any]], side: int) -> None:
@@ -241,12 +242,12 @@ def undo_change(change: SyncChange) -> Undone:
     with transaction.atomic():
         locked = SyncChange.objects.select_for_update().get(pk=change.pk)
         if locked.undone_at is not None:
-            raise UndoError("This change was undone already.")
+            raise UndoError(_("This change was undone already."))
         meeting = Meeting.all_objects.select_related("owner", "client").get(pk=locked.meeting_id)
         done = Undone()
         if locked.action == "deleted":
             if meeting.deleted_at is None:
-                raise UndoError("The meeting is not deleted any more.")
+                raise UndoError(_("The meeting is not deleted any more."))
             try:
                 meeting_restore(meeting=meeting)
             except ValidationError as exc:
@@ -256,13 +257,13 @@ def undo_change(change: SyncChange) -> Undone:
             done = Undone(restored=1)
         elif locked.action == "updated":
             if meeting.deleted_at is not None:
-                raise UndoError("The meeting was deleted since; restore it first.")
+                raise UndoError(_("The meeting was deleted since; restore it first."))
             old = {name: pair[0] for name, pair in locked.fields.items()}
             _complete_times(old, locked.fields, 0)
             _set_fields(meeting, old)
             done = Undone(reverted=1)
         else:
-            raise UndoError("A meeting that sync created is removed by deleting it.")
+            raise UndoError(_("A meeting that sync created is removed by deleting it."))
         locked.undone_at = timezone.now()
         if locked.conflict_state == ConflictState.OPEN:
             locked.conflict_state = ConflictState.TAKEN
@@ -276,7 +277,7 @@ def undo_last_run(link: CalendarLink) -> Undone:
     here that syncs out. What cannot be undone any more (edited or restored since) is skipped."""
     run, changes = last_run_changes(link)
     if run is None or not changes:
-        raise UndoError("The last synchronisation changed nothing that can be undone.")
+        raise UndoError(_("The last synchronisation changed nothing that can be undone."))
     restored = reverted = 0
     # Oldest first, so a meeting updated and then deleted in one run comes back as it was.
     for change in sorted(changes, key=lambda c: (c.created_at, c.pk)):
@@ -298,7 +299,7 @@ def conflict_keep(change: SyncChange) -> None:
         conflict_state=ConflictState.KEPT
     )
     if not updated:
-        raise UndoError("This conflict was reviewed already.")
+        raise UndoError(_("This conflict was reviewed already."))
 
 
 def conflict_take_other(change: SyncChange) -> Meeting:
@@ -307,11 +308,11 @@ def conflict_take_other(change: SyncChange) -> Meeting:
     with transaction.atomic():
         locked = SyncChange.objects.select_for_update().get(pk=change.pk)
         if locked.conflict_state != ConflictState.OPEN:
-            raise UndoError("This conflict was reviewed already.")
+            raise UndoError(_("This conflict was reviewed already."))
         meeting = Meeting.objects.select_related("owner", "client").filter(pk=locked.meeting_id)
         found = meeting.first()
         if found is None:
-            raise UndoError("The meeting was deleted since.")
+            raise UndoError(_("The meeting was deleted since."))
         values: dict[str, Any] = {}
         for conflict in locked.conflicts:
             loser = "there" if conflict["winner"] == "here" else "here"

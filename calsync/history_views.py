@@ -12,6 +12,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required, tenant_of
@@ -66,9 +68,13 @@ def undo_last_run(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"Undone: {done.restored} meeting{'s' if done.restored != 1 else ''} restored, "
-            f"{done.reverted} change{'s' if done.reverted != 1 else ''} reverted. They are "
-            "synchronised again.",
+            _("Undone: %(meetings)s restored, %(changes)s reverted. They are synchronised again.")
+            % {
+                "meetings": ngettext("%(n)s meeting", "%(n)s meetings", done.restored)
+                % {"n": done.restored},
+                "changes": ngettext("%(n)s change", "%(n)s changes", done.reverted)
+                % {"n": done.reverted},
+            },
         )
     return _back(request)
 
@@ -81,7 +87,7 @@ def conflict_keep(request: HttpRequest, pk: int) -> HttpResponse:
     except history.UndoError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "The merged result stays as it is.")
+        messages.success(request, _("The merged result stays as it is."))
     return _back(request)
 
 
@@ -93,7 +99,7 @@ def conflict_take(request: HttpRequest, pk: int) -> HttpResponse:
     except history.UndoError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "The other side's value was taken; it is synchronised now.")
+        messages.success(request, _("The other side's value was taken; it is synchronised now."))
     return _back(request)
 
 

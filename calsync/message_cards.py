@@ -12,13 +12,15 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.urls import reverse
 from django.utils.formats import date_format, get_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from agenda.models import Meeting
 from calsync.models import CalendarLink, EventMapping, SyncMessage
 
 # The internal end given to series without one (CALSYNC_NO_END_DATE): people read "no end
 # date", never the date itself.
-NO_END_WORDS = "no end date"
+NO_END_WORDS = gettext_lazy("no end date")
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class MessageCard:
 
 
 def readable(text: str) -> str:
-    """A message's text with the internal far-future end said in words."""
+    """A message's text with the internal far-future end said in words (in the active
+    language: "until 31 December 2078" reads "with no end date")."""
     far = settings.CALSYNC_NO_END_DATE
     written_forms = (
         far.isoformat(),
@@ -45,8 +48,8 @@ def readable(text: str) -> str:
         date_format(far, "SHORT_DATE_FORMAT"),
     )
     for written in written_forms:
-        text = text.replace(f"until {written}", f"with {NO_END_WORDS}").replace(
-            written, NO_END_WORDS
+        text = text.replace(f"until {written}", _("with no end date")).replace(
+            written, str(NO_END_WORDS)
         )
     return text
 
@@ -58,7 +61,7 @@ def _when(meeting: Meeting, zone: ZoneInfo) -> str:
         return date_format(day, f"D {get_format('SHORT_DATE_FORMAT')}")
     label = date_format(start, f"D {get_format('SHORT_DATETIME_FORMAT')}")
     if meeting.repeat:
-        return f"{label}, repeating"
+        return _("%(when)s, repeating") % {"when": label}
     return label
 
 
@@ -100,10 +103,10 @@ def cards_for(link: CalendarLink, messages: Iterable[SyncMessage]) -> list[Messa
         elif message.title:
             title, when = message.title, _when_stored(message.start, zone)
         elif message.subject:
-            title, when = "An event in your external calendar", ""
+            title, when = _("An event in your external calendar"), ""
         else:
             title, when = f"{link.provider_label}: {link.calendar_name}", ""
-        cards.append(MessageCard(message, title, when, readable(message.text)))
+        cards.append(MessageCard(message, title, when, readable(message.rendered())))
     return cards
 
 
@@ -114,18 +117,26 @@ def card_url(message: SyncMessage) -> str:
 
 
 def email_body(link: CalendarLink, messages: Iterable[SyncMessage]) -> str:
-    """The e-mail of new messages: each card's meeting, date and text, and where its buttons are."""
+    """The e-mail of new messages: each card's meeting, date and text, and where its buttons are.
+    In the active language: the sender wraps it in the recipient's (``translation.override``)."""
     parts = []
     for card in cards_for(link, messages):
         heading = f"{card.title} ({card.when})" if card.when else card.title
-        link_line = f"\nOpen: {card_url(card.message)}" if settings.CALSYNC_PUBLIC_URL else ""
+        link_line = (
+            "\n" + _("Open: %(url)s") % {"url": card_url(card.message)}
+            if settings.CALSYNC_PUBLIC_URL
+            else ""
+        )
         parts.append(f"{heading}\n{card.text}{link_line}")
     where = (
         ""
         if settings.CALSYNC_PUBLIC_URL
-        else "\n\nThe buttons that fix each of these are on My Account > CalendarSync in CalSync."
+        else "\n\n"
+        + _("The buttons that fix each of these are on My Account > CalendarSync in CalSync.")
     )
-    return (
-        f"CalendarSync has news about {link.provider_label} "
-        f"“{link.calendar_name}” ({link.account}):\n\n" + "\n\n".join(parts) + where
-    )
+    intro = _("CalendarSync has news about %(provider)s “%(calendar)s” (%(account)s):") % {
+        "provider": link.provider_label,
+        "calendar": link.calendar_name,
+        "account": link.account,
+    }
+    return intro + "\n\n" + "\n\n".join(parts) + where

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -252,7 +253,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return HttpResponse(
-            "A bearer token is required.",
+            _("A bearer token is required."),
             status=401,
             content_type="text/plain",
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},

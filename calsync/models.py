@@ -11,30 +11,31 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from accounts.models import Tenant
 from connectors.caldav.hosts import is_icloud_url
 
 
 class Provider(models.TextChoices):
-    GOOGLE = "google", "Google Calendar"
-    MICROSOFT = "microsoft", "Microsoft 365 / Outlook"
-    CALDAV = "caldav", "iCloud / CalDAV"
+    GOOGLE = "google", _("Google Calendar")
+    MICROSOFT = "microsoft", _("Microsoft 365 / Outlook")
+    CALDAV = "caldav", _("iCloud / CalDAV")
 
 
 class Target(models.TextChoices):
-    DEDICATED = "dedicated", "A dedicated calendar"
-    PRIMARY = "primary", "The account's primary calendar"
-    EXISTING = "existing", "An existing calendar"
+    DEDICATED = "dedicated", _("A dedicated calendar")
+    PRIMARY = "primary", _("The account's primary calendar")
+    EXISTING = "existing", _("An existing calendar")
 
 
 class LinkState(models.TextChoices):
     """The connection's health. Billing is a separate flag (``billing_paused``): a link can need
     a reconnect and be unpaid at the same time, and each must be undone on its own."""
 
-    ACTIVE = "active", "Active"
-    NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
-    REVOKED = "revoked", "Revoked"
+    ACTIVE = "active", _("Active")
+    NEEDS_RECONNECT = "needs_reconnect", _("Needs reconnect")
+    REVOKED = "revoked", _("Revoked")
 
 
 class PrivacyLevel(models.TextChoices):
@@ -69,7 +70,7 @@ class CalendarLink(models.Model):
 
     state = models.CharField(max_length=20, choices=LinkState.choices, default=LinkState.ACTIVE)
     billing_paused = models.BooleanField(
-        default=False, help_text="Sync paused because the subscription lapsed or ended."
+        default=False, help_text=_("Sync paused because the subscription lapsed or ended.")
     )
     # Sync bookkeeping, owned by the engine and the scheduler.
     cursor = models.TextField(blank=True)
@@ -159,10 +160,10 @@ class CalendarLink(models.Model):
     @property
     def display_state(self) -> str:
         if self.state == LinkState.REVOKED:
-            return "Revoked"
+            return str(_("Revoked"))
         if self.billing_paused:
-            return "Paused for billing"
-        return self.get_state_display()
+            return str(_("Paused for billing"))
+        return str(self.get_state_display())
 
 
 class EventMapping(models.Model):
@@ -191,10 +192,10 @@ class EventMapping(models.Model):
 
 
 class RunStatus(models.TextChoices):
-    RUNNING = "running", "Running"
-    OK = "ok", "Finished"
-    STOPPED = "stopped", "Stopped: needs your decision"
-    FAILED = "failed", "Failed"
+    RUNNING = "running", _("Running")
+    OK = "ok", _("Finished")
+    STOPPED = "stopped", _("Stopped: needs your decision")
+    FAILED = "failed", _("Failed")
 
 
 class SyncRun(models.Model):
@@ -223,24 +224,60 @@ class SyncRun(models.Model):
         return f"{self.link_id}.{self.lease_token}"
 
     def summary(self) -> str:
-        """The counts in words, for the CalendarSync page."""
+        """The counts in words, for the CalendarSync page (in the active language)."""
         parts = [
-            f"{n} {RUN_COUNT_LABELS.get(k, k.replace('_', ' '))}"
+            RUN_COUNT_LABELS[k] % {"count": n}
+            if k in RUN_COUNT_LABELS
+            else f"{n} {k.replace('_', ' ')}"
             for k, n in sorted(self.counts.items())
         ]
-        return "; ".join(parts) + "." if parts else "Nothing changed."
+        return "; ".join(parts) + "." if parts else str(_("Nothing changed."))
 
 
+# The English reads the same for one and for many ("1 copies recognised again", as it always
+# did); the plural forms are there for languages whose words change with the count.
 RUN_COUNT_LABELS = {
-    "created_here": "new from the external calendar",
-    "updated_here": "updated from the external calendar",
-    "deleted_here": "deleted here after removal there",
-    "created_there": "sent to the external calendar",
-    "updated_there": "updated in the external calendar",
-    "deleted_there": "removed from the external calendar",
-    "recovered": "copies recognised again",
-    "skipped": "skipped (see messages)",
-    "retry_next_run": "changed meanwhile, retried next time",
+    "created_here": ngettext_lazy(
+        "%(count)s new from the external calendar",
+        "%(count)s new from the external calendar",
+        "count",
+    ),
+    "updated_here": ngettext_lazy(
+        "%(count)s updated from the external calendar",
+        "%(count)s updated from the external calendar",
+        "count",
+    ),
+    "deleted_here": ngettext_lazy(
+        "%(count)s deleted here after removal there",
+        "%(count)s deleted here after removal there",
+        "count",
+    ),
+    "created_there": ngettext_lazy(
+        "%(count)s sent to the external calendar",
+        "%(count)s sent to the external calendar",
+        "count",
+    ),
+    "updated_there": ngettext_lazy(
+        "%(count)s updated in the external calendar",
+        "%(count)s updated in the external calendar",
+        "count",
+    ),
+    "deleted_there": ngettext_lazy(
+        "%(count)s removed from the external calendar",
+        "%(count)s removed from the external calendar",
+        "count",
+    ),
+    "recovered": ngettext_lazy(
+        "%(count)s copies recognised again", "%(count)s copies recognised again", "count"
+    ),
+    "skipped": ngettext_lazy(
+        "%(count)s skipped (see messages)", "%(count)s skipped (see messages)", "count"
+    ),
+    "retry_next_run": ngettext_lazy(
+        "%(count)s changed meanwhile, retried next time",
+        "%(count)s changed meanwhile, retried next time",
+        "count",
+    ),
 }
 
 
@@ -252,7 +289,11 @@ class SyncMessage(models.Model):
     # The item it is about: our meeting id or the provider's id (either may be empty).
     subject = models.CharField(max_length=1100)
     code = models.CharField(max_length=40)
+    # The English words, for the admin, the logs and rows from before ``source``.
     text = models.TextField()
+    # What the pages and e-mails render in their reader's language: the message's template and
+    # parameters (calsync/texts.py). Null for rows written before it existed: they show ``text``.
+    source = models.JSONField(null=True, blank=True)
     # The item's title and start (ISO date or date-time) when the run knew them: the card names
     # an event that never became a meeting here by these.
     title = models.CharField(max_length=255, blank=True)
@@ -275,6 +316,12 @@ class SyncMessage(models.Model):
     def __str__(self) -> str:
         return f"{self.code}: {self.text[:60]}"
 
+    def rendered(self) -> str:
+        """The message in the active language (its English ``text`` for rows without source)."""
+        from calsync.texts import render
+
+        return render(self.source) if self.source else self.text
+
 
 class ChannelState(models.TextChoices):
     """Where a push channel is in its life (calsync/push.py).
@@ -286,12 +333,12 @@ class ChannelState(models.TextChoices):
     ``failed`` are final. Notifications count only for ``creating``, ``active`` and ``retiring``.
     """
 
-    CREATING = "creating", "Being created"
-    ACTIVE = "active", "Active"
-    RETIRING = "retiring", "Being replaced"
-    STOPPING = "stopping", "Stop not confirmed"
-    STOPPED = "stopped", "Stopped"
-    FAILED = "failed", "Could not be created"
+    CREATING = "creating", _("Being created")
+    ACTIVE = "active", _("Active")
+    RETIRING = "retiring", _("Being replaced")
+    STOPPING = "stopping", _("Stop not confirmed")
+    STOPPED = "stopped", _("Stopped")
+    FAILED = "failed", _("Could not be created")
 
 
 LIVE_CHANNEL_STATES = (ChannelState.CREATING, ChannelState.ACTIVE, ChannelState.RETIRING)
@@ -365,25 +412,25 @@ class PushChannel(models.Model):
 class ChangeReason(models.TextChoices):
     """Why sync changed a meeting or its outside copy (issue 16 §2, PRODUCT 38)."""
 
-    OUTSIDE_EDIT = "outside_edit", "Edited in the external calendar"
-    EDIT_HERE = "edit_here", "Edited here"
-    MERGE = "merge", "Both sides edited: merged field by field"
-    CONFLICT = "conflict", "Conflict: the most recently modified side won"
-    DELETION = "deletion", "Deleted on the other side"
-    RECURRENCE = "recurrence", "Repetition flagged (see the message)"
-    RECOVERED = "recovered", "Copy recognised again"
+    OUTSIDE_EDIT = "outside_edit", _("Edited in the external calendar")
+    EDIT_HERE = "edit_here", _("Edited here")
+    MERGE = "merge", _("Both sides edited: merged field by field")
+    CONFLICT = "conflict", _("Conflict: the most recently modified side won")
+    DELETION = "deletion", _("Deleted on the other side")
+    RECURRENCE = "recurrence", _("Repetition flagged (see the message)")
+    RECOVERED = "recovered", _("Copy recognised again")
 
 
 class ChangeDirection(models.TextChoices):
-    HERE = "here", "From the external calendar to CalSync"
-    THERE = "there", "From CalSync to the external calendar"
+    HERE = "here", _("From the external calendar to CalSync")
+    THERE = "there", _("From CalSync to the external calendar")
 
 
 class ConflictState(models.TextChoices):
-    NONE = "", "No conflict"
-    OPEN = "open", "To review"
-    KEPT = "kept", "Result kept"
-    TAKEN = "taken", "Other side taken"
+    NONE = "", _("No conflict")
+    OPEN = "open", _("To review")
+    KEPT = "kept", _("Result kept")
+    TAKEN = "taken", _("Other side taken")
 
 
 class SyncChange(models.Model):

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Tenant, User
 from accounts.services import audit_record
@@ -21,9 +23,9 @@ from calsync.models import CalendarLink, LinkState, PracticePrivacy, PrivacyLeve
 
 KINDS: tuple[Kind, ...] = (Kind.CLIENT, Kind.OTHER, Kind.PERSONAL)
 KIND_LABELS = {
-    Kind.CLIENT: "Client appointments",
-    Kind.OTHER: "Other meetings",
-    Kind.PERSONAL: "Personal meetings",
+    Kind.CLIENT: gettext_lazy("Client appointments"),
+    Kind.OTHER: gettext_lazy("Other meetings"),
+    Kind.PERSONAL: gettext_lazy("Personal meetings"),
 }
 
 
@@ -83,8 +85,8 @@ def _checked(rules: PracticePrivacy, levels: dict[str, str]) -> dict[str, str]:
         level = _parse(levels[kind], kind)
         if level not in allowed_levels(rules, kind):
             raise ValidationError(
-                f"{KIND_LABELS[kind]}: your practice does not allow a level looser than "
-                f"“{PrivacyLevel(_default(rules, kind)).label}”.",
+                _("%(kind)s: your practice does not allow a level looser than “%(level)s”.")
+                % {"kind": KIND_LABELS[kind], "level": PrivacyLevel(_default(rules, kind)).label},
                 code="not_allowed",
             )
         chosen[f"privacy_{kind}"] = str(level)
@@ -96,7 +98,9 @@ def _parse(value: str, kind: Kind) -> Level:
         return Level(value)
     except ValueError:
         raise ValidationError(
-            f"{KIND_LABELS[kind]}: “{value}” is not a privacy level.", code="invalid"
+            _("%(kind)s: “%(value)s” is not a privacy level.")
+            % {"kind": KIND_LABELS[kind], "value": value},
+            code="invalid",
         ) from None
 
 
@@ -144,11 +148,15 @@ def practice_privacy_update(
         title = " ".join(str(titles[kind]).split())  # one line: it is a calendar event's title
         if not title:
             raise ValidationError(
-                f"{KIND_LABELS[kind]}: a busy copy needs a title, e.g. “Busy”.", code="blank"
+                _("%(kind)s: a busy copy needs a title, e.g. “Busy”.")
+                % {"kind": KIND_LABELS[kind]},
+                code="blank",
             )
         if len(title) > 120:
             raise ValidationError(
-                f"{KIND_LABELS[kind]}: the title is longer than 120 characters.", code="long"
+                _("%(kind)s: the title is longer than 120 characters.")
+                % {"kind": KIND_LABELS[kind]},
+                code="long",
             )
         setattr(rules, f"{kind}_title", title)
     rules.staff_may_loosen = staff_may_loosen

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import (
@@ -45,8 +46,10 @@ def settings_privacy(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(
                 request,
-                "The privacy rules were saved. Calendars they change are rewritten at their "
-                "next synchronisation, which starts now.",
+                _(
+                    "The privacy rules were saved. Calendars they change are rewritten at their "
+                    "next synchronisation, which starts now."
+                ),
             )
             return redirect("settings_privacy")
     return render(request, "calsync/settings_privacy.html", {"form": form})
@@ -75,7 +78,7 @@ def link_privacy(request: HttpRequest, pk: int) -> HttpResponse:
         if changed:
             messages.success(
                 request,
-                "Privacy levels saved. Your outside calendar's copies are being rewritten now.",
+                _("Privacy levels saved. Your outside calendar's copies are being rewritten now."),
             )
     return redirect("calsync:calendarsync")
 

@@ -39,6 +39,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from calsync import scheduler
 from calsync.models import (
@@ -702,14 +703,16 @@ def current_channel(link: CalendarLink) -> PushChannel | None:
 def describe(link: CalendarLink, channels: Iterable[PushChannel], now: datetime) -> str:
     """One line for the CalendarSync page about instant updates on this link."""
     if not supports(link.provider):
-        return "Instant updates are not available for this calendar: it syncs every few minutes."
+        return _("Instant updates are not available for this calendar: it syncs every few minutes.")
     if not enabled():
-        return "Instant updates are off on this installation: the calendar syncs every few minutes."
+        return _(
+            "Instant updates are off on this installation: the calendar syncs every few minutes."
+        )
     if not link.syncs:
         return ""
     live = [c for c in channels if c.state in LIVE_CHANNEL_STATES]
     if any(c.healthy(now) for c in live):
-        return "Instant updates on: changes made there arrive within seconds."
+        return _("Instant updates on: changes made there arrive within seconds.")
     if live:
-        return "Instant updates are starting; until then the calendar syncs every few minutes."
-    return "Instant updates are not working right now; the calendar syncs every few minutes."
+        return _("Instant updates are starting; until then the calendar syncs every few minutes.")
+    return _("Instant updates are not working right now; the calendar syncs every few minutes.")

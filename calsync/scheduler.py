@@ -20,11 +20,14 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
+from calsync import texts
 from calsync.engine.run import RUNNING_LINK, Outcome
 from calsync.models import CalendarLink, LinkState, SyncMessage
 from connectors import quota
+from recurrence import Text
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +244,7 @@ def after_run(link_id: int, outcome: Outcome, *, now: datetime | None = None) ->
             extra={"failures": link.failure_count, "wait_seconds": wait},
         )
     elif outcome.status == "needs-reconnect":
-        _tell_reconnect(link_id, outcome.detail)
+        _tell_reconnect(link_id, outcome.detail, outcome.detail_text)
     elif outcome.status == "continues":
         # A long run (a big first sync) used its time and committed its part: the next part
         # starts at once, on the interactive queue like the first sync itself.
@@ -258,32 +261,39 @@ def after_run(link_id: int, outcome: Outcome, *, now: datetime | None = None) ->
             request_sync(link_id, countdown=wait)
 
 
-def _tell_reconnect(link_id: int, detail: str) -> None:
+def _tell_reconnect(link_id: int, detail: str, detail_text: Text | None = None) -> None:
     """A revoked grant (PRODUCT 26): a message on the page and one e-mail saying how to
     reconnect. The message is recorded once per link and reason, so repeated runs do not mail
     again."""
     link = CalendarLink.objects.select_related("user").filter(pk=link_id).first()
     if link is None:
         return
-    text = (
-        f"{link.provider_label} ({link.account}) no longer accepts CalSync's access "
-        f"({detail}). Sync has stopped. To reconnect, press Reconnect next to this calendar on the "
-        "CalendarSync page: the link, its meetings and where sync stopped are kept."
+    source = texts.text(
+        gettext_noop(
+            "%(provider)s (%(account)s) no longer accepts CalSync's access (%(detail)s). Sync "
+            "has stopped. To reconnect, press Reconnect next to this calendar on the "
+            "CalendarSync page: the link, its meetings and where sync stopped are kept."
+        ),
+        provider=texts.label(link.provider_label),
+        account=link.account,
+        detail=detail_text or detail,
     )
     message, created = SyncMessage.objects.get_or_create(
         link=link,
         subject="",
         code="reconnect",
         fingerprint=str(link.lease_token),
-        defaults={"text": text},
+        defaults={"text": texts.english(source), "source": texts.to_source(source)},
     )
     if created:
-        send_mail(
-            subject="CalendarSync: please reconnect your calendar",
-            message=text,
-            from_email=None,
-            recipient_list=[link.user.email],
-        )
+        # In the recipient's language (the task runs in a worker, with none of its own).
+        with translation.override(link.user.preferred_language()):
+            send_mail(
+                subject=gettext("CalendarSync: please reconnect your calendar"),
+                message=texts.render(texts.to_source(source)),
+                from_email=None,
+                recipient_list=[link.user.email],
+            )
         SyncMessage.objects.filter(pk=message.pk).update(emailed_at=timezone.now())
 
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import audit_record
@@ -49,7 +50,7 @@ def link_create(
     of meeting chosen at Setup (the practice's defaults for any not given). ``ValidationError``
     if this calendar is linked already or a level is looser than the practice allows."""
     if not user.is_practice_staff or user.tenant is None:
-        raise ValidationError("Only staff members have a calendar to link.")
+        raise ValidationError(_("Only staff members have a calendar to link."))
     entitlement = sync_entitlement(user)
     if not entitlement.allowed:
         raise ValidationError(entitlement.reason)
@@ -79,7 +80,7 @@ def link_create(
                 details={"link": link.pk, "provider": link.provider, "target": link.target},
             )
     except IntegrityError as exc:
-        raise ValidationError("This calendar is linked to your account already.") from exc
+        raise ValidationError(_("This calendar is linked to your account already.")) from exc
     _open_push_channel(link)
     return link
 
@@ -100,12 +101,15 @@ def link_reconnect(
     that account, and quietly pointing them at another would duplicate every meeting there."""
     if link.state == LinkState.REVOKED:
         raise ValidationError(
-            "This calendar link was revoked: set it up again instead of reconnecting."
+            _("This calendar link was revoked: set it up again instead of reconnecting.")
         )
     if account.casefold() != link.account.casefold():
         raise ValidationError(
-            f"You signed in as {account}, but this calendar belongs to {link.account}. "
-            f"Reconnect with {link.account}, or revoke this link and set up the other account."
+            _(
+                "You signed in as %(account)s, but this calendar belongs to %(owner)s. "
+                "Reconnect with %(owner)s, or revoke this link and set up the other account."
+            )
+            % {"account": account, "owner": link.account}
         )
     with transaction.atomic():
         locked = CalendarLink.objects.select_for_update().get(pk=link.pk)

@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import current_user, get_object_for_tenant, staff_required
@@ -170,7 +171,7 @@ def setup_caldav(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             if not calendars:
-                form.add_error("target", "This account has no calendar yet: let us create one.")
+                form.add_error("target", _("This account has no calendar yet: let us create one."))
             else:
                 request.session[PENDING_CALDAV] = {
                     "server_url": account.server_url,
@@ -193,7 +194,7 @@ def setup_caldav_choose(request: HttpRequest) -> HttpResponse:
         return refused
     pending: dict[str, Any] | None = request.session.get(PENDING_CALDAV)
     if not pending:
-        messages.error(request, "Start the CalDAV setup again: the first step was not found.")
+        messages.error(request, _("Start the CalDAV setup again: the first step was not found."))
         return redirect("calsync:setup_caldav")
     choices = [(cid, name) for cid, name in pending["calendars"]]
     form = ChooseCalendarForm(request.POST or None, calendars=choices)
@@ -257,7 +258,7 @@ def _save_link(request: HttpRequest, success: str, **link: Any) -> HttpResponse:
 def setup_google(request: HttpRequest) -> HttpResponse:
     """*Set up Google Calendar*: choose the calendar, then Google's consent page (PRODUCT 2, 4)."""
     if not google_oauth.enabled():
-        messages.error(request, "Google Calendar is not configured on this installation.")
+        messages.error(request, _("Google Calendar is not configured on this installation."))
         return redirect("calsync:calendarsync")
     if refused := _not_entitled(request):
         return refused
@@ -323,7 +324,9 @@ def google_callback(request: HttpRequest) -> HttpResponse:
 def setup_microsoft(request: HttpRequest) -> HttpResponse:
     """*Set up Microsoft 365 / Outlook*: choose the calendar, then Microsoft's consent page."""
     if not microsoft_oauth.enabled():
-        messages.error(request, "Microsoft 365 / Outlook is not configured on this installation.")
+        messages.error(
+            request, _("Microsoft 365 / Outlook is not configured on this installation.")
+        )
         return redirect("calsync:calendarsync")
     if refused := _not_entitled(request):
         return refused
@@ -393,13 +396,17 @@ def reconnect(request: HttpRequest, pk: int) -> HttpResponse:
     the server and user prefilled."""
     link = _link_for(request, pk)
     if link.state == LinkState.REVOKED:
-        messages.error(request, "This calendar link was revoked: set it up again instead.")
+        messages.error(request, _("This calendar link was revoked: set it up again instead."))
         return redirect("calsync:calendarsync")
     if link.provider == Provider.CALDAV:
         return _reconnect_caldav(request, link)
     oauth: Any = google_oauth if link.provider == Provider.GOOGLE else microsoft_oauth
     if not oauth.enabled():
-        messages.error(request, f"{link.provider_label} is not available on this installation.")
+        messages.error(
+            request,
+            _("%(provider)s is not available on this installation.")
+            % {"provider": link.provider_label},
+        )
         return redirect("calsync:calendarsync")
     if request.method == "POST":
         callback = (
@@ -443,9 +450,11 @@ def _reconnect_caldav(request: HttpRequest, link: CalendarLink) -> HttpResponse:
             if link.calendar_id not in found:
                 form.add_error(
                     None,
-                    f"The calendar “{link.calendar_name or link.calendar_id}” was not found "
-                    "for this user on this server. Check the user name, or revoke this link "
-                    "and set up the calendar again.",
+                    _(
+                        "The calendar “%(calendar)s” was not found for this user on this server. "
+                        "Check the user name, or revoke this link and set up the calendar again."
+                    )
+                    % {"calendar": link.calendar_name or link.calendar_id},
                 )
             else:
                 if account.server_url != link.server_url:
@@ -470,8 +479,8 @@ def _finish_reconnect(
         scheduler.request_sync(link.pk)
     messages.success(
         request,
-        f"Reconnected {link.provider_label} ({link.account}): synchronisation "
-        "continues where it stopped.",
+        _("Reconnected %(provider)s (%(account)s): synchronisation continues where it stopped.")
+        % {"provider": link.provider_label, "account": link.account},
     )
     return redirect("calsync:calendarsync")
 
@@ -490,7 +499,7 @@ def allow_deletions(request: HttpRequest, pk: int) -> HttpResponse:
     """The user's answer to the mass-delete guard (PRODUCT 18): the next run may delete."""
     link = _link_for(request, pk)
     CalendarLink.objects.filter(pk=link.pk).update(allow_mass_delete=True)
-    messages.success(request, "The deletions are allowed: the next sync applies them.")
+    messages.success(request, _("The deletions are allowed: the next sync applies them."))
     return redirect("calsync:calendarsync")
 
 
@@ -502,15 +511,15 @@ def dismiss_message(request: HttpRequest, pk: int) -> HttpResponse:
     link = _link_for(request, pk)
     raw = request.POST.get("message", "")
     if not raw.isdigit():
-        messages.error(request, "That message was not found.")
+        messages.error(request, _("That message was not found."))
         return redirect("calsync:calendarsync")
     dismissed = SyncMessage.objects.filter(
         link=link, pk=int(raw), dismissed_at__isnull=True
     ).update(dismissed_at=timezone.now())
     if dismissed:
-        messages.success(request, "The message was dismissed.")
+        messages.success(request, _("The message was dismissed."))
     else:
-        messages.info(request, "That message was dismissed already.")
+        messages.info(request, _("That message was dismissed already."))
     return redirect("calsync:calendarsync")
 
 
@@ -531,41 +540,49 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
         personal, work = microsoft_oauth.CONSENT_PERSONAL, microsoft_oauth.CONSENT_WORK
         if consent_page == personal:
             where = format_html(
-                '<a href="{}">{}</a> (personal Microsoft account)', personal, personal
+                _('<a href="{url}">{url}</a> (personal Microsoft account)'), url=personal
             )
         else:
             where = format_html(
-                '<a href="{}">{}</a> (work or school account; for a personal account: '
-                '<a href="{}">{}</a>)',
-                work,
-                work,
-                personal,
-                personal,
+                _(
+                    '<a href="{work}">{work}</a> (work or school account; for a personal '
+                    'account: <a href="{personal}">{personal}</a>)'
+                ),
+                work=work,
+                personal=personal,
             )
         messages.success(
             request,
             format_html(
-                "Sync with {} ({}) was revoked and the stored Microsoft sign-in deleted. "
-                "Microsoft has no per-app revoke, so CalSync's consent stays on your account "
-                "until you remove it at {}. Your meetings and the external events stay as they "
-                "are.",
-                link.provider_label,
-                link.account,
-                where,
+                _(
+                    "Sync with {provider} ({account}) was revoked and the stored Microsoft "
+                    "sign-in deleted. Microsoft has no per-app revoke, so CalSync's consent stays "
+                    "on your account until you remove it at {where}. Your meetings and the "
+                    "external events stay as they are."
+                ),
+                provider=link.provider_label,
+                account=link.account,
+                where=where,
             ),
         )
     elif confirmed:
         messages.success(
             request,
-            f"Access to {link.provider_label} ({link.account}) was revoked and the "
-            "stored credentials deleted. Your meetings and the external events stay as they are.",
+            _(
+                "Access to %(provider)s (%(account)s) was revoked and the stored credentials "
+                "deleted. Your meetings and the external events stay as they are."
+            )
+            % {"provider": link.provider_label, "account": link.account},
         )
     else:
         messages.warning(
             request,
-            f"Sync stopped and the stored credentials were deleted, but "
-            f"{link.provider_label} could not be reached to revoke the grant: remove "
-            "CalSync's access in your account's security settings.",
+            _(
+                "Sync stopped and the stored credentials were deleted, but %(provider)s could "
+                "not be reached to revoke the grant: remove CalSync's access in your account's "
+                "security settings."
+            )
+            % {"provider": link.provider_label},
         )
     return redirect("calsync:calendarsync")
 
@@ -620,13 +637,13 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     wants_json = "application/json" in request.headers.get("Accept", "")
     if not link.syncs:
         text, queued, code = (
-            "This calendar is not syncing, so it cannot be synchronised.",
+            _("This calendar is not syncing, so it cannot be synchronised."),
             False,
             409,
         )
     elif scheduler.sync_paused():
         text, queued, code = (
-            "Synchronisation is paused by the operators; try again later.",
+            _("Synchronisation is paused by the operators; try again later."),
             False,
             503,
         )
@@ -634,13 +651,13 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
         SYNC_BUTTON_KEY.format(request.user.pk), 1, timeout=settings.CALSYNC_SYNC_BUTTON_SECONDS
     ):
         text, queued, code = (
-            "A synchronisation was just requested; please wait a moment.",
+            _("A synchronisation was just requested; please wait a moment."),
             False,
             429,
         )
     else:
         scheduler.request_sync(link.pk)
-        text, queued, code = "Synchronising…", True, 202
+        text, queued, code = _("Synchronising…"), True, 202
     if wants_json:
         return JsonResponse({"queued": queued, "message": text, **_status(link)}, status=code)
     (messages.success if queued else messages.warning)(request, text)

@@ -6,10 +6,36 @@ above them looks at HTTP status codes or library exception types.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from recurrence.translation import gettext_noop
+
+if TYPE_CHECKING:
+    from recurrence import Text
+
+# What a connector was doing when one item failed: the start of the reason a sync message gives
+# ("Creating an event: the CalDAV server refused this event ..."), translated when it is read.
+READING = gettext_noop("Reading an event")
+READING_SERIES = gettext_noop("Reading a repeating event")
+CREATING = gettext_noop("Creating an event")
+UPDATING = gettext_noop("Updating an event")
+DELETING = gettext_noop("Deleting an event")
+
 
 class ConnectorError(Exception):
     """Base of every connector error. ``str(error)`` is safe to show and to log: connectors never
-    put credentials into messages."""
+    put credentials into messages.
+
+    ``text``: the message in translatable form (a ``recurrence.Text`` whose template is marked
+    with ``gettext_noop``), when the error is one a user reads later in a sync message; the
+    engine stores it so the message shows in its reader's language (issue 18 §11)."""
+
+    text: Text | None = None
+
+    def __init__(self, message: str = "", *args: object, text: Text | None = None) -> None:
+        super().__init__(message, *args)
+        if text is not None:
+            self.text = text
 
 
 class AuthRevoked(ConnectorError):
@@ -19,8 +45,10 @@ class AuthRevoked(ConnectorError):
 class RateLimited(ConnectorError):
     """The provider asked us to slow down; retry after ``retry_after`` seconds (None: unknown)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, text: Text | None = None
+    ) -> None:
+        super().__init__(message, text=text)
         self.retry_after = retry_after
 
 
@@ -52,8 +80,10 @@ class InvalidData(ConnectorError):
 
     ``item_id`` names the one item concerned, so a run can skip it and go on."""
 
-    def __init__(self, message: str, item_id: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, item_id: str | None = None, *, text: Text | None = None
+    ) -> None:
+        super().__init__(message, text=text)
         self.item_id = item_id
 
 

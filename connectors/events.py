@@ -8,7 +8,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from recurrence import Flag, Rule, Suggestion
+from recurrence import Flag, Rule, Suggestion, Text
 
 # The fields of an event that sync owns, named as in the engine's snapshots. An update names the
 # ones it changes (``Connector.update(fields=...)``); a connector writes exactly those and keeps
@@ -98,6 +98,9 @@ class RemoteItem:
     etag: str
     event: EventData | None
     problem: str = ""
+    # The problem in translatable form (``recurrence.Text``) when the error had one; the message
+    # about the item is then shown in its reader's language.
+    problem_text: Text | None = None
 
     @property
     def deleted(self) -> bool:
@@ -107,4 +110,11 @@ class RemoteItem:
 def unreadable(external_id: str, etag: str, error: Exception) -> RemoteItem:
     """The listing's entry for an item whose content is malformed (QUALITY: bad input from a
     provider skips that one event with a message; the rest of the run goes on)."""
-    return RemoteItem(external_id, etag, None, problem=str(error))
+    words = getattr(error, "text", None)
+    return RemoteItem(
+        external_id,
+        etag,
+        None,
+        problem=str(error),
+        problem_text=words if isinstance(words, Text) else None,
+    )

@@ -53,6 +53,7 @@ import urllib3.connectionpool
 import urllib3.exceptions
 import urllib3.util.connection
 from django.conf import settings
+from django.utils.translation import gettext as _
 from niquests import PreparedRequest, Session
 from niquests.adapters import HTTPAdapter as NiquestsAdapter
 from prometheus_client import Counter
@@ -215,19 +216,23 @@ def check_server_url(url: str) -> str:
         hostname = parts.hostname
         port = parts.port
     except ValueError as exc:
-        raise SetupError("The server address has an invalid host or port.") from exc
+        raise SetupError(_("The server address has an invalid host or port.")) from exc
     if scheme not in ("http", "https") or not hostname:
-        raise SetupError("Enter the server address as a URL, e.g. https://caldav.example.com/.")
+        raise SetupError(_("Enter the server address as a URL, e.g. https://caldav.example.com/."))
     if scheme == "http" and not settings.CALSYNC_ALLOW_HTTP:
-        raise SetupError("Use an https:// address: the password must not travel unencrypted.")
+        raise SetupError(_("Use an https:// address: the password must not travel unencrypted."))
     if parts.username or parts.password:
-        raise SetupError("Put the user name and password in their own fields, not in the address.")
+        raise SetupError(
+            _("Put the user name and password in their own fields, not in the address.")
+        )
     try:
         infos = socket.getaddrinfo(
             hostname, port or (443 if scheme == "https" else 80), type=socket.SOCK_STREAM
         )
     except (socket.gaierror, UnicodeError) as exc:
-        raise SetupError(f"The server name {hostname} could not be found.") from exc
+        raise SetupError(
+            _("The server name %(host)s could not be found.") % {"host": hostname}
+        ) from exc
     host = hostname.lower()
     check_addresses(host, (str(info[4][0]) for info in infos))
     if ":" in host:

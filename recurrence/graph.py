@@ -298,7 +298,7 @@ def _check_expressible(rule: Rule, series: Series, recurrence: dict[str, Any]) -
         text = Text.of(
             gettext_noop(
                 "This meeting repeats on the fifth %(weekday)s of the month, which Outlook cannot "
-                "express (it has no \u201cfifth\u201d, only \u201clast\u201d), so it was not "
+                "express (it has no “fifth”, only “last”), so it was not "
                 "written to Outlook. Tip: repeat it on the last %(weekday)s instead, or create the "
                 "occurrences as separate meetings."
             ),

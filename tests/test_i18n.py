@@ -19,8 +19,10 @@ from django.utils.translation import trans_real
 
 from accounts.models import Role, User
 from billing.services import credits_grant, subscription_purchase
+from calsync.engine import run as sync_run
+from calsync.engine.plan import Note
 from calsync.models import LinkState
-from recurrence import Frequency, Rule, Weekday
+from recurrence import Frequency, Rule, Weekday, from_rrule
 from tests import i18n_checks
 from tests.factories import PASSWORD, TenantFactory, UserFactory, make_meeting
 from tests.test_scheduler import make_link
@@ -133,6 +135,7 @@ DATA_WORDS = frozenset(
     {"Praktijk", "Noord", "Anna", "Visser", "Bram", "Smit", "Cees", "Bakker", "Weekoverleg"}
     | {"Intake", "Oude", "agenda", "CS_Anna", "anna", "bram", "cees", "boss", "example", "test"}
     | {"gmail", "noord", "praktijk", "Factuur"}
+    | {"CS"}  # "CS_Anna" reads as the words "CS" and "Anna"
 )
 
 
@@ -167,8 +170,19 @@ def test_no_page_shows_unmarked_words_in_any_role(pseudo: None) -> None:
         rule=Rule(Frequency.WEEKLY, until=date(2027, 6, 29), weekdays=frozenset([Weekday(1)])),
     )
     single = make_meeting(staff, title="Intake", start=timezone.now() + timedelta(days=1))
-    make_link(staff, cursor="t", last_success_at=timezone.now(), calendar_name="CS_Anna")
+    synced = make_link(staff, cursor="t", last_success_at=timezone.now(), calendar_name="CS_Anna")
     broken = make_link(staff, state=LinkState.NEEDS_RECONNECT, calendar_name="Oude agenda")
+    # Messages stored the way a run stores them: one of the engine's own, one of the recurrence
+    # module's; each keeps its source and the page renders it in the reader's language.
+    daily = from_rrule("RRULE:FREQ=DAILY;INTERVAL=3", datetime(2026, 12, 1, 9, 0, tzinfo=AMS))
+    unsynced = sync_run.not_synchronised(single, OverflowError())
+    sync_run._notes(
+        synced,
+        [
+            Note(str(single.pk), "invalid", unsynced, "1"),
+            Note("outside-1", "daily", daily.messages[0], "2", "Weekoverleg", "2026-12-01"),
+        ],
+    )
 
     anonymous = Client()
     found = _unmarked(

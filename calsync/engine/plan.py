@@ -31,6 +31,8 @@ from typing import Any
 
 from calsync.engine.fields import FULL_PRIVACY, SYNCED_FIELDS, Kind, Level, Privacy, Snapshot
 from connectors.events import TIME_FIELDS
+from recurrence import Text
+from recurrence.translation import gettext_noop
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,11 @@ class Remote:
     meeting_version: int | None = None  # and the meeting's version it was written from
     organizer: bool = True
     eligible: bool = True  # False: past, on a first sync
-    problems: tuple[tuple[str, str], ...] = ()  # (code, message) for the user
+    # (code, message) for the user: a ``recurrence.Message`` (a str that keeps its ``Text``).
+    problems: tuple[tuple[str, str], ...] = ()
     importable: bool = True  # False: a series the internal calendar cannot hold
-    unreadable: str = ""  # why its content could not be read: skipped this run, never deleted
+    # Why its content could not be read: skipped this run, never deleted.
+    unreadable: str | Text = ""
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,9 @@ class Note:
 
     subject: str
     code: str
-    text: str
+    # A translatable ``Text`` (rendered in the reader's language when shown), a
+    # ``recurrence.Message`` (which keeps one), or plain words shown as they are.
+    text: str | Text
     fingerprint: str
     # What the item is called and when it starts (the snapshot's "title" and "start"), so the
     # page's card can name an event that was never imported (issue 18 §3).
@@ -233,7 +239,8 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
-    stopped: str = ""  # why the run stopped without acting (the mass-delete guard)
+    stopped: str = ""  # why the run stopped without acting (the mass-delete guard), in English
+    stopped_text: Text | None = None  # the same, translatable (for the message)
 
     def count(self, kind: type[Action]) -> int:
         return sum(isinstance(a, kind) for a in self.actions)
@@ -336,7 +343,9 @@ def plan(
         pair = by_external.get(there.external_id)
         if there.unreadable:
             subject = str(pair.meeting_id) if pair else there.external_id
-            result.notes.append(Note(subject, "unreadable", there.unreadable, there.unreadable))
+            result.notes.append(
+                Note(subject, "unreadable", there.unreadable, _words(there.unreadable))
+            )
             if pair is not None:
                 seen_meetings.add(pair.meeting_id)  # leave both sides alone until it is fixed
             continue
@@ -701,14 +710,25 @@ def _guard(result: Plan, mapped: int, share: float, minimum: int, allowed: bool)
     deletions = result.count(DeleteHere) + result.count(DeleteThere)
     if allowed or deletions < minimum or mapped == 0 or deletions <= share * mapped:
         return
-    result.stopped = (
-        f"This sync would delete {deletions} of your {mapped} synchronised meetings at once. "
-        "That can happen when a calendar was emptied or swapped, or a provider had a fault, so "
-        "nothing was deleted. If the deletions are right, allow them on the CalendarSync page."
+    result.stopped_text = Text.of(
+        gettext_noop(
+            "This sync would delete %(deletions)s of your %(mapped)s synchronised meetings at "
+            "once. That can happen when a calendar was emptied or swapped, or a provider had a "
+            "fault, so nothing was deleted. If the deletions are right, allow them on the "
+            "CalendarSync page."
+        ),
+        deletions=deletions,
+        mapped=mapped,
     )
+    result.stopped = _words(result.stopped_text)
     # Nothing is applied and the cursor is not stored: the same changes come back next run,
     # when the user has decided.
     result.actions = []
+
+
+def _words(text: str | Text) -> str:
+    """The English words of a note's text (its fingerprint, the run's error)."""
+    return text.render(lambda s: s) if isinstance(text, Text) else str(text)
 
 
 def _fingerprint(snapshot: Snapshot) -> str:

@@ -26,7 +26,8 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from accounts.models import User
 from agenda.changeseq import committed_high_water
@@ -57,6 +58,7 @@ from calsync.models import (
     SyncRun,
 )
 from calsync.privacy import link_privacy
+from calsync.texts import to_source
 from connectors import credentials, quota, registry
 from connectors.base import Connector, NewItem, Written
 from connectors.errors import (
@@ -70,7 +72,8 @@ from connectors.errors import (
     RateLimited,
 )
 from connectors.events import RemoteItem
-from recurrence import Flag, Message
+from recurrence import Flag, Message, Text
+from recurrence.translation import gettext_noop
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,8 @@ class Outcome:
     record_id: int | None = None
     counts: dict[str, int] | None = None
     detail: str = ""
+    # ``detail`` in translatable form, when the error had one (the reconnect message shows it).
+    detail_text: Text | None = None
     # Seconds the provider asked us to wait (``RateLimited.retry_after``); the scheduler's
     # back-off honours it.
     retry_after: float | None = None
@@ -302,7 +307,7 @@ def _run_leased(link: CalendarLink, now: datetime, owner_changed: bool | None) -
             state=LinkState.NEEDS_RECONNECT, last_error=str(exc), **_END_OF_RUN
         )
         run = _record(link, now, RunStatus.FAILED, error=str(exc))
-        return Outcome("needs-reconnect", run.pk, detail=str(exc))
+        return Outcome("needs-reconnect", run.pk, detail=str(exc), detail_text=exc.text)
     except ConnectorError as exc:
         log.warning("run failed: %s: %s", type(exc).__name__, exc)
         return _failed(
@@ -313,13 +318,16 @@ def _run_leased(link: CalendarLink, now: datetime, owner_changed: bool | None) -
         # any other, so the lease is released, the link backs off and the user is told, instead
         # of the page saying "Synchronising..." until the lease expires (issue 12).
         log.exception("run failed with an unexpected error")
-        text = (
-            "Synchronisation stopped because of an unexpected error "
-            f"({type(exc).__name__}). CalSync tries again later, waiting longer each time, and "
-            "the operators can see the details in the logs."
+        note = Text.of(
+            gettext_noop(
+                "Synchronisation stopped because of an unexpected error (%(error)s). CalSync "
+                "tries again later, waiting longer each time, and the operators can see the "
+                "details in the logs."
+            ),
+            error=type(exc).__name__,
         )
-        _notes(link, [p.Note("", "run_error", text, f"{type(exc).__name__}: {exc}")])
-        return _failed(link, token, now, text, None)
+        _notes(link, [p.Note("", "run_error", note, f"{type(exc).__name__}: {exc}")])
+        return _failed(link, token, now, _english(note), None)
     if stopped:
         log.warning("run stopped at the mass-delete guard: %s", stopped)
         _release(link.pk, token)
@@ -376,9 +384,12 @@ def _remote_view(
 ) -> p.Remote:
     event = item.event
     if item.problem:
-        text = (
-            "An event in your external calendar could not be read, so it was skipped: "
-            f"{item.problem} Open it in your calendar app and save it again, or remove it."
+        text = Text.of(
+            gettext_noop(
+                "An event in your external calendar could not be read, so it was skipped: "
+                "%(reason)s Open it in your calendar app and save it again, or remove it."
+            ),
+            reason=item.problem_text or item.problem,
         )
         return p.Remote(item.external_id, item.etag, None, unreadable=text)
     if event is None:
@@ -387,16 +398,21 @@ def _remote_view(
         snapshot = snapshot_of_event(event, ignore=ignore, resource_names=names)
         eligible = not first_sync or _last_end(event.end, event.rule, event.start.tzinfo) > now
     except ITEM_ERRORS as exc:
-        text = (
-            f"The event {_named(event.title, event.start)} in your external calendar could not "
-            f"be read, so it was skipped: {_reason(exc)} Open it in your calendar app and save "
-            "it again, or remove it."
+        text = Text.of(
+            gettext_noop(
+                "The event %(name)s in your external calendar could not be read, so it was "
+                "skipped: %(reason)s Open it in your calendar app and save it again, or remove it."
+            ),
+            name=_named(event.title, event.start),
+            reason=_reason(exc),
         )
         return p.Remote(item.external_id, item.etag, None, unreadable=text)
     # Each message names its own flag (recurrence.Message); flags and messages need not come
     # in the same order, so they are never paired by position.
+    # A Message stays one (a str keeping its ``Text``): the stored message is rendered in the
+    # reader's language.
     problems = tuple(
-        (text.flag.value if isinstance(text, Message) else "recurrence", str(text))
+        (text.flag.value if isinstance(text, Message) else "recurrence", text)
         for text in event.messages
     )
     return p.Remote(
@@ -457,33 +473,59 @@ def _local_views(
             views.append(_local_view(meeting, first_sync, now, names))
         except ITEM_ERRORS as exc:
             log.warning("meeting %s skipped: %s", meeting.pk, exc)
-            text = (
-                f"The meeting {_named(meeting.title, meeting.start)} could not be synchronised: "
-                f"{_reason(exc)} Edit the meeting to correct it; it is synchronised once it can be."
-            )
+            text = not_synchronised(meeting, exc)
             # Fingerprinted by the meeting's version: reported once until it changes.
             notes.append(p.Note(str(meeting.pk), "invalid", text, f"{meeting.change_seq}:{exc}"))
     return views
 
 
-def _named(title: str, start: datetime | date | None) -> str:
+def not_synchronised(meeting: Meeting, exc: Exception) -> Text:
+    """The message about a meeting that cannot be put into a snapshot: which, and why."""
+    return Text.of(
+        gettext_noop(
+            "The meeting %(name)s could not be synchronised: %(reason)s Edit the meeting to "
+            "correct it; it is synchronised once it can be."
+        ),
+        name=_named(meeting.title, meeting.start),
+        reason=_reason(exc),
+    )
+
+
+def _named(title: str, start: datetime | date | None) -> Text:
     """An item as the user knows it: its title and day."""
-    name = f"“{title.strip()[:80] or '(no title)'}”"
+    shown = title.strip()[:80]
+    name = (
+        Text.of(gettext_noop("“%(title)s”"), title=shown)
+        if shown
+        else Text.of(gettext_noop("“(no title)”"))
+    )
     try:
         day = start.date() if isinstance(start, datetime) else start
     except (ValueError, OverflowError):
         day = None
-    return f"{name} of {day.isoformat()}" if day else name
+    if not day:
+        return name
+    return Text.of(gettext_noop("%(name)s of %(day)s"), name=name, day=day.isoformat())
 
 
-def _reason(exc: Exception) -> str:
-    """What went wrong, in a sentence for the user."""
+def _english(text: Text) -> str:
+    return text.render(lambda s: s)
+
+
+def _reason(exc: Exception) -> str | Text:
+    """What went wrong, in a sentence for the user: translatable where the error says it in
+    a ``Text`` (``text``: recurrence's NotExpressibleError, the connectors' errors)."""
+    words = getattr(exc, "text", None)
+    if isinstance(words, Text):
+        english = _english(words).strip()
+        # A sentence's full stop, outside the translated words when they lack one.
+        return words if english.endswith((".", "!", "?")) else Text.of("%(reason)s.", reason=words)
     if isinstance(exc, ValidationError):
         text = " ".join(exc.messages)
     elif isinstance(exc, InvalidData):
         text = str(exc)
     elif isinstance(exc, OverflowError | zoneinfo.ZoneInfoNotFoundError):
-        text = "its dates or time zone are outside what calendars can hold"
+        return Text.of(gettext_noop("its dates or time zone are outside what calendars can hold."))
     else:
         text = str(exc) or type(exc).__name__
     text = text.strip()
@@ -602,7 +644,10 @@ def _sync(
     _notes(link, notes + decided.notes)
     if decided.stopped:
         # Fingerprinted by its text: the same stop is reported (and e-mailed) once.
-        _notes(link, [p.Note("", "mass_delete", decided.stopped, decided.stopped)])
+        _notes(
+            link,
+            [p.Note("", "mass_delete", decided.stopped_text or decided.stopped, decided.stopped)],
+        )
         return {}, [], decided.stopped
     executor = _Executor(
         link,
@@ -991,8 +1036,8 @@ class _Executor:
     def _skipped(self, action: p.Action, exc: Exception) -> None:
         """This one item is skipped with a message; the rest of the run goes on (QUALITY)."""
         log.info("%s skipped: %s", type(action).__name__, exc)
-        text = f"{_describe(action)} {_reason(exc)}"
-        _notes(self.link, [p.Note(_subject(action), "invalid", text, text)])
+        text = _describe(action, _reason(exc))
+        _notes(self.link, [p.Note(_subject(action), "invalid", text, _english(text))])
         self._count("skipped")
 
     # -- there (provider writes; each mapping saved as soon as its write landed) --------------
@@ -1153,17 +1198,34 @@ def _only(snapshot: dict[str, Any] | None, fields: frozenset[str]) -> dict[str, 
     return None if snapshot is None else {k: v for k, v in snapshot.items() if k in fields}
 
 
-def _describe(action: p.Action) -> str:
-    """The start of a message about an action that failed on its item: what and which."""
+def _describe(action: p.Action, reason: str | Text) -> Text:
+    """A message about an action that failed on its item: what, which, and why."""
     snapshot = getattr(action, "snapshot", None)
     if isinstance(action, p.CreateHere):
         snapshot = action.remote.snapshot
-    name = ""
-    if isinstance(snapshot, dict):
-        name = _named(str(snapshot.get("title", "")), _snapshot_day(snapshot)) + " "
-    if isinstance(action, p.CreateHere | p.UpdateHere | p.DeleteHere):
-        return f"The event {name}could not be taken over from your external calendar:"
-    return f"The meeting {name}could not be written to your external calendar:"
+    here = isinstance(action, p.CreateHere | p.UpdateHere | p.DeleteHere)
+    if not isinstance(snapshot, dict):
+        template = (
+            gettext_noop(
+                "The event could not be taken over from your external calendar: %(reason)s"
+            )
+            if here
+            else gettext_noop(
+                "The meeting could not be written to your external calendar: %(reason)s"
+            )
+        )
+        return Text.of(template, reason=reason)
+    template = (
+        gettext_noop(
+            "The event %(name)s could not be taken over from your external calendar: %(reason)s"
+        )
+        if here
+        else gettext_noop(
+            "The meeting %(name)s could not be written to your external calendar: %(reason)s"
+        )
+    )
+    name = _named(str(snapshot.get("title", "")), _snapshot_day(snapshot))
+    return Text.of(template, name=name, reason=reason)
 
 
 def _snapshot_day(snapshot: dict[str, Any]) -> date | None:
@@ -1184,13 +1246,21 @@ def _notes(link: CalendarLink, notes: list[p.Note]) -> None:
     """Store each note once (until its item's content changes) and e-mail new ones (PRODUCT 22)."""
     fresh = []
     for note in notes:
+        # The English words for the admin and the logs, and the source the pages and e-mails
+        # render in their reader's language (calsync/texts.py).
+        source = note.text.text if isinstance(note.text, Message) else note.text
         message, created = SyncMessage.objects.get_or_create(
             link=link,
             subject=note.subject[:1100],
             code=note.code,
             # Any text identifies the content; the column holds its digest.
             fingerprint=hashlib.sha256(note.fingerprint.encode()).hexdigest(),
-            defaults={"text": note.text, "title": note.title[:255], "start": note.start[:40]},
+            defaults={
+                "text": _english(source) if isinstance(source, Text) else str(source),
+                "source": to_source(source) if isinstance(source, Text) else None,
+                "title": note.title[:255],
+                "start": note.start[:40],
+            },
         )
         if created:
             fresh.append(message)
@@ -1202,10 +1272,12 @@ def _mail(link: CalendarLink, messages: list[SyncMessage]) -> None:
     # The same words as the cards on the page (meeting, date, what happened), with a link to each.
     from calsync.message_cards import email_body
 
-    send_mail(
-        subject="CalendarSync: something needs your attention",
-        message=email_body(link, messages),
-        from_email=None,
-        recipient_list=[link.user.email],
-    )
+    # In the recipient's language, whoever's request or worker sends it.
+    with translation.override(link.user.preferred_language()):
+        send_mail(
+            subject=gettext("CalendarSync: something needs your attention"),
+            message=email_body(link, messages),
+            from_email=None,
+            recipient_list=[link.user.email],
+        )
     SyncMessage.objects.filter(pk__in=[m.pk for m in messages]).update(emailed_at=timezone.now())

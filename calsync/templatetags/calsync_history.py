@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from agenda.models import Meeting
 from calsync import conversion, history
@@ -15,17 +17,17 @@ from calsync.models import CalendarLink, SyncChange, SyncMessage
 register = template.Library()
 
 FIELD_LABELS = {
-    "title": "Title",
-    "description": "Description",
-    "location": "Location",
-    "start": "Start",
-    "end": "End",
-    "time_zone": "Time zone",
-    "all_day": "All day",
-    "rule": "Repetition",
-    "reminder": "Reminder",
-    "attendees": "Attendees",
-    "status": "Status",
+    "title": _("Title"),
+    "description": _("Description"),
+    "location": _("Location"),
+    "start": _("Start"),
+    "end": _("End"),
+    "time_zone": _("Time zone"),
+    "all_day": _("All day"),
+    "rule": _("Repetition"),
+    "reminder": _("Reminder"),
+    "attendees": _("Attendees"),
+    "status": _("Status"),
 }
 
 
@@ -54,24 +56,42 @@ def offers_conversion(message: SyncMessage) -> bool:
 
 @register.filter
 def field_label(name: str) -> str:
-    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+    return str(FIELD_LABELS.get(name, name.replace("_", " ").capitalize()))
 
 
 @register.filter
 def sync_value(value: Any) -> str:
     """A snapshot value in a few words: what the engine compared and sent."""
     if value is None or value == "" or value == []:
-        return "(none)"
+        return gettext("(none)")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return gettext("yes") if value else gettext("no")
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     if isinstance(value, dict):
-        every = value.get("interval", 1)
-        unit = {"weekly": "week", "monthly": "month", "yearly": "year"}.get(
-            str(value.get("frequency")), str(value.get("frequency"))
-        )
-        period = unit if every == 1 else f"{every} {unit}s"
-        return f"every {period} until {value.get('until')}"
+        return _repetition(value)
     text = str(value)
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _repetition(value: dict[str, Any]) -> str:
+    every = value.get("interval", 1)
+    frequency = str(value.get("frequency"))
+    words = {"n": every, "until": value.get("until")}
+    if frequency == "weekly":
+        return (
+            ngettext("every week until %(until)s", "every %(n)s weeks until %(until)s", every)
+            % words
+        )
+    if frequency == "monthly":
+        return (
+            ngettext("every month until %(until)s", "every %(n)s months until %(until)s", every)
+            % words
+        )
+    if frequency == "yearly":
+        return (
+            ngettext("every year until %(until)s", "every %(n)s years until %(until)s", every)
+            % words
+        )
+    period = frequency if every == 1 else f"{every} {frequency}s"
+    return f"every {period} until {value.get('until')}"

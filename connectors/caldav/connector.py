@@ -48,6 +48,8 @@ from caldav.davclient import DAVClient
 from caldav.elements import dav
 from caldav.lib import error as dav_error
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from lxml import etree  # type: ignore[import-untyped]
 
 from connectors.base import (
@@ -63,6 +65,10 @@ from connectors.base import (
 from connectors.caldav.hosts import is_icloud_url
 from connectors.caldav.mapping import edit_ical, from_ical, to_ical
 from connectors.errors import (
+    CREATING,
+    DELETING,
+    READING,
+    UPDATING,
     AuthRevoked,
     ConnectorError,
     CursorExpired,
@@ -75,6 +81,7 @@ from connectors.errors import (
 )
 from connectors.events import ALL_FIELDS, EventData, RemoteItem, unreadable
 from connectors.net import guard_niquests
+from recurrence import Text
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +95,26 @@ MULTIGET_BATCH = 50
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 # What a server's refusal of one write means, by the precondition it names (RFC 4791 §5.3.2.1,
 # RFC 4918 §16, RFC 6638 §3.2.4.1).
-UID_TAKEN = "another event in this calendar already has its UID"
+UID_TAKEN = gettext_noop("another event in this calendar already has its UID")
 REFUSALS = {
     f"{CALDAV}no-uid-conflict": UID_TAKEN,
     f"{CALDAV}unique-scheduling-object-resource": UID_TAKEN,
-    f"{CALDAV}valid-calendar-data": "it found the event data invalid",
-    f"{CALDAV}valid-calendar-object-resource": "it does not accept the event's structure",
-    f"{CALDAV}supported-calendar-data": "it does not accept this kind of calendar data",
-    f"{CALDAV}supported-calendar-component": "this calendar does not accept events",
-    f"{CALDAV}max-resource-size": "the event is larger than it accepts",
-    f"{CALDAV}min-date-time": "the event's dates are earlier than it accepts",
-    f"{CALDAV}max-date-time": "the event's dates are later than it accepts",
-    f"{CALDAV}max-instances": "the series has more occurrences than it accepts",
-    f"{CALDAV}max-attendees-per-instance": "the event has more attendees than it accepts",
-    "{DAV:}need-privileges": "this account may not change this calendar",
+    f"{CALDAV}valid-calendar-data": gettext_noop("it found the event data invalid"),
+    f"{CALDAV}valid-calendar-object-resource": gettext_noop(
+        "it does not accept the event's structure"
+    ),
+    f"{CALDAV}supported-calendar-data": gettext_noop(
+        "it does not accept this kind of calendar data"
+    ),
+    f"{CALDAV}supported-calendar-component": gettext_noop("this calendar does not accept events"),
+    f"{CALDAV}max-resource-size": gettext_noop("the event is larger than it accepts"),
+    f"{CALDAV}min-date-time": gettext_noop("the event's dates are earlier than it accepts"),
+    f"{CALDAV}max-date-time": gettext_noop("the event's dates are later than it accepts"),
+    f"{CALDAV}max-instances": gettext_noop("the series has more occurrences than it accepts"),
+    f"{CALDAV}max-attendees-per-instance": gettext_noop(
+        "the event has more attendees than it accepts"
+    ),
+    "{DAV:}need-privileges": gettext_noop("this account may not change this calendar"),
 }
 # Failures of parsing a multiget reply: the items are then read one by one.
 UNPARSABLE_REPLY = (etree.LxmlError, dav_error.ResponseError, ValueError)
@@ -131,7 +144,7 @@ def provider_errors(*, setup: bool = False) -> Iterator[None]:
         raise
     except dav_error.RateLimitError as exc:
         if setup:
-            raise SetupError("The server asks us to slow down. Try again in a minute.") from exc
+            raise SetupError(_("The server asks us to slow down. Try again in a minute.")) from exc
         raise RateLimited("The CalDAV server asks us to slow down.", _retry_after(exc)) from exc
     except dav_error.AuthorizationError as exc:
         if VALID_SYNC_TOKEN in (getattr(exc, "preconditions", None) or ()):
@@ -139,47 +152,55 @@ def provider_errors(*, setup: bool = False) -> Iterator[None]:
         if not _is_bad_credentials(exc):
             if setup:
                 raise SetupError(
-                    "The server refused this account access to that address. Check the server "
-                    "address, or ask the server's administrator."
+                    _(
+                        "The server refused this account access to that address. Check the server "
+                        "address, or ask the server's administrator."
+                    )
                 ) from exc
             raise Unavailable(
                 f"The CalDAV server refused access to the calendar ({exc.status})."
             ) from exc
         if setup:
             raise SetupError(
-                "The server refused the user name or password. For iCloud, use an app-specific "
-                "password, not your Apple Account password."
+                _(
+                    "The server refused the user name or password. For iCloud, use an app-specific "
+                    "password, not your Apple Account password."
+                )
             ) from exc
-        raise AuthRevoked(REVOKED) from exc
+        raise AuthRevoked(REVOKED, text=Text(REVOKED)) from exc
     except dav_error.NotFoundError as exc:
         if setup:
-            raise SetupError("No CalDAV calendar was found at that address.") from exc
+            raise SetupError(_("No CalDAV calendar was found at that address.")) from exc
         raise NotFound("The calendar or event no longer exists on the CalDAV server.") from exc
     except dav_error.ReportError as exc:
         if VALID_SYNC_TOKEN in (getattr(exc, "preconditions", None) or ()):
             raise CursorExpired("The CalDAV sync token expired.") from exc
         if setup:
-            raise SetupError(_NOT_CALDAV) from exc
+            raise SetupError(_(_NOT_CALDAV)) from exc
         raise Unavailable(f"The CalDAV server failed a report: {exc.reason}") from exc
     except dav_error.DAVError as exc:
         if setup:
-            raise SetupError(_NOT_CALDAV) from exc
+            raise SetupError(_(_NOT_CALDAV)) from exc
         raise Unavailable(f"The CalDAV server answered with an error: {exc.reason}") from exc
     except (niquests.exceptions.RequestException, OSError) as exc:
         if setup:
-            raise SetupError("The server could not be reached. Check the server address.") from exc
+            raise SetupError(
+                _("The server could not be reached. Check the server address.")
+            ) from exc
         raise Unavailable("The CalDAV server could not be reached.") from exc
     except Exception as exc:
         # The library's own errors (a URL it cannot join, XML it cannot parse, ...). At setup the
         # form says so; in sync the run fails with back-off and this message.
         log.warning("CalDAV library error: %r", exc, exc_info=True)
         if setup:
-            raise SetupError(_NOT_CALDAV) from exc
+            raise SetupError(_(_NOT_CALDAV)) from exc
         raise Unavailable(f"The CalDAV server sent a reply we cannot use ({exc}).") from exc
 
 
-REVOKED = "The CalDAV server no longer accepts the stored password."
-_NOT_CALDAV = "That address did not answer as a CalDAV server. Check the server address."
+REVOKED = gettext_noop("The CalDAV server no longer accepts the stored password.")
+_NOT_CALDAV = gettext_noop(
+    "That address did not answer as a CalDAV server. Check the server address."
+)
 
 
 def _client(url: str, username: str, password: str, timeout: int) -> DAVClient:
@@ -219,7 +240,27 @@ def _refusal(item_id: str, what: str, status: int, preconditions: list[str]) -> 
     why = f": {'; '.join(reasons)}" if reasons else ""
     names = ", ".join(p.rsplit("}", 1)[-1] for p in preconditions)
     detail = f"{status}, {names}" if names else str(status)
-    return InvalidData(f"{what}: the CalDAV server refused this event{why} ({detail}).", item_id)
+    # The words the sync message shows, translated when it is read (a precondition we have no
+    # words for is the server's own name for it, shown as it is).
+    if reasons:
+        joined = Text(reasons[0])
+        for reason in reasons[1:]:
+            joined = Text.of("%(first)s; %(next)s", first=joined, next=Text(reason))
+        text = Text.of(
+            gettext_noop("%(what)s: the CalDAV server refused this event: %(why)s (%(detail)s)."),
+            what=Text(what),
+            why=joined,
+            detail=detail,
+        )
+    else:
+        text = Text.of(
+            gettext_noop("%(what)s: the CalDAV server refused this event (%(detail)s)."),
+            what=Text(what),
+            detail=detail,
+        )
+    return InvalidData(
+        f"{what}: the CalDAV server refused this event{why} ({detail}).", item_id, text=text
+    )
 
 
 def _check(response: Any, *, allowed: tuple[int, ...], what: str, item_id: str) -> None:
@@ -232,7 +273,7 @@ def _check(response: Any, *, allowed: tuple[int, ...], what: str, item_id: str) 
     if status in (404, 410):
         raise NotFound(f"{what}: the event no longer exists.")
     if status == 401:
-        raise AuthRevoked(REVOKED)
+        raise AuthRevoked(REVOKED, text=Text(REVOKED))
     if status in (400, 403, 409, 412, 413, 415, 422) or preconditions:
         raise _refusal(item_id, what, status, preconditions)
     raise Unavailable(f"{what}: the CalDAV server answered {status}.")
@@ -361,7 +402,7 @@ class CalDAVConnector(Connector):
             # No credentials to send up front (plain http that the operator does not allow):
             # the library's own request answers the server's challenge.
             dav_response = self.client.request(self._url(href), "GET")
-            _check(dav_response, allowed=(200,), what="Reading an event", item_id=href)
+            _check(dav_response, allowed=(200,), what=READING, item_id=href)
             raw = dav_response.raw.encode()
             if len(raw) > self.max_item_bytes:
                 raise _TooLarge(self._too_large())
@@ -383,7 +424,7 @@ class CalDAVConnector(Connector):
         try:
             status = int(response.status_code or 0)
             if status == 401:
-                raise AuthRevoked(REVOKED)
+                raise AuthRevoked(REVOKED, text=Text(REVOKED))
             if status in (404, 410):
                 raise NotFound("The event no longer exists on the CalDAV server.")
             if status != 200:
@@ -465,14 +506,14 @@ class CalDAVConnector(Connector):
             return self.client.request(self._url(href), method, body, headers)
         except dav_error.AuthorizationError as exc:
             if _is_bad_credentials(exc):
-                raise AuthRevoked(REVOKED) from exc
+                raise AuthRevoked(REVOKED, text=Text(REVOKED)) from exc
             # A 403 is the server refusing this write (a precondition, a permission), not us.
             conditions = _preconditions(exc.body)
             raise _refusal(href, what, int(exc.status or 403), conditions) from exc
 
     def create(self, event: EventData, *, idempotency_key: str) -> Written:
         href = f"{quote(idempotency_key, safe='')}.ics"
-        what = "Creating an event"
+        what = CREATING
         with provider_errors():
             try:
                 body = to_ical(event, uid=idempotency_key)
@@ -518,7 +559,7 @@ class CalDAVConnector(Connector):
         etag: str,
         fields: frozenset[str] = ALL_FIELDS,
     ) -> Written:
-        what = "Updating an event"
+        what = UPDATING
         with provider_errors():
             try:
                 current_etag, data = self._fetch(external_id)
@@ -543,7 +584,7 @@ class CalDAVConnector(Connector):
 
     def delete(self, external_id: str, *, etag: str | None) -> None:
         headers = {"If-Match": etag} if etag else {}
-        what = "Deleting an event"
+        what = DELETING
         with provider_errors():
             response = self._send("DELETE", external_id, "", headers, what)
             if int(response.status) not in (404, 410):  # already gone: deletes are idempotent
@@ -596,8 +637,11 @@ class CalDAVAccount(Account):
             host = urlsplit(self.server_url).netloc
             if urlsplit(url).netloc != host:
                 raise SetupError(
-                    f"The server names another address for this account ({url}). Enter that "
-                    "address as the server address."
+                    _(
+                        "The server names another address for this account (%(url)s). Enter "
+                        "that address as the server address."
+                    )
+                    % {"url": url}
                 )
             return Principal(client=self.client, url=url)
 
@@ -611,7 +655,7 @@ class CalDAVAccount(Account):
         return self.server_url
 
     def _current_user_principal(self, url: str) -> str | None:
-        for _ in range(MAX_REDIRECTS):
+        for _redirect in range(MAX_REDIRECTS):
             response = self.client.session.request(
                 "PROPFIND",
                 url,
@@ -631,8 +675,10 @@ class CalDAVAccount(Account):
                 continue
             if status == 401:
                 raise SetupError(
-                    "The server refused the user name or password. For iCloud, use an "
-                    "app-specific password, not your Apple Account password."
+                    _(
+                        "The server refused the user name or password. For iCloud, use an "
+                        "app-specific password, not your Apple Account password."
+                    )
                 )
             if status != 207 or not response.content:
                 return None
@@ -643,9 +689,9 @@ class CalDAVAccount(Account):
                 )
             except etree.LxmlError as exc:
                 # A 207 Multi-Status must be XML (RFC 4918 §13): this is no WebDAV server.
-                raise SetupError(_NOT_CALDAV) from exc
+                raise SetupError(_(_NOT_CALDAV)) from exc
             if root.tag != "{DAV:}multistatus":
-                raise SetupError(_NOT_CALDAV)
+                raise SetupError(_(_NOT_CALDAV))
             href = root.find(".//{DAV:}current-user-principal/{DAV:}href")
             text = str(href.text or "").strip() if href is not None else ""
             return urljoin(url, text) if text else None

@@ -74,6 +74,7 @@ from connectors.google.mapping import (
 from connectors.google.oauth import secrets_of
 from connectors.net import CountingHttp
 from connectors.quota import Pacer
+from recurrence import Text, gettext_noop
 
 PAGE_SIZE = 250
 _BASE32HEX = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -116,13 +117,23 @@ def google_errors(what: str) -> Iterator[None]:
     except ConnectorError:
         raise
     except RefreshError as exc:
-        raise AuthRevoked("Google no longer accepts the stored grant: reconnect.") from exc
+        raise AuthRevoked(
+            "Google no longer accepts the stored grant: reconnect.",
+            text=Text(gettext_noop("Google no longer accepts the stored grant: reconnect.")),
+        ) from exc
     except HttpError as exc:
         status, reason = int(exc.status_code), _reason(exc)
         if status == 429 or (status == 403 and reason in _RATE_REASONS):
             raise RateLimited(f"{what}: Google asks us to slow down.", _retry_after(exc)) from exc
         if status == 401 or (status == 403 and reason in ("insufficientPermissions", "forbidden")):
-            raise AuthRevoked(f"{what}: Google refused our access ({reason or status}).") from exc
+            raise AuthRevoked(
+                f"{what}: Google refused our access ({reason or status}).",
+                text=Text.of(
+                    gettext_noop("%(what)s: Google refused our access (%(reason)s)."),
+                    what=Text(what),
+                    reason=str(reason or status),
+                ),
+            ) from exc
         if status == 410 and reason in ("fullSyncRequired", "updatedMinTooLongAgo"):
             raise CursorExpired("Google's sync token expired.") from exc
         if status == 412:
@@ -131,7 +142,15 @@ def google_errors(what: str) -> Iterator[None]:
             raise NotFound(f"{what}: not found on Google.") from exc
         if status >= 500:
             raise Unavailable(f"{what}: Google answered {status}.") from exc
-        raise InvalidData(f"{what}: Google refused the request ({status} {reason}).") from exc
+        raise InvalidData(
+            f"{what}: Google refused the request ({status} {reason}).",
+            text=Text.of(
+                gettext_noop("%(what)s: Google refused the request (%(status)s %(reason)s)."),
+                what=Text(what),
+                status=status,
+                reason=reason,
+            ),
+        ) from exc
     except (TimeoutError, TransportError, httplib2.HttpLib2Error, OSError) as exc:
         raise Unavailable(f"{what}: Google could not be reached.") from exc
 
@@ -625,7 +644,15 @@ def _unwritable(item_id: str) -> Iterator[None]:
     try:
         yield
     except (ValueError, KeyError, TypeError, zoneinfo.ZoneInfoNotFoundError) as exc:
-        raise InvalidData(f"This event cannot be written to Google: {exc}", item_id) from exc
+        words = getattr(exc, "text", None)
+        raise InvalidData(
+            f"This event cannot be written to Google: {exc}",
+            item_id,
+            text=Text.of(
+                gettext_noop("This event cannot be written to Google: %(reason)s"),
+                reason=words if isinstance(words, Text) else str(exc),
+            ),
+        ) from exc
 
 
 class GoogleAccount(Account):

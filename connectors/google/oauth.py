@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.utils.translation import gettext as _
 from google.auth import jwt
 from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
@@ -63,7 +64,7 @@ def start(
         _client_config(redirect_uri), scopes=scopes, redirect_uri=redirect_uri
     )
     state = secrets.token_urlsafe(32)
-    url, _ = flow.authorization_url(
+    url, _state = flow.authorization_url(
         state=state,
         access_type="offline",
         # Ask again each time so Google issues a refresh token even for a returning user.
@@ -97,11 +98,13 @@ def finish(session: SessionBase, *, callback_url: str, state: str, error: str = 
     pending: dict[str, Any] | None = session.pop(SESSION_KEY, None)
     if not pending or not secrets.compare_digest(str(pending.get("state")), state or ""):
         raise SetupError(
-            "This Google sign-in is not the one we started, or it was used already. "
-            "Start the setup again."
+            _(
+                "This Google sign-in is not the one we started, or it was used already. "
+                "Start the setup again."
+            )
         )
     if error:
-        raise SetupError("Google access was not granted, so nothing was linked.")
+        raise SetupError(_("Google access was not granted, so nothing was linked."))
     flow = Flow.from_client_config(
         _client_config(pending["redirect_uri"]),
         scopes=pending["scopes"],
@@ -112,16 +115,20 @@ def finish(session: SessionBase, *, callback_url: str, state: str, error: str = 
     try:
         flow.fetch_token(authorization_response=callback_url)
     except OAuth2Error as exc:
-        raise SetupError(f"Google did not accept the sign-in ({exc.error}). Start again.") from exc
+        raise SetupError(
+            _("Google did not accept the sign-in (%(error)s). Start again.") % {"error": exc.error}
+        ) from exc
     except requests.RequestException as exc:
-        raise SetupError("Google could not be reached. Try again in a moment.") from exc
+        raise SetupError(_("Google could not be reached. Try again in a moment.")) from exc
     creds = flow.credentials
     granted = set(creds.granted_scopes or pending["scopes"])
     needed = scopes_for(pending["target"])[0]
     if needed not in granted:
         raise SetupError(
-            "Calendar access was not granted. Tick the calendar permission on "
-            "Google's page and try again."
+            _(
+                "Calendar access was not granted. Tick the calendar permission on "
+                "Google's page and try again."
+            )
         )
     return Grant(
         target=pending["target"],

@@ -84,7 +84,13 @@ from connectors.microsoft.mapping import (
 from connectors.microsoft.oauth import TokenSource
 from connectors.net import guard_requests
 from connectors.quota import Pacer
-from recurrence import RecurrenceParseError, graph_exception, graph_missing_occurrences
+from recurrence import (
+    RecurrenceParseError,
+    Text,
+    gettext_noop,
+    graph_exception,
+    graph_missing_occurrences,
+)
 
 MAX_CONCURRENT = 4  # Outlook: 4 concurrent requests per app and mailbox (§2.7)
 PAGE_SIZE = 100
@@ -204,8 +210,8 @@ class GraphRefused(InvalidData):
     """Graph refused a request as invalid (a 4xx with no other meaning for the engine); ``code``
     is Graph's error code (``TimeZoneNotSupportedException``, ``BadRequest``...)."""
 
-    def __init__(self, message: str, *, status: int, code: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, status: int, code: str, text: Text | None = None) -> None:
+        super().__init__(message, text=text)
         self.status = status
         self.code = code
 
@@ -224,7 +230,14 @@ def error_for(status: int, code: str, retry_after: str | None, what: str) -> Con
             wait = None
         return RateLimited(f"{what}: Microsoft asks us to slow down.", wait)
     if status == 401 or (status == 403 and code == "ErrorAccessDenied"):
-        return AuthRevoked(f"{what}: Microsoft refused our access ({code or status}).")
+        return AuthRevoked(
+            f"{what}: Microsoft refused our access ({code or status}).",
+            text=Text.of(
+                gettext_noop("%(what)s: Microsoft refused our access (%(code)s)."),
+                what=Text(what),
+                code=str(code or status),
+            ),
+        )
     if status == 412:
         return EtagMismatch(f"{what}: the event changed in Outlook.")
     if status in (404, 410):
@@ -235,6 +248,12 @@ def error_for(status: int, code: str, retry_after: str | None, what: str) -> Con
         f"{what}: Microsoft Graph refused the request ({status} {code}).",
         status=status,
         code=code,
+        text=Text.of(
+            gettext_noop("%(what)s: Microsoft Graph refused the request (%(status)s %(code)s)."),
+            what=Text(what),
+            status=status,
+            code=code,
+        ),
     )
 
 

@@ -44,7 +44,9 @@ from recurrence import (
     RecurrenceParseError,
     RuleError,
     Suggestion,
+    Text,
     from_graph,
+    gettext_noop,
     to_graph,
     with_exceptions,
 )
@@ -92,7 +94,15 @@ def graph_zone(event: EventData, *, avoid: frozenset[str] = frozenset()) -> str:
         raise InvalidData(
             f"Outlook has no time zone that keeps the clock of {event.time_zone}, so this "
             "repeating meeting was not written to Outlook (its times would move by an hour "
-            "twice a year). Tip: give the meeting another time zone."
+            "twice a year). Tip: give the meeting another time zone.",
+            text=Text.of(
+                gettext_noop(
+                    "Outlook has no time zone that keeps the clock of %(zone)s, so this "
+                    "repeating meeting was not written to Outlook (its times would move by an "
+                    "hour twice a year). Tip: give the meeting another time zone."
+                ),
+                zone=event.time_zone,
+            ),
         )
     return UTC_NAME
 
@@ -126,7 +136,7 @@ def _recurrence(event: EventData, zone_name: str) -> dict[str, Any] | None:
     try:
         recurrence = to_graph(event.rule, series_start)
     except NotExpressibleError as exc:
-        raise InvalidData(str(exc)) from exc
+        raise InvalidData(str(exc), text=exc.text) from exc
     except RuleError as exc:
         raise InvalidData(f"The repetition cannot be written to Outlook: {exc}") from exc
     if "recurrenceTimeZone" in recurrence["range"]:

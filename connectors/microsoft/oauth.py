@@ -29,10 +29,12 @@ import msal  # type: ignore[import-untyped]
 import requests
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.utils.translation import gettext as _
 from requests.adapters import BaseAdapter
 
 from connectors.errors import AuthRevoked, SetupError, Unavailable
 from connectors.net import guard_requests
+from recurrence import Text, gettext_noop
 
 SCOPE_CALENDARS = "https://graph.microsoft.com/Calendars.ReadWrite"
 SCOPES = [SCOPE_CALENDARS]
@@ -101,8 +103,9 @@ def start(
     exemption)."""
     try:
         with warnings.catch_warnings():
-            # msal recommends form_post; the docstring says why this flow uses query.
-            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+            # msal recommends form_post; the docstring says why this flow uses query. (A library's
+            # warning matched by its words, not text for users: passed by position.)
+            warnings.filterwarnings("ignore", "response_mode='form_post' is recommended")
             flow = application().initiate_auth_code_flow(
                 SCOPES,
                 redirect_uri=redirect_uri,
@@ -133,11 +136,13 @@ def finish(session: SessionBase, *, params: dict[str, str]) -> Grant:
     flow = (pending or {}).get("flow") or {}
     if not pending or not secrets.compare_digest(str(flow.get("state")), params.get("state", "")):
         raise SetupError(
-            "This Microsoft sign-in is not the one we started, or it was used already. "
-            "Start the setup again."
+            _(
+                "This Microsoft sign-in is not the one we started, or it was used already. "
+                "Start the setup again."
+            )
         )
     if params.get("error"):
-        raise SetupError("Microsoft access was not granted, so nothing was linked.")
+        raise SetupError(_("Microsoft access was not granted, so nothing was linked."))
     cache = msal.SerializableTokenCache()
     try:
         app = application(cache)
@@ -145,18 +150,18 @@ def finish(session: SessionBase, *, params: dict[str, str]) -> Grant:
     except Unavailable as exc:
         raise SetupError(str(exc)) from exc
     except (requests.RequestException, msal.exceptions.MsalError) as exc:
-        raise SetupError("Microsoft could not be reached. Try again in a moment.") from exc
+        raise SetupError(_("Microsoft could not be reached. Try again in a moment.")) from exc
     except (ValueError, RuntimeError) as exc:
         # msal's own state and nonce checks (§2.8).
-        raise SetupError("Microsoft's answer did not match this sign-in. Start again.") from exc
+        raise SetupError(_("Microsoft's answer did not match this sign-in. Start again.")) from exc
     if "error" in result or "access_token" not in result:
         raise SetupError(
-            f"Microsoft did not accept the sign-in ({result.get('error', 'no token')}). "
-            "Start again."
+            _("Microsoft did not accept the sign-in (%(error)s). Start again.")
+            % {"error": result.get("error", "no token")}
         )
     granted = set(str(result.get("scope", "")).split())
     if not granted & {SCOPE_CALENDARS, "Calendars.ReadWrite"}:
-        raise SetupError("Calendar access was not granted. Allow it on Microsoft's page.")
+        raise SetupError(_("Calendar access was not granted. Allow it on Microsoft's page."))
     claims = result.get("id_token_claims") or {}
     accounts = app.get_accounts()
     home = str(accounts[0]["home_account_id"]) if accounts else ""
@@ -198,7 +203,10 @@ class TokenSource:
         wanted = self.stored.get("home_account_id")
         account = next((a for a in accounts if a.get("home_account_id") == wanted), None)
         if account is None:
-            raise AuthRevoked("No Microsoft sign-in is stored for this link: reconnect.")
+            raise AuthRevoked(
+                "No Microsoft sign-in is stored for this link: reconnect.",
+                text=Text(gettext_noop("No Microsoft sign-in is stored for this link: reconnect.")),
+            )
         try:
             result = self._app.acquire_token_silent_with_error(
                 SCOPES, account=account, force_refresh=force_refresh
@@ -211,7 +219,12 @@ class TokenSource:
         if error in ("invalid_grant", "interaction_required", "invalid_client", ""):
             # AADSTS50173/70008/700082 (revoked or expired grants) come as invalid_grant;
             # no result at all means the cache has no refresh token left.
-            raise AuthRevoked("Microsoft no longer accepts the stored sign-in: reconnect.")
+            raise AuthRevoked(
+                "Microsoft no longer accepts the stored sign-in: reconnect.",
+                text=Text(
+                    gettext_noop("Microsoft no longer accepts the stored sign-in: reconnect.")
+                ),
+            )
         raise Unavailable(f"Microsoft's sign-in service answered {error}.")
 
 
