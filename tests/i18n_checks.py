@@ -21,10 +21,13 @@ import io
 import re
 import tokenize
 from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
 from django.template.base import DebugLexer, TokenType
+from django.utils import translation
+from django.utils.translation import trans_real
 from django.utils.translation.template import templatize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,6 +345,24 @@ class PseudoTranslation(gettext_module.NullTranslations):
 
     def to_language(self) -> str:
         return "nl"
+
+
+@contextmanager
+def pseudo_translation() -> Iterator[None]:
+    """Dutch rendered with ``PseudoTranslation`` while inside: every translated string in
+    ``⟦…⟧``. Django keeps one translation object per language (``trans_real._translations``);
+    this one stands in for Dutch and the real one comes back after."""
+    cache = trans_real._translations  # type: ignore[attr-defined]
+    saved = cache.get("nl")
+    cache["nl"] = PseudoTranslation()
+    try:
+        yield
+    finally:
+        if saved is None:
+            cache.pop("nl", None)
+        else:
+            cache["nl"] = saved
+        translation.deactivate()
 
 
 def unmarked_text(html: str, allowed: frozenset[str]) -> list[str]:

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 from django.utils import timezone, translation
-from django.utils.translation import trans_real
 
 from accounts.models import Role, User
 from billing.services import credits_grant, subscription_purchase
@@ -118,16 +117,8 @@ def test_the_compiled_catalogue_is_the_po_file(tmp_path: Path) -> None:
 @pytest.fixture
 def pseudo() -> Iterator[None]:
     """Dutch pages rendered with ``PseudoTranslation``: every translated string marked."""
-    saved = trans_real._translations.get("nl")  # type: ignore[attr-defined]
-    trans_real._translations["nl"] = i18n_checks.PseudoTranslation()  # type: ignore[attr-defined]
-    try:
+    with i18n_checks.pseudo_translation():
         yield
-    finally:
-        if saved is None:
-            trans_real._translations.pop("nl", None)  # type: ignore[attr-defined]
-        else:
-            trans_real._translations["nl"] = saved  # type: ignore[attr-defined]
-        translation.deactivate()
 
 
 # The words of the data below: names, titles, addresses are the practice's, not ours to translate.

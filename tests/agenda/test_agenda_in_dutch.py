@@ -16,8 +16,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client as HttpClient
-from django.utils import translation
-from django.utils.translation import trans_real
 
 from accounts.models import Role, User
 from agenda.models import Meeting, Reminder
@@ -40,17 +38,9 @@ MAIN = re.compile(r"<main\b.*?</main>", re.S)
 
 @pytest.fixture
 def pseudo() -> Iterator[None]:
-    """Dutch rendered with ``PseudoTranslation``: every translated string in ⟦…⟧."""
-    saved = trans_real._translations.get("nl")  # type: ignore[attr-defined]
-    trans_real._translations["nl"] = i18n_checks.PseudoTranslation()  # type: ignore[attr-defined]
-    try:
+    """Dutch pages rendered with ``PseudoTranslation``: every translated string marked."""
+    with i18n_checks.pseudo_translation():
         yield
-    finally:
-        if saved is None:
-            trans_real._translations.pop("nl", None)  # type: ignore[attr-defined]
-        else:
-            trans_real._translations["nl"] = saved  # type: ignore[attr-defined]
-        translation.deactivate()
 
 
 def dutch_client(user: User) -> HttpClient:
