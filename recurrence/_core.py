@@ -445,9 +445,13 @@ def unsupported_translation(series: Series, reasons: Iterable[Text]) -> Translat
 
 
 def _describe(rule: Rule, start: date) -> Text:
-    # Rule.describe is English only; it is passed as a parameter so the sentence around it still
-    # translates.
-    return Text.of("%(rule)s", rule=rule.describe(start))
+    """The rule as a translatable sentence (``recurrence.describe``; its English rendering is
+    ``Rule.describe``), so a message that names the repetition reads wholly in its reader's
+    language."""
+    # Imported here: recurrence.describe takes this module's weekday names.
+    from recurrence.describe import describe
+
+    return describe(rule, start)
 
 
 def finish(reading: Reading, *, far_future: date, all_day_zone: tzinfo) -> Translation:

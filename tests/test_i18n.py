@@ -294,3 +294,19 @@ def test_a_user_without_a_choice_gets_e_mails_in_the_installation_language() -> 
     assert user.preferred_language() == "en"
     user.browser_language = "xx"  # a browser language we no longer offer
     assert user.preferred_language() == "en"
+
+
+def test_a_recurrence_suggestion_names_the_repetition_in_the_readers_language() -> None:
+    """The weekly rule a daily series can become is part of the sentence, not English inside a
+    Dutch one (recurrence._core._describe renders recurrence.describe)."""
+    tr = from_rrule(
+        ["RRULE:FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;COUNT=15"], datetime(2026, 1, 5, 9, tzinfo=AMS)
+    )
+    (suggestion,) = tr.suggestions
+    with translation.override("en"):
+        english = suggestion.message.render(translation.gettext)
+    with translation.override("nl"):
+        dutch = suggestion.message.render(translation.gettext)
+    assert "Every week on Monday, Tuesday, Wednesday, Thursday, Friday" in english
+    assert "Elke week op maandag, dinsdag, woensdag, donderdag, vrijdag" in dutch
+    assert "Every" not in dutch and "Monday" not in dutch
