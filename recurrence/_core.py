@@ -28,7 +28,7 @@ from dateutil import rrule as du
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from recurrence.errors import RecurrenceParseError
-from recurrence.model import Frequency, Rule, RuleError, Weekday, localize
+from recurrence.model import WEEKDAY_NAMES, Frequency, Rule, RuleError, Weekday, localize
 from recurrence.translation import (
     Flag,
     Meeting,
@@ -47,19 +47,8 @@ WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 DU_WEEKDAYS = (du.MO, du.TU, du.WE, du.TH, du.FR, du.SA, du.SU)
 
 
-# Weekday names for messages, translatable (``Weekday.label`` is English only).
-WEEKDAY_TEXT = tuple(
-    Text(name)
-    for name in (
-        gettext_noop("Monday"),
-        gettext_noop("Tuesday"),
-        gettext_noop("Wednesday"),
-        gettext_noop("Thursday"),
-        gettext_noop("Friday"),
-        gettext_noop("Saturday"),
-        gettext_noop("Sunday"),
-    )
-)
+# Weekday names for messages, translatable: the model's own names (``Weekday.label``).
+WEEKDAY_TEXT = tuple(Text(name) for name in WEEKDAY_NAMES)
 
 
 def weekday_list(days: Iterable[Weekday]) -> Text:

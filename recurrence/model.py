@@ -81,10 +81,10 @@ class Weekday(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return _WEEKDAY_NAMES[self]
+        return WEEKDAY_NAMES[self]
 
 
-_WEEKDAY_NAMES = (
+WEEKDAY_NAMES = (
     gettext_noop("Monday"),
     gettext_noop("Tuesday"),
     gettext_noop("Wednesday"),
@@ -99,7 +99,7 @@ def _weekday_text(day: Weekday) -> Text:
     """The weekday's name as a translatable ``Text`` (a parameter of a ``RuleError``)."""
     from recurrence.translation import Text  # that module imports this one
 
-    return Text(_WEEKDAY_NAMES[day])
+    return Text(WEEKDAY_NAMES[day])
 
 
 _ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"}
