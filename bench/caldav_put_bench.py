@@ -14,9 +14,12 @@ calendar of its own. CPU is the client process's (``time.process_time``, all its
 Radicale is another process), for the uploads only:
 
 * **CalSync now**: ``CalDAVConnector.create_many`` (the engine's call): iCalendar made from
-  ``EventData`` with the cached VTIMEZONE, ``If-None-Match: *`` PUTs on the bounded pool.
-* **CalSync before**: the same creates one by one with the VTIMEZONE built for every event
-  (what a first sync did before issue 17).
+  ``EventData`` with the cached VTIMEZONE, ``If-None-Match: *`` PUTs on the bounded pool, sent
+  with urllib3.
+* **the same, PUTs on niquests**: that, with each PUT through caldav's niquests session (the
+  write path before the urllib3 one; the difference is the HTTP client's CPU).
+* **CalSync before**: the same creates one by one with the VTIMEZONE built for every event and
+  the PUTs through the library's session (what a first sync did before issue 17).
 * **vdirsyncer**: ``CalDAVStorage.upload`` of the same iCalendar texts (the bytes CalSync
   made; vdirsyncer makes none, it copies items), the same number of PUTs at once.
 """
@@ -84,8 +87,12 @@ def connector(server: CalDAVServer, concurrency: int) -> CalDAVConnector:
     )
 
 
-def ours(server: CalDAVServer, items: list[NewItem], concurrency: int) -> tuple[float, float]:
+def ours(
+    server: CalDAVServer, items: list[NewItem], concurrency: int, *, library_session: bool = False
+) -> tuple[float, float]:
     client = connector(server, concurrency)
+    if library_session:
+        client._writer = None  # the PUTs through caldav's niquests session, as before
     mapping.vtimezone_text.cache_clear()
     mapping._vtimezones.cache_clear()
     cpu, wall = time.process_time(), time.perf_counter()
@@ -98,8 +105,10 @@ def ours(server: CalDAVServer, items: list[NewItem], concurrency: int) -> tuple[
 
 
 def before(server: CalDAVServer, items: list[NewItem]) -> tuple[float, float]:
-    """One by one, the VTIMEZONE made for every event (the cache bypassed)."""
+    """One by one, the VTIMEZONE made for every event (the cache bypassed), each PUT through
+    caldav's niquests session."""
     client = connector(server, 1)
+    client._writer = None
     cached = mapping._vtimezones
 
     def uncached(zone: str, first: date, last: date) -> tuple[Any, ...]:
@@ -142,6 +151,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, running_radicale(Path(folder)) as server:
         rows = [
             ("CalSync now (create_many, pool)", *ours(server, items, args.concurrency)),
+            (
+                "  the same, PUTs on niquests",
+                *ours(server, items, args.concurrency, library_session=True),
+            ),
             ("CalSync before (one by one)", *before(server, items)),
         ]
         theirs = vdirsyncer(server, items, args.concurrency)

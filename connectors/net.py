@@ -14,6 +14,9 @@ actually connected to:
 * ``requests`` sessions (Microsoft Graph and msal, whose hosts are operator settings):
   ``guard_requests`` mounts ``GuardedAdapter``, whose connections resolve, check and connect to
   the checked address in the same way.
+* CalDAV writes (``guarded_pool_manager``): a urllib3 pool manager with the same connection
+  classes, whose plain http pool refuses unless http is allowed, so that a redirect of a PUT is
+  checked as its first URL is.
 * A pooled connection that is reused was checked when it was made: a quiet poll costs no lookup
   beyond the ones connecting already needs.
 
@@ -55,6 +58,7 @@ import urllib3.util.connection
 from django.conf import settings
 from django.utils.translation import gettext as _
 from niquests import PreparedRequest, Session
+from niquests import utils as niquests_utils
 from niquests.adapters import HTTPAdapter as NiquestsAdapter
 from prometheus_client import Counter
 from urllib3_future.contrib.resolver import BaseResolver, ProtocolResolver, ResolverDescription
@@ -289,17 +293,22 @@ class GuardedResolver(BaseResolver):
         return records
 
 
+def refuse_plain_http(url: str) -> None:
+    """CalDAV requests carry a password: none goes to a plain http:// address (a redirect's or a
+    discovered one included) unless the operator allows http."""
+    if url.lower().startswith("http://") and not settings.CALSYNC_ALLOW_HTTP:
+        raise AddressRefused(
+            f"The server sent us to a plain http:// address ({urlsplit(url).hostname}); "
+            "the password must not travel unencrypted."
+        )
+
+
 class _GuardedNiquestsAdapter(NiquestsAdapter):
     """niquests' adapter with the guarded resolver; refuses plain http unless allowed (a
     server's redirect or discovered URL may be http:// where the typed one was https://)."""
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Any:
-        url = request.url or ""
-        if url.lower().startswith("http://") and not settings.CALSYNC_ALLOW_HTTP:
-            raise AddressRefused(
-                f"The server sent us to a plain http:// address ({urlsplit(url).hostname}); "
-                "the password must not travel unencrypted."
-            )
+        refuse_plain_http(request.url or "")
         try:
             response = super().send(request, *args, **kwargs)
         except Exception:
@@ -381,6 +390,36 @@ class _GuardedHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
 
 
 _GUARDED_POOLS = {"http": _GuardedHTTPConnectionPool, "https": _GuardedHTTPSConnectionPool}
+
+
+class _PasswordHTTPConnectionPool(_GuardedHTTPConnectionPool):
+    """A plain http pool for requests that carry a password: refused unless http is allowed,
+    checked before any connection, so a redirect to http:// is refused as the first URL is."""
+
+    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        refuse_plain_http(f"http://{self.host}/")
+        return super().urlopen(method, url, *args, **kwargs)
+
+
+def guarded_pool_manager(*, maxsize: int) -> urllib3.PoolManager:
+    """A urllib3 pool manager for CalDAV writes (connectors/caldav/connector.py): every connection
+    it makes, to a redirect's target too, is checked like the sessions' (``_connect``), and plain
+    http is refused unless allowed. Direct connections only: where the environment names a proxy
+    for a server (``environment_proxy``) its writes go through the library's session instead."""
+    manager = urllib3.PoolManager(num_pools=4, maxsize=maxsize)
+    manager.pool_classes_by_scheme = {
+        "http": _PasswordHTTPConnectionPool,
+        "https": _GuardedHTTPSConnectionPool,
+    }
+    return manager
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``ALL_PROXY``, less
+    ``NO_PROXY``) as caldav's niquests session reads it (once per process: niquests caches
+    the environment's proxies); ``None`` for a direct connection."""
+    proxy = niquests_utils.select_proxy(url, niquests_utils.get_environ_proxies(url))
+    return str(proxy) if proxy else None
 
 
 class GuardedAdapter(requests.adapters.HTTPAdapter):
