@@ -367,16 +367,25 @@ class CountingProxy:
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:
+                # In flight from the request's arrival until its answer is about to be sent: a
+                # client cannot have its answer before that, so a client that keeps N requests
+                # out at once is never counted as N + 1 (counting until the answer had been
+                # written let a fast client's next request arrive first).
                 with proxy._lock:
                     proxy._in_flight += 1
                     proxy.max_in_flight = max(proxy.max_in_flight, proxy._in_flight)
+                answered = threading.Event()
                 try:
-                    self._forward_one()
+                    self._forward_one(answered)
                 finally:
-                    with proxy._lock:
-                        proxy._in_flight -= 1
+                    if not answered.is_set():
+                        self._answered()
 
-            def _forward_one(self) -> None:
+            def _answered(self) -> None:
+                with proxy._lock:
+                    proxy._in_flight -= 1
+
+            def _forward_one(self, answered: threading.Event) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 proxy.latency.wait()
@@ -393,6 +402,8 @@ class CountingProxy:
                     upstream.close()
                 with proxy._lock:
                     proxy.requests.append((self.command, self.path, response.status))
+                self._answered()
+                answered.set()
                 self.send_response(response.status, response.reason)
                 for name, value in response.getheaders():
                     if name.lower() in HOP_BY_HOP:
