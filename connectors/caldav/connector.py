@@ -581,9 +581,13 @@ class CalDAVConnector(Connector):
         except Exception:
             count_request("caldav", 0)
             raise
+        whole = False  # a reply broken off mid-body is not read whole either
         try:
             data = response.read(WRITE_REPLY_BYTES)
             whole = not response.read(1)
+        except Exception:
+            count_request("caldav", 0)
+            raise
         finally:
             if whole:
                 response.release_conn()

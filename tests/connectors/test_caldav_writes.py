@@ -28,6 +28,7 @@ class Answer:
     status: int = 201
     headers: dict[str, str] = field(default_factory=lambda: {"ETag": '"e1"'})
     body: bytes = b""
+    broken_off: bool = False  # promise more body than is sent, then hang up
 
 
 class Scripted:
@@ -56,9 +57,12 @@ class Scripted:
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
+                promised = len(answer.body) + (1000 if answer.broken_off else 0)
+                self.send_header("Content-Length", str(promised))
                 self.end_headers()
                 self.wfile.write(answer.body)
+                if answer.broken_off:
+                    self.close_connection = True
 
             do_PUT = do_DELETE = _answer
 
@@ -152,6 +156,18 @@ def test_a_long_reply_is_not_held_and_its_connection_not_reused(scripted: Script
     writer.create(sample(), idempotency_key="calsync-long-2")
     assert len(scripted.requests) == 2
     assert scripted.connections == 2  # the unread rest was dropped with its connection
+
+
+def test_a_reply_broken_off_is_the_server_unreachable_and_the_next_write_reconnects(
+    scripted: Scripted,
+) -> None:
+    scripted.answer = Answer(201, {"ETag": '"e1"'}, b"partial", broken_off=True)
+    writer = connector(scripted.url)
+    with pytest.raises(Unavailable, match="could not be reached"):
+        writer.create(sample(), idempotency_key="calsync-broken")
+    scripted.answer = Answer()
+    assert writer.create(sample(), idempotency_key="calsync-after").etag == '"e1"'
+    assert scripted.connections == 2
 
 
 def test_writes_go_through_the_environments_proxy(
