@@ -343,6 +343,23 @@ DAV_METHODS = (
 )  # fmt: skip
 
 
+class LocalHTTPServer:
+    """``handler`` served on 127.0.0.1 on a free port, in a thread of its own, until ``close``:
+    the scripted servers of the tests (a hostile CalDAV server, a scripted write target)."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=10)
+
+
 class CountingProxy:
     """A reverse proxy in front of a real server that records every request reaching that
     server (method, path, status), optionally after a delay per request to stand for the

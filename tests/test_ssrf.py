@@ -33,7 +33,7 @@ from connectors.errors import SetupError
 from connectors.microsoft.connector import GraphClient
 from connectors.microsoft.oauth import TimeoutSession, TokenSource
 from connectors.net import AddressRefused, check_server_url, is_allowed, is_public
-from tests.caldav_servers import CalDAVServer
+from tests.caldav_servers import CalDAVServer, LocalHTTPServer
 from tests.engine.helpers import link_caldav
 from tests.factories import make_meeting
 from tests.test_settings_and_deploy import PROD_ENV, load_settings
@@ -292,14 +292,11 @@ class Hostile:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self._http = LocalHTTPServer(Handler)
+        self.url = self._http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
 
 
 @pytest.fixture

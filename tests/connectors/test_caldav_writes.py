@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import http.server
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from niquests import utils as niquests_utils
 from connectors.caldav.connector import CalDAVConnector
 from connectors.errors import AuthRevoked, RateLimited, Unavailable
 from connectors.net import AddressRefused, guarded_pool_manager
+from tests.caldav_servers import LocalHTTPServer
 from tests.connectors.contract import sample
 
 
@@ -69,14 +69,11 @@ class Scripted:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self._http = LocalHTTPServer(Handler)
+        self.url = self._http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
 
 
 @pytest.fixture
