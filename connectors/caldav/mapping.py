@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cached_property, lru_cache
@@ -200,10 +200,15 @@ class _Comp:
             )
         self.children[at:at] = new
 
-    def lines(self) -> Iterable[str]:
+    def lines(self, *, skip: str = "") -> Iterable[str]:
+        """The physical lines, less those of nested ``skip`` components (none by default)."""
         yield from self.begin.physical
         for child in self.children:
-            yield from (child.lines() if isinstance(child, _Comp) else child.physical)
+            if isinstance(child, _Comp):
+                if child.name != skip:
+                    yield from child.lines(skip=skip)
+            else:
+                yield from child.physical
         yield from self.end.physical
 
 
@@ -236,17 +241,6 @@ def _parse(data: str | bytes) -> list[_Comp]:
     if stack:
         raise ValueError(f"BEGIN:{stack[-1].name} is never closed.")
     return roots
-
-
-def _lines_outside_zones(comp: _Comp) -> Iterator[str]:
-    yield from comp.begin.physical
-    for child in comp.children:
-        if isinstance(child, _Comp):
-            if child.name != "VTIMEZONE":
-                yield from _lines_outside_zones(child)
-        else:
-            yield from child.physical
-    yield from comp.end.physical
 
 
 def _calendar_of(roots: list[_Comp]) -> _Comp:
@@ -723,7 +717,7 @@ class _Editor:
         # A VTIMEZONE's own lines never name a zone by parameter (RFC 5545 §3.6.5): skipping
         # them saves reading a few dozen lines per zone, twice per event written.
         for root in self.roots:
-            for line in _lines_outside_zones(root):
+            for line in root.lines(skip="VTIMEZONE"):
                 used.update(m.group(1).strip('"') for m in _TZID_PARAM.finditer(line))
         return used
 
