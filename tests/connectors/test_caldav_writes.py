@@ -37,6 +37,7 @@ class Scripted:
 
     def __init__(self) -> None:
         self.answer = Answer()
+        self.moved: dict[str, str] = {}  # path prefix -> where a 307 sends it
         self.requests: list[tuple[str, str, str]] = []  # method, target, Authorization
         self.connections = 0
         scripted = self
@@ -54,6 +55,9 @@ class Scripted:
                     (self.command, self.path, self.headers.get("Authorization") or "")
                 )
                 answer = scripted.answer
+                for prefix, target in scripted.moved.items():
+                    if self.path.startswith(prefix):
+                        answer = Answer(307, {"Location": target + self.path[len(prefix) :]})
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -153,6 +157,18 @@ def test_a_long_reply_is_not_held_and_its_connection_not_reused(scripted: Script
     writer.create(sample(), idempotency_key="calsync-long-2")
     assert len(scripted.requests) == 2
     assert scripted.connections == 2  # the unread rest was dropped with its connection
+
+
+def test_a_redirected_write_is_sent_again_at_the_new_address(scripted: Scripted) -> None:
+    """As niquests' session did: a 307 sends the PUT on (each hop checked, test_ssrf.py and
+    the pool tests below); here to another path of the same server."""
+    scripted.moved = {"/cal/": scripted.url + "moved/"}
+    written = connector(scripted.url).create(sample(), idempotency_key="calsync-moved")
+    assert [(m, t) for m, t, _ in scripted.requests] == [
+        ("PUT", "/cal/calsync-moved.ics"),
+        ("PUT", "/moved/calsync-moved.ics"),
+    ]
+    assert written.etag == '"e1"'
 
 
 def test_a_reply_broken_off_is_the_server_unreachable_and_the_next_write_reconnects(
