@@ -67,8 +67,6 @@ _PARTSTAT = {
 }
 # RFC 5545 §3.1: CONTROL = %x00-08 / %x0A-1F / %x7F. In a value we keep LF (written as \n).
 _CONTROL_IN_VALUE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
-_CONTROL_IN_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
-_CONTROL_BUT_LF = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _TEXT_ESCAPE = re.compile(r"\\([\\;,nN])")
 _NAME = re.compile(r"[A-Za-z0-9-]+")
 _PLAIN_BOUNDARY = re.compile(r"(?:BEGIN|END):([A-Za-z0-9-]+)", re.IGNORECASE)
@@ -255,10 +253,11 @@ def _master_of(calendar: _Comp) -> _Comp | None:
 
 
 def _serialise(roots: list[_Comp]) -> str:
-    # No line holds a line feed (``_parse`` splits on them), so the control characters are
-    # removed from the whole text at once, the separators kept, rather than line by line.
+    # No line holds a line feed (``_parse`` splits on them), so the control characters of a line
+    # (CONTROL, LF among them) are removed from the whole text at once, the line feeds that
+    # join the lines kept, rather than line by line.
     text = "\n".join(line for root in roots for line in root.lines())
-    return _CONTROL_BUT_LF.sub("", text).replace("\n", "\r\n") + "\r\n"
+    return _CONTROL_IN_VALUE.sub("", text).replace("\n", "\r\n") + "\r\n"
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -519,7 +518,8 @@ def _date_line(name: str, value: date) -> str | None:
     """The line icalendar writes for a date, or a UTC, floating or named-zone date-time, made
     directly: building it through an icalendar component was a third of making a new event's
     text (issue 17 §3, client CPU). ``None`` for any other time zone, which takes the library's
-    path. tests/caldav/test_date_lines.py holds this to icalendar's own output for every zone."""
+    path. tests/connectors/test_caldav_lines.py holds this to icalendar's own output for every
+    zone."""
     stamp = f"{value.year:04d}{value.month:02d}{value.day:02d}"
     if not isinstance(value, datetime):
         return f"{name};VALUE=DATE:{stamp}"
