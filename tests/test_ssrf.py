@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.server
 import ipaddress
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -33,7 +32,7 @@ from connectors.errors import SetupError
 from connectors.microsoft.connector import GraphClient
 from connectors.microsoft.oauth import TimeoutSession, TokenSource
 from connectors.net import AddressRefused, check_server_url, is_allowed, is_public
-from tests.caldav_servers import CalDAVServer, LocalHTTPServer
+from tests.caldav_servers import Bait, CalDAVServer, LocalHTTPServer
 from tests.engine.helpers import link_caldav
 from tests.factories import make_meeting
 from tests.test_settings_and_deploy import PROD_ENV, load_settings
@@ -162,39 +161,6 @@ def test_ipv4_loopback_in_an_ipv6_literal_is_refused(url: str) -> None:
 
 
 # -- local servers: the bait and the hostile CalDAV server --------------------------------------
-
-
-class Bait:
-    """A TCP listener on a refused address that counts the connections reaching it."""
-
-    def __init__(self, host: str) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = int(self.sock.getsockname()[1])
-        self.url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
 
 
 @pytest.fixture

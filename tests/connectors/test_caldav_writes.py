@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import http.server
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from niquests import utils as niquests_utils
 from connectors.caldav.connector import CalDAVConnector
 from connectors.errors import AuthRevoked, RateLimited, Unavailable
 from connectors.net import AddressRefused, guarded_pool_manager
-from tests.caldav_servers import LocalHTTPServer
+from tests.caldav_servers import Bait, LocalHTTPServer
 from tests.connectors.contract import sample
 
 
@@ -202,42 +201,19 @@ def test_no_proxy_keeps_writes_direct(scripted: Scripted, environment: pytest.Mo
     assert [t for _, t, _ in scripted.requests] == ["/cal/calsync-direct.ics"]
 
 
-class Listener:
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(0.3)
-        self.port = int(self.sock.getsockname()[1])
-
-    def accepted(self) -> int:
-        count = 0
-        try:
-            while True:
-                self.sock.accept()[0].close()
-                count += 1
-        except TimeoutError:
-            return count
-
-
-@override_settings(CALSYNC_ALLOW_HTTP=False)
-def test_the_write_pool_refuses_plain_http_before_connecting() -> None:
-    """Where a redirect sends a write: the pool itself refuses http://, not only the first URL."""
-    listener = Listener()
+@pytest.mark.parametrize(
+    ("switch", "refusal"),
+    [
+        # Where a redirect sends a write: the pool itself refuses http://, not only the first URL.
+        ({"CALSYNC_ALLOW_HTTP": False}, "plain http://"),
+        ({"CALSYNC_ALLOW_PRIVATE_ADDRESSES": False}, "private or local"),
+    ],
+)
+def test_the_write_pool_refuses_before_connecting(switch: dict[str, bool], refusal: str) -> None:
+    bait = Bait("127.0.0.2")
     try:
-        with pytest.raises(AddressRefused, match="plain http://"):
-            guarded_pool_manager(maxsize=1).request("PUT", f"http://127.0.0.1:{listener.port}/x")
-        assert listener.accepted() == 0
+        with override_settings(**switch), pytest.raises(AddressRefused, match=refusal):
+            guarded_pool_manager(maxsize=1).request("PUT", f"{bait.url}/x")
+        assert bait.connections == 0
     finally:
-        listener.sock.close()
-
-
-@override_settings(CALSYNC_ALLOW_PRIVATE_ADDRESSES=False)
-def test_the_write_pool_refuses_private_addresses_before_connecting() -> None:
-    listener = Listener()
-    try:
-        with pytest.raises(AddressRefused, match="private or local"):
-            guarded_pool_manager(maxsize=1).request("PUT", f"http://127.0.0.1:{listener.port}/x")
-        assert listener.accepted() == 0
-    finally:
-        listener.sock.close()
+        bait.close()
